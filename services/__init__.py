@@ -1,0 +1,1 @@
+"""The five pipeline stages, each a separate service (``python -m services.<stage>``)."""

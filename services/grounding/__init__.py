@@ -1,0 +1,1 @@
+"""Grounding: conversation memory and prompt assembly from versioned templates."""

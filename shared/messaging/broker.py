@@ -1,0 +1,53 @@
+"""Broker factory: one place for the Kafka client settings every service uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+from faststream.security import SASLPlaintext, SASLScram256, SASLScram512
+
+from shared.messaging.settings import KafkaSettings
+
+__all__ = ["consumer_options", "make_broker"]
+
+
+def _security(settings: KafkaSettings) -> Any:
+    if settings.sasl_mechanism is None or settings.sasl_username is None or settings.sasl_password is None:
+        return None
+    use_ssl = settings.security_protocol == "SASL_SSL"
+    password = settings.sasl_password.get_secret_value()
+    cls = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}[
+        settings.sasl_mechanism
+    ]
+    return cls(username=settings.sasl_username, password=password, use_ssl=use_ssl)
+
+
+def make_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
+    """Build a FastStream Kafka broker with the producer tuned for low latency."""
+    acks: Any = "all" if settings.acks == "all" else int(settings.acks)
+    return KafkaBroker(
+        settings.bootstrap.split(","),
+        client_id=f"{settings.client_id}-{client_id}",
+        request_timeout_ms=settings.request_timeout_ms,
+        acks=acks,
+        linger_ms=settings.linger_ms,
+        enable_idempotence=settings.enable_idempotence,
+        max_request_size=settings.max_message_bytes + 64 * 1024,
+        allow_auto_create_topics=False,
+        security=_security(settings),
+        graceful_timeout=30.0,
+    )
+
+
+def consumer_options(settings: KafkaSettings) -> dict[str, Any]:
+    """Consumer settings for ``broker.subscriber(...)``: low fetch wait, fast failure detection."""
+    return {
+        "fetch_max_wait_ms": settings.fetch_max_wait_ms,
+        "fetch_min_bytes": settings.fetch_min_bytes,
+        "session_timeout_ms": settings.session_timeout_ms,
+        "heartbeat_interval_ms": settings.heartbeat_interval_ms,
+        "max_poll_interval_ms": settings.max_poll_interval_ms,
+        "max_partition_fetch_bytes": settings.max_message_bytes + 64 * 1024,
+        "auto_offset_reset": "earliest",
+    }

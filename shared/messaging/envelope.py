@@ -1,0 +1,268 @@
+"""The envelope: one pydantic model that travels the whole pipeline (DESIGN.md §2).
+
+Each stage fills its own section and appends one record to ``trail``; no stage
+rewrites another's section. ``schema_version`` is checked on every hop so a
+message from an incompatible producer is dead-lettered instead of misread.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ChatMessage",
+    "Completion",
+    "Document",
+    "Entity",
+    "Envelope",
+    "ErrorInfo",
+    "Finding",
+    "Grounding",
+    "MemoryTurn",
+    "Prepared",
+    "Request",
+    "Response",
+    "Safety",
+    "SamplingParams",
+    "TrailRecord",
+    "Turn",
+    "new_request_id",
+]
+
+SCHEMA_VERSION = 1
+
+Role = Literal["system", "user", "assistant"]
+
+
+def new_request_id() -> str:
+    """Return a fresh random request id."""
+    return uuid.uuid4().hex
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ChatMessage(_Section):
+    """One chat message, as in the OpenAI chat API."""
+
+    role: Role = Field(description="Who said it: system, user or assistant.")
+    content: str = Field(description="The message text.")
+
+
+class SamplingParams(_Section):
+    """Generation parameters the client asks for."""
+
+    max_tokens: int = Field(default=256, ge=1, le=32768, description="Most tokens to generate.")
+    temperature: float = Field(default=0.2, ge=0.0, le=2.0, description="Sampling temperature.")
+    top_p: float = Field(default=0.95, gt=0.0, le=1.0, description="Nucleus sampling mass.")
+    stop: list[str] = Field(default_factory=list, description="Extra stop sequences.")
+    seed: int | None = Field(default=None, description="Sampling seed, for repeatable answers.")
+
+
+class Request(_Section):
+    """What the client asked for."""
+
+    messages: list[ChatMessage] = Field(min_length=1, description="The chat so far; the last is the user's turn.")
+    model: str | None = Field(default=None, description="Registry name of the model; the default when absent.")
+    params: SamplingParams = Field(default_factory=SamplingParams)
+    stream: bool = Field(default=False, description="Ask for token chunks as they are generated.")
+    metadata: dict[str, str] = Field(default_factory=dict, description="Free-form client labels.")
+
+
+class Prepared(_Section):
+    """Filled by preprocess: the cleaned request and what was changed."""
+
+    messages: list[ChatMessage] = Field(description="The request's messages after cleaning.")
+    text: str = Field(description="The cleaned text of the last user message.")
+    changes: list[str] = Field(default_factory=list, description="Names of the repairs applied.")
+    language: str | None = Field(default=None, description="Detected language code.")
+    model: str = Field(description="The registry model the request is served by.")
+    token_count: int = Field(ge=0, description="Prompt tokens with the model's chat template.")
+    token_budget: int = Field(ge=0, description="Context size minus the tokens reserved for the answer.")
+    embedding: list[float] | None = Field(default=None, description="Embedding of the cleaned text.")
+
+
+class MemoryTurn(_Section):
+    """One earlier turn of the same conversation."""
+
+    request_id: str
+    user: str
+    assistant: str
+
+
+class Document(_Section):
+    """A retrieved document chunk."""
+
+    id: str
+    source: str
+    score: float
+    text: str
+
+
+class Entity(_Section):
+    """A named entity found in the prompt."""
+
+    text: str
+    label: str
+    start: int
+    end: int
+
+
+class Grounding(_Section):
+    """Filled by grounding: the context added and the assembled prompt."""
+
+    memory: list[MemoryTurn] = Field(default_factory=list)
+    documents: list[Document] = Field(default_factory=list)
+    entities: list[Entity] = Field(default_factory=list)
+    template_id: str
+    template_version: int
+    messages: list[ChatMessage] = Field(description="The final chat messages for the model.")
+    prompt: str = Field(description="The same prompt rendered as plain text, for models without a chat template.")
+
+
+class Finding(_Section):
+    """One thing a safety check found."""
+
+    check: str = Field(description="Which check found it, e.g. 'pii.email'.")
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    severity: Literal["low", "medium", "high"] = "medium"
+    action: Literal["redact", "block", "warn"]
+    message_index: int = Field(default=-1, description="Index in prepared.messages; -1 for the last.")
+
+
+class Safety(_Section):
+    """Filled by safety: the verdict and its reasons."""
+
+    verdict: Literal["allow", "redact", "block"]
+    findings: list[Finding] = Field(default_factory=list)
+    category: str | None = Field(default=None, description="Why a request was blocked.")
+    policy_version: int = 1
+    messages: list[ChatMessage] | None = Field(default=None, description="The prompt after redaction, when redacted.")
+    prompt: str | None = Field(default=None, description="The plain-text prompt after redaction, when redacted.")
+    refusal: str | None = Field(default=None, description="What the user is told when the request is blocked.")
+
+
+class Completion(_Section):
+    """Filled by inference."""
+
+    text: str
+    model: str
+    tokens_in: int = Field(ge=0)
+    tokens_out: int = Field(ge=0)
+    finish_reason: str | None = None
+    time_to_first_token_ms: float | None = None
+    generation_ms: float = 0.0
+    tokens_per_s: float | None = None
+    gpu_layers: int = 0
+
+
+class Response(_Section):
+    """Filled by postprocess: what the user sees."""
+
+    text: str
+    refused: bool = False
+    changes: list[str] = Field(default_factory=list, description="Names of the polish steps applied.")
+    citations: list[str] = Field(default_factory=list)
+
+
+class ErrorInfo(_Section):
+    """A failure, carried to the client as the answer."""
+
+    code: str = Field(description="Stable machine-readable code, e.g. 'prompt_too_long'.")
+    message: str
+    stage: str
+    retriable: bool = False
+
+
+class TrailRecord(_Section):
+    """One stage's passage."""
+
+    stage: str
+    replica: str
+    started_at: datetime
+    duration_ms: float
+    outcome: str
+
+
+class Envelope(BaseModel):
+    """The message every stage reads and writes.
+
+    Example:
+        >>> env = Envelope(request=Request(messages=[ChatMessage(role="user", content="Hi")]))
+        >>> env.schema_version
+        1
+
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    request_id: str = Field(default_factory=new_request_id, min_length=1, max_length=128)
+    conversation_id: str = Field(default="", max_length=128, description="Kafka key; empty means the request id.")
+    tenant: str = Field(default="default", min_length=1, max_length=64)
+    reply_to: str | None = Field(default=None, description="Topic for the answer; the responses topic when absent.")
+    deadline: datetime | None = Field(default=None, description="Absolute time after which the answer is useless.")
+    created_at: datetime = Field(default_factory=_now)
+    kind: Literal["request", "final"] = "request"
+    request: Request
+    prepared: Prepared | None = None
+    grounding: Grounding | None = None
+    safety: Safety | None = None
+    completion: Completion | None = None
+    response: Response | None = None
+    error: ErrorInfo | None = None
+    trail: list[TrailRecord] = Field(default_factory=list)
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Default the conversation to the request itself."""
+        if not self.conversation_id:
+            self.conversation_id = self.request_id
+
+    @property
+    def last_user_text(self) -> str:
+        """The content of the last user message of the request."""
+        for msg in reversed(self.request.messages):
+            if msg.role == "user":
+                return msg.content
+        return ""
+
+    def to_bytes(self, *, drop_embedding: bool = False) -> bytes:
+        """Serialize to JSON bytes, optionally without the (large) embedding."""
+        env = self
+        if drop_embedding and self.prepared is not None and self.prepared.embedding is not None:
+            env = self.model_copy(update={"prepared": self.prepared.model_copy(update={"embedding": None})})
+        return env.model_dump_json(exclude_none=False).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Envelope:
+        """Parse JSON bytes; raises ``pydantic.ValidationError`` or ``ValueError``."""
+        return cls.model_validate_json(raw)
+
+
+class Turn(BaseModel):
+    """A finished turn, published on the turns topic to feed memory."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    request_id: str
+    conversation_id: str
+    tenant: str
+    user: str
+    assistant: str
+    at: datetime = Field(default_factory=_now)
+
+
+# Re-exported so callers can catch parse failures without importing pydantic.
+EnvelopeValidationError = ValidationError

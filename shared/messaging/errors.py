@@ -1,0 +1,30 @@
+"""Typed pipeline errors: each carries a stable code, the stage and whether a retry can help."""
+
+from __future__ import annotations
+
+__all__ = ["PipelineError", "PoisonMessageError"]
+
+
+class PipelineError(Exception):
+    """A failure that becomes the client's answer (``ErrorInfo``) and a DLQ record.
+
+    Example:
+        >>> raise PipelineError("prompt_too_long", "the prompt has 9000 tokens; the budget is 3840")
+
+    """
+
+    def __init__(self, code: str, message: str, *, retriable: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retriable = retriable
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class PoisonMessageError(PipelineError):
+    """The message cannot be read as an envelope at all."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("invalid_message", message)

@@ -1,0 +1,51 @@
+"""structlog set-up (DESIGN.md §7): JSON off a TTY, pretty on a TTY, configured once."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Literal
+
+import structlog
+
+__all__ = ["configure_logging", "get_logger"]
+
+_configured = False
+
+
+def configure_logging(level: str = "INFO", fmt: Literal["auto", "json", "console"] = "auto", **bound: str) -> None:
+    """Configure structlog and the standard library once per process; ``bound`` is added to every line."""
+    global _configured  # noqa: PLW0603 - process-wide logging is global by nature
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        numeric = logging.INFO
+    pretty = sys.stderr.isatty() if fmt == "auto" else fmt == "console"
+    renderer: structlog.types.Processor = (
+        structlog.dev.ConsoleRenderer() if pretty else structlog.processors.JSONRenderer()
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.StackInfoRenderer(),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
+    structlog.contextvars.clear_contextvars()
+    if bound:
+        structlog.contextvars.bind_contextvars(**bound)
+    _configured = True
+
+
+def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
+    """A structlog logger; configures defaults on first use."""
+    if not _configured:
+        configure_logging()
+    logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
+    return logger

@@ -1,0 +1,123 @@
+"""Assembles a stage service: broker, input subscriber, health endpoint and lifecycle.
+
+Each ``services/<stage>/app.py`` gives a warm-up (heavy state, built once), the stage
+logic and its routing; this module does the Kafka wiring the same way for all of them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from faststream import AckPolicy, FastStream
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.message import StreamMessage
+
+from shared.messaging.broker import consumer_options, make_broker
+from shared.messaging.envelope import Envelope
+from shared.messaging.health import HealthServer
+from shared.messaging.logging import configure_logging, get_logger
+from shared.messaging.settings import StageSettings
+from shared.messaging.stage import ParseFn, ReceivedRecord, StageRunner, parse_envelope
+
+__all__ = ["StageService", "raw_body"]
+
+ProcessFn = Callable[[Envelope], Awaitable[Envelope]]
+RouteFn = Callable[[Envelope], str]
+
+
+async def raw_body(msg: StreamMessage[object]) -> bytes:
+    """FastStream decoder that hands the handler the raw value bytes: parsing is the runner's job."""
+    return msg.body
+
+
+class StageService:
+    """One stage as a FastStream application.
+
+    Example:
+        >>> service = StageService("postprocess", settings, input_topic=settings.core.topics.generated)
+        >>> service.bind(warm_up=load_polisher, route=lambda env: service.runner.reply_topic(env))
+        >>> await service.app.run()
+
+    """
+
+    def __init__(
+        self,
+        stage: str,
+        settings: StageSettings,
+        *,
+        input_topic: str,
+        parse: ParseFn = parse_envelope,
+        broker: KafkaBroker | None = None,
+    ) -> None:
+        self.stage = stage
+        self.settings = settings
+        self.input_topic = input_topic
+        core = settings.core
+        configure_logging(core.log_level, core.log_format, replica=settings.replica)
+        self.log = get_logger(f"llmops.{stage}")
+        self.broker = broker or make_broker(core.kafka, client_id=stage)
+        self.runner = StageRunner(stage=stage, publisher=self.broker, core=core, replica=settings.replica, parse=parse)
+        self.health = HealthServer(settings.health_host, settings.health_port, stage=stage)
+        self.process: ProcessFn | None = None
+        self._warm_up: Callable[[], Awaitable[ProcessFn]] | None = None
+        self._shutdown: list[Callable[[], Awaitable[None]]] = []
+        self.app = FastStream(
+            self.broker,
+            on_startup=[self._on_startup],
+            after_startup=[self._after_startup],
+            on_shutdown=[self._on_shutdown],
+        )
+
+    @property
+    def group_id(self) -> str:
+        """The consumer group of this stage's replicas."""
+        return self.settings.group_id or f"llmops-{self.stage}"
+
+    def bind(self, *, warm_up: Callable[[], Awaitable[ProcessFn]], route: RouteFn) -> None:
+        """Subscribe the input topic; ``warm_up`` builds the logic once, before consuming starts."""
+        self._warm_up = warm_up
+
+        @self.broker.subscriber(
+            self.input_topic,
+            group_id=self.group_id,
+            ack_policy=AckPolicy.ACK,
+            decoder=raw_body,
+            **consumer_options(self.settings.core.kafka),
+        )
+        async def on_message(body: bytes, message: KafkaMessage) -> None:
+            if self.process is None:  # pragma: no cover - warm-up runs before the broker starts
+                msg = f"{self.stage} received a message before warm-up"
+                raise RuntimeError(msg)
+            record = ReceivedRecord.from_consumer_record(message.raw_message)
+            await self.runner.handle(body, record, process=self.process, route=route)
+
+    def on_shutdown(self, func: Callable[[], Awaitable[None]]) -> None:
+        """Run ``func`` when the service stops (close heavy resources)."""
+        self._shutdown.append(func)
+
+    async def _on_startup(self) -> None:
+        if self.settings.health_port:
+            await self.health.start()
+        if self._warm_up is None:
+            msg = f"{self.stage}: bind() was not called"
+            raise RuntimeError(msg)
+        t0 = time.perf_counter()
+        self.process = await self._warm_up()
+        self.log.info("service.warm", input_topic=self.input_topic, group_id=self.group_id,
+                      warm_up_s=round(time.perf_counter() - t0, 3))
+
+    async def _after_startup(self) -> None:
+        self.health.ready = True
+        self.log.info("service.ready", health_port=self.health.port if self.settings.health_port else None)
+
+    async def _on_shutdown(self) -> None:
+        self.health.ready = False
+        for func in self._shutdown:
+            await func()
+        await self.health.stop()
+        self.log.info("service.stopped")
+
+    async def run(self) -> None:
+        """Run until SIGINT/SIGTERM; the broker drains in-flight handlers before closing."""
+        await self.app.run()

@@ -1,0 +1,137 @@
+"""Settings shared by every process (DESIGN.md §5): env prefix ``LLMOPS_``, embedded-stack defaults."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["CoreSettings", "KafkaSettings", "StageSettings", "TopicSettings", "default_data_dir"]
+
+
+def default_data_dir() -> Path:
+    """Where models, stores and state live unless ``LLMOPS_DATA_DIR`` says otherwise."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "llmops"
+
+
+class KafkaSettings(BaseSettings):
+    """Kafka connection and client tuning (``LLMOPS_KAFKA_*``).
+
+    The defaults are tuned for latency on the embedded Tansu broker, which does not
+    answer long-poll fetches early: a low ``fetch_max_wait_ms`` is what keeps a hop
+    in single-digit milliseconds.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="LLMOPS_KAFKA_", env_file=".env", extra="ignore")
+
+    bootstrap: str = Field(default="127.0.0.1:9092", description="Comma-separated host:port list.")
+    client_id: str = "llmops"
+    partitions: int = Field(default=4, ge=1, description="Partitions per topic when llmops creates topics.")
+    replication_factor: int = Field(default=1, ge=1)
+    fetch_max_wait_ms: int = Field(default=5, ge=0, description="Longest a fetch waits for data.")
+    fetch_min_bytes: int = Field(default=1, ge=1)
+    linger_ms: int = Field(default=0, ge=0, description="Producer batching delay; 0 sends at once.")
+    acks: Literal["all", "1", "0"] = "all"
+    enable_idempotence: bool = Field(default=False, description="Off for Tansu, whose handshake fails.")
+    request_timeout_ms: int = Field(default=30000, ge=1000)
+    session_timeout_ms: int = Field(default=10000, ge=1000)
+    heartbeat_interval_ms: int = Field(default=1000, ge=100)
+    max_poll_interval_ms: int = Field(default=300000, ge=1000)
+    max_message_bytes: int = Field(default=1_048_576, ge=1024, description="Largest message value accepted.")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+
+
+class TopicSettings(BaseSettings):
+    """Topic names (``LLMOPS_TOPIC_*``); every name is the prefix plus a stem."""
+
+    model_config = SettingsConfigDict(env_prefix="LLMOPS_TOPIC_", env_file=".env", extra="ignore")
+
+    prefix: str = "llmops."
+
+    def name(self, stem: str) -> str:
+        """Full topic name for a stem such as ``requests``."""
+        return f"{self.prefix}{stem}"
+
+    @property
+    def requests(self) -> str:
+        return self.name("requests")
+
+    @property
+    def preprocessed(self) -> str:
+        return self.name("preprocessed")
+
+    @property
+    def grounded(self) -> str:
+        return self.name("grounded")
+
+    @property
+    def checked(self) -> str:
+        return self.name("checked")
+
+    @property
+    def generated(self) -> str:
+        return self.name("generated")
+
+    @property
+    def responses(self) -> str:
+        return self.name("responses")
+
+    @property
+    def turns(self) -> str:
+        return self.name("turns")
+
+    @property
+    def dlq(self) -> str:
+        return self.name("dlq")
+
+    def all(self) -> list[str]:
+        """Every topic the pipeline needs, in flow order."""
+        return [
+            self.requests,
+            self.preprocessed,
+            self.grounded,
+            self.checked,
+            self.generated,
+            self.responses,
+            self.turns,
+            self.dlq,
+        ]
+
+
+class CoreSettings(BaseSettings):
+    """Settings every process reads (``LLMOPS_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="LLMOPS_", env_file=".env", extra="ignore")
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    topics: TopicSettings = Field(default_factory=TopicSettings)
+    data_dir: Path = Field(default_factory=default_data_dir)
+    default_model: str | None = Field(default=None, description="Registry model when a request names none.")
+    registry_path: Path | None = Field(default=None, description="Model registry file; the packaged one when absent.")
+    log_level: str = "INFO"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    @property
+    def models_dir(self) -> Path:
+        """Assembled GGUF files."""
+        return self.data_dir / "models"
+
+
+class StageSettings(BaseSettings):
+    """What every stage service has; each service subclasses it with its own env prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="LLMOPS_STAGE_", env_file=".env", extra="ignore")
+
+    core: CoreSettings = Field(default_factory=CoreSettings)
+    group_id: str | None = Field(default=None, description="Consumer group; llmops-<stage> when absent.")
+    health_host: str = "127.0.0.1"
+    health_port: int = Field(default=0, ge=0, le=65535, description="Health HTTP port; 0 disables it.")
+    replica: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")

@@ -1,0 +1,1 @@
+"""The embedded stack: a Tansu broker, the topics and the five services as supervised processes."""

@@ -1,0 +1,170 @@
+"""``llmops up``: the whole pipeline on one machine with no Docker (DESIGN.md §6)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shared.messaging.logging import get_logger
+from shared.messaging.settings import CoreSettings
+from shared.stack.processes import http_status, spawn, stop_process
+from shared.stack.tansu import TansuBroker
+from shared.stack.topics import ensure_topics
+
+__all__ = ["STAGES", "EmbeddedStack", "free_port"]
+
+STAGES = ("preprocess", "grounding", "safety", "inference", "postprocess")
+_MAX_RESTARTS = 5
+_RESTART_WINDOW_S = 60.0
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class ManagedService:
+    """One supervised service replica."""
+
+    stage: str
+    index: int
+    health_port: int
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: list[float] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        """``stage-index``, also the replica id."""
+        return f"{self.stage}-{self.index}"
+
+
+class EmbeddedStack:
+    """Broker, topics and services, started in order and stopped in reverse; crashed services are restarted.
+
+    Example:
+        >>> stack = EmbeddedStack(CoreSettings())
+        >>> await stack.start()
+        >>> ...  # talk to the pipeline
+        >>> stack.stop()
+    """
+
+    def __init__(
+        self,
+        core: CoreSettings,
+        *,
+        external: bool = False,
+        scale: dict[str, int] | None = None,
+        log_dir: Path | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.core = core
+        self.external = external
+        self.scale = {stage: 1 for stage in STAGES} | (scale or {})
+        self.log_dir = log_dir or core.data_dir / "logs"
+        self.extra_env = extra_env or {}
+        self.broker: TansuBroker | None = None
+        self.services: list[ManagedService] = []
+        self.log = get_logger("llmops.stack")
+
+    def _broker_address(self) -> tuple[str, int]:
+        first = self.core.kafka.bootstrap.split(",")[0]
+        host, _, port = first.rpartition(":")
+        return host or "127.0.0.1", int(port or 9092)
+
+    async def start(self, *, timeout: float = 300.0) -> None:
+        """Start everything and return once every service reports ready."""
+        if not self.external:
+            host, port = self._broker_address()
+            self.broker = TansuBroker(host, port, log_path=self.log_dir / "tansu.log")
+            await self.broker.start()
+            self.log.info("broker.started", bootstrap=self.broker.bootstrap)
+        created = await ensure_topics(self.core.kafka, self.core.topics.all())
+        self.log.info("topics.ready", created=created, partitions=self.core.kafka.partitions)
+        for stage in STAGES:
+            for index in range(self.scale.get(stage, 1)):
+                svc = ManagedService(stage, index, free_port(), self.log_dir / f"{stage}-{index}.log")
+                self._spawn(svc)
+                self.services.append(svc)
+        await self.wait_ready(timeout=timeout)
+
+    def _env(self, svc: ManagedService) -> dict[str, str]:
+        prefix = f"LLMOPS_{svc.stage.upper()}_"
+        env = dict(os.environ) | self.extra_env
+        env |= {
+            "LLMOPS_KAFKA_BOOTSTRAP": self.core.kafka.bootstrap,
+            "LLMOPS_DATA_DIR": str(self.core.data_dir),
+            f"{prefix}HEALTH_PORT": str(svc.health_port),
+            f"{prefix}REPLICA": svc.name,
+            "LLMOPS_LOG_FORMAT": env.get("LLMOPS_LOG_FORMAT", "json"),
+        }
+        return env
+
+    def _spawn(self, svc: ManagedService) -> None:
+        svc.proc = spawn([sys.executable, "-m", f"services.{svc.stage}"], env=self._env(svc), log_path=svc.log_path)
+        self.log.info("service.spawned", service=svc.name, pid=svc.proc.pid, log=str(svc.log_path))
+
+    async def wait_ready(self, *, timeout: float) -> None:
+        """Wait for every service's ``/readyz``; a service that exits meanwhile is an error."""
+        deadline = time.monotonic() + timeout
+        waiting = list(self.services)
+        while waiting:
+            for svc in list(waiting):
+                if svc.proc is not None and svc.proc.poll() is not None:
+                    tail = svc.log_path.read_text(errors="replace")[-3000:] if svc.log_path.exists() else ""
+                    msg = f"{svc.name} exited with code {svc.proc.returncode} while starting:\n{tail}"
+                    raise RuntimeError(msg)
+                if await http_status("127.0.0.1", svc.health_port, "/readyz") == 200:  # noqa: PLR2004 - HTTP OK
+                    waiting.remove(svc)
+                    self.log.info("service.ready", service=svc.name)
+            if waiting and time.monotonic() > deadline:
+                names = ", ".join(s.name for s in waiting)
+                msg = f"not ready after {timeout:.0f} s: {names} (logs in {self.log_dir})"
+                raise TimeoutError(msg)
+            if waiting:
+                await asyncio.sleep(0.2)
+
+    async def supervise(self, stop: asyncio.Event) -> None:
+        """Restart services that exit, at most a few times a minute each, until ``stop`` is set."""
+        while not stop.is_set():
+            for svc in self.services:
+                if svc.proc is None or svc.proc.poll() is None:
+                    continue
+                now = time.monotonic()
+                svc.restarts = [t for t in svc.restarts if now - t < _RESTART_WINDOW_S]
+                if len(svc.restarts) >= _MAX_RESTARTS:
+                    self.log.error("service.crash_loop", service=svc.name, code=svc.proc.returncode)
+                    stop.set()
+                    break
+                self.log.warning("service.restart", service=svc.name, code=svc.proc.returncode)
+                svc.restarts.append(now)
+                self._spawn(svc)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+
+    def stop(self) -> None:
+        """Stop the services (entry side first, so in-flight work drains downstream), then the broker."""
+        for svc in self.services:
+            if svc.proc is not None and svc.proc.poll() is None:
+                svc.proc.terminate()
+        for svc in self.services:
+            if svc.proc is not None:
+                stop_process(svc.proc, timeout=30)
+                self.log.info("service.stopped", service=svc.name, code=svc.proc.returncode)
+        self.services.clear()
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
+            self.log.info("broker.stopped")

@@ -1,0 +1,31 @@
+"""Creating the pipeline's topics with partitions (idempotent)."""
+
+from __future__ import annotations
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from shared.messaging.settings import KafkaSettings
+
+__all__ = ["ensure_topics"]
+
+
+async def ensure_topics(settings: KafkaSettings, names: list[str]) -> list[str]:
+    """Create the topics that do not exist yet; returns the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap.split(","), client_id=f"{settings.client_id}-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [n for n in names if n not in existing]
+        if missing:
+            new = [
+                NewTopic(name=n, num_partitions=settings.partitions, replication_factor=settings.replication_factor)
+                for n in missing
+            ]
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass
+        return missing
+    finally:
+        await admin.close()
