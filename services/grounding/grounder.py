@@ -33,7 +33,7 @@ class Grounder:
         """Fill ``grounding``; raises ``PipelineError`` for an unknown template."""
         if env.prepared is None:
             raise PipelineError("invalid_message", "grounding needs the prepared section")
-        ref = env.request.metadata.get("template", self.default_template)
+        ref = env.require_request().metadata.get("template", self.default_template)
         try:
             template = self.templates.get(ref)
         except UnknownTemplateError as exc:

@@ -86,7 +86,7 @@ class Generator:
             engine = self.engine
             if engine is None or engine.entry.name != model:
                 engine = await asyncio.to_thread(self._load, model, 0)
-            result = await asyncio.to_thread(engine.generate, messages, prompt, env.request.params)
+            result = await asyncio.to_thread(engine.generate, messages, prompt, env.require_request().params)
         seconds = result.generation_ms / 1000
         completion = Completion(
             text=result.text,

@@ -50,18 +50,19 @@ class Preprocessor:
 
     def process(self, env: Envelope) -> Envelope:
         """Fill ``prepared``; raises ``PipelineError`` for an unknown model or a prompt over budget."""
+        request = env.require_request()
         try:
-            entry = self.registry.get(env.request.model)
+            entry = self.registry.get(request.model)
         except UnknownModelError as exc:
             raise PipelineError("unknown_model", str(exc)) from exc
-        total_chars = sum(len(m.content) for m in env.request.messages)
+        total_chars = sum(len(m.content) for m in request.messages)
         if total_chars > self.max_prompt_chars:
             msg = f"the prompt has {total_chars} characters; the limit is {self.max_prompt_chars}"
             raise PipelineError("prompt_too_long", msg)
 
         messages: list[ChatMessage] = []
         changes: list[str] = []
-        for msg in env.request.messages:
+        for msg in request.messages:
             text, applied = normalize_text(msg.content)
             changes += [c for c in applied if c not in changes]
             messages.append(ChatMessage(role=msg.role, content=text))
@@ -70,11 +71,11 @@ class Preprocessor:
 
         tokenizer = self._tokenizer(entry.name)
         token_count = tokenizer.count_messages(messages)
-        budget = entry.n_ctx - env.request.params.max_tokens
+        budget = entry.n_ctx - request.params.max_tokens
         if token_count > budget:
             msg = (
                 f"the prompt has {token_count} tokens; model {entry.name} allows {budget} "
-                f"({entry.n_ctx} context minus max_tokens={env.request.params.max_tokens})"
+                f"({entry.n_ctx} context minus max_tokens={request.params.max_tokens})"
             )
             raise PipelineError("prompt_too_long", msg)
 

@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -215,7 +215,9 @@ class Envelope(BaseModel):
     deadline: datetime | None = Field(default=None, description="Absolute time after which the answer is useless.")
     created_at: datetime = Field(default_factory=_now)
     kind: Literal["request", "final"] = "request"
-    request: Request
+    request: Request | None = Field(
+        default=None, description="Absent only in the error answer to a message that could not be read."
+    )
     prepared: Prepared | None = None
     grounding: Grounding | None = None
     safety: Safety | None = None
@@ -229,10 +231,24 @@ class Envelope(BaseModel):
         if not self.conversation_id:
             self.conversation_id = self.request_id
 
+    @model_validator(mode="after")
+    def _requests_have_a_request(self) -> Envelope:
+        if self.kind == "request" and self.request is None:
+            msg = "a request envelope needs the request section"
+            raise ValueError(msg)
+        return self
+
+    def require_request(self) -> Request:
+        """The request section (always there for ``kind == "request"``)."""
+        if self.request is None:
+            msg = "the envelope has no request section"
+            raise ValueError(msg)
+        return self.request
+
     @property
     def last_user_text(self) -> str:
         """The content of the last user message of the request."""
-        for msg in reversed(self.request.messages):
+        for msg in reversed(self.request.messages if self.request else []):
             if msg.role == "user":
                 return msg.content
         return ""

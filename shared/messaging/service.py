@@ -96,16 +96,25 @@ class StageService:
         """Run ``func`` when the service stops (close heavy resources)."""
         self._shutdown.append(func)
 
-    async def _on_startup(self) -> None:
-        if self.settings.health_port:
-            await self.health.start()
+    async def warm_up(self) -> None:
+        """Build the stage logic (heavy state); runs before the broker starts consuming."""
         if self._warm_up is None:
             msg = f"{self.stage}: bind() was not called"
             raise RuntimeError(msg)
         t0 = time.perf_counter()
         self.process = await self._warm_up()
-        self.log.info("service.warm", input_topic=self.input_topic, group_id=self.group_id,
-                      warm_up_s=round(time.perf_counter() - t0, 3))
+        self.log.info(
+            "service.warm",
+            input_topic=self.input_topic,
+            group_id=self.group_id,
+            warm_up_s=round(time.perf_counter() - t0, 3),
+        )
+
+    async def _on_startup(self) -> None:
+        if self.settings.health_port:
+            await self.health.start()
+        if self.process is None:
+            await self.warm_up()
 
     async def _after_startup(self) -> None:
         self.health.ready = True

@@ -6,6 +6,7 @@ answers (DESIGN.md §4: the guards used on both input and output live in ``share
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from guardrails import Guard, OnFailAction
@@ -56,6 +57,8 @@ class TextGuard:
 
     def warm_up(self) -> None:
         """Build the guard; hub telemetry is switched off so nothing leaves the machine."""
+        # Validators run in order in the calling thread; guardrails' async mode would need its own event loop.
+        os.environ.setdefault("GUARDRAILS_RUN_SYNC", "true")
         guard = Guard(name="llmops-pii")
         # Guard() reads ~/.guardrailsrc, whose absence means "metrics on" (an HTTPS exporter to the
         # guardrails hub); switch it off on the instance and for validators so nothing leaves the machine.

@@ -1,0 +1,57 @@
+# llmops: `make run` brings the pipeline up and opens a chat; `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install install-gpu run up ask test test-unit test-e2e lint typecheck check compose-config clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+
+# llama-cpp-python first (a cached source build), then the project; models are assembled and hash-checked once.
+$(STAMP): $(PY) pyproject.toml scripts/install_llama_cpp.sh
+	scripts/install_llama_cpp.sh $(PY) $${LLMOPS_LLAMA_VARIANT:-cpu}
+	$(PY) -m pip install -e '.[dev]'
+	$(VENV)/bin/llmops models fetch
+	touch $(STAMP)
+
+install: $(STAMP)
+
+install-gpu: $(PY)
+	CUDA_ARCHITECTURES=$${CUDA_ARCHITECTURES:-90} scripts/install_llama_cpp.sh $(PY) cuda
+	$(PY) -m pip install -e '.[dev]'
+	$(VENV)/bin/llmops models fetch
+	touch $(STAMP)
+
+run: install
+	$(VENV)/bin/llmops up --chat
+
+up: install
+	$(VENV)/bin/llmops up
+
+test: install
+	$(VENV)/bin/pytest
+
+test-unit: install
+	$(VENV)/bin/pytest -m "not e2e"
+
+test-e2e: install
+	$(VENV)/bin/pytest -m e2e
+
+lint: install
+	$(VENV)/bin/ruff check shared services tests
+	$(VENV)/bin/ruff format --check shared services tests
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+check: lint typecheck test
+
+compose-config:
+	docker-compose -f docker-compose.yml config -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

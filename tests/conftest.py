@@ -1,0 +1,71 @@
+"""Fixtures shared by the whole suite: the real models, a real Tansu broker, in-memory broker capture."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from faststream.kafka import KafkaBroker
+
+from shared.components.model_store import ModelIntegrityError, ModelMissingError, ensure_local
+from shared.components.registry import ModelRegistry
+from shared.messaging.envelope import ChatMessage, Envelope, Request
+from shared.messaging.service import raw_body
+from shared.messaging.settings import CoreSettings, KafkaSettings, TopicSettings
+from shared.stack.embedded import free_port
+from shared.stack.tansu import TansuBroker
+
+SMALL_MODEL = "gemma-3-270m"
+CHAT_MODEL = "qwen2.5-coder-0.5b-instruct"
+
+
+@pytest.fixture(scope="session")
+def registry() -> ModelRegistry:
+    return ModelRegistry.load()
+
+
+@pytest.fixture(scope="session")
+def models_dir(registry: ModelRegistry) -> Path:
+    """The assembled models; `make install` fetches them (nothing is downloaded by tests)."""
+    directory = CoreSettings().models_dir
+    for name in registry.names():
+        try:
+            ensure_local(registry.get(name), directory)
+        except (ModelMissingError, ModelIntegrityError) as exc:
+            pytest.exit(f"{exc} (run `make install`)", returncode=3)
+    return directory
+
+
+@pytest.fixture(scope="session")
+async def tansu(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """A real Tansu broker on a free port, for the whole session."""
+    broker = TansuBroker("127.0.0.1", free_port(), log_path=tmp_path_factory.mktemp("tansu") / "tansu.log")
+    await broker.start()
+    yield broker.bootstrap
+    broker.stop()
+
+
+def core_settings(bootstrap: str = "127.0.0.1:9092", prefix: str = "llmops.") -> CoreSettings:
+    """Core settings pointing at a broker, with a topic prefix so tests do not see each other's messages."""
+    return CoreSettings(kafka=KafkaSettings(bootstrap=bootstrap), topics=TopicSettings(prefix=prefix))
+
+
+def make_envelope(text: str = "What is the capital of France?", **fields: object) -> Envelope:
+    """A client request envelope."""
+    return Envelope(request=Request(messages=[ChatMessage(role="user", content=text)]), **fields)  # type: ignore[arg-type]
+
+
+def capture(broker: KafkaBroker, *topics: str) -> dict[str, list[bytes]]:
+    """Subscribe to ``topics`` on a (test) broker and collect the raw values published there."""
+    store: dict[str, list[bytes]] = {t: [] for t in topics}
+
+    def collector(topic: str) -> Callable[[bytes], object]:
+        async def collect(body: bytes) -> None:
+            store[topic].append(body)
+
+        return collect
+
+    for topic in topics:
+        broker.subscriber(topic, decoder=raw_body)(collector(topic))
+    return store

@@ -1,0 +1,73 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from shared.stack.embedded import free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+class TestCli:
+    def test_up_ask_and_clean_stop(self, models_dir: Path, tmp_path: Path) -> None:
+        """`llmops up` starts broker and services, `llmops ask --json` gets an answer, SIGTERM leaves no process behind."""
+        env = dict(os.environ)
+        env |= {
+            "LLMOPS_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
+            "LLMOPS_DEFAULT_MODEL": "gemma-3-270m",
+            "LLMOPS_DATA_DIR": str(models_dir.parent),
+        }
+        llmops = str(Path(sys.executable).parent / "llmops")
+        log = (tmp_path / "up.log").open("wb")
+        up = subprocess.Popen([llmops, "up"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 180
+            while b"press Ctrl-C" not in (tmp_path / "up.log").read_bytes():
+                assert up.poll() is None, (tmp_path / "up.log").read_text()
+                assert time.monotonic() < deadline, "stack not ready in time"
+                time.sleep(0.5)
+            children = _children(up.pid)
+            assert len(children) == 6  # tansu and five services
+
+            ask = subprocess.run(
+                [llmops, "ask", "--json", "--max-tokens", "4", "Say hi."],
+                env=env, capture_output=True, timeout=120, check=False,
+            )
+            assert ask.returncode == 0, ask.stderr.decode()
+            answer = json.loads(ask.stdout)
+            assert [t["stage"] for t in answer["trail"]] == ["preprocess", "grounding", "safety", "inference", "postprocess"]
+            assert answer["completion"]["model"] == "gemma-3-270m"
+            assert answer["prepared"]["embedding"] is None
+
+            up.send_signal(signal.SIGTERM)
+            assert up.wait(timeout=60) == 0
+            assert not [pid for pid in children if _alive(pid)]
+        finally:
+            if up.poll() is None:
+                up.kill()
+            log.close()

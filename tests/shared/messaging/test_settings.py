@@ -1,0 +1,34 @@
+import pytest
+
+from shared.messaging.settings import CoreSettings, TopicSettings
+
+
+class TestSettings:
+    def test_topic_names_use_the_prefix(self) -> None:
+        """Every topic is prefix + stem."""
+        topics = TopicSettings()
+        assert topics.all() == [
+            "llmops.requests",
+            "llmops.preprocessed",
+            "llmops.grounded",
+            "llmops.checked",
+            "llmops.generated",
+            "llmops.responses",
+            "llmops.turns",
+            "llmops.dlq",
+        ]
+
+    def test_environment_overrides(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """LLMOPS_KAFKA_BOOTSTRAP and LLMOPS_TOPIC_PREFIX are read from the environment."""
+        monkeypatch.setenv("LLMOPS_KAFKA_BOOTSTRAP", "kafka:29092")
+        monkeypatch.setenv("LLMOPS_TOPIC_PREFIX", "prod.")
+        core = CoreSettings()
+        assert core.kafka.bootstrap == "kafka:29092"
+        assert core.topics.requests == "prod.requests"
+
+    def test_embedded_defaults(self) -> None:
+        """Defaults are the embedded stack: local broker, low fetch wait, idempotence off."""
+        core = CoreSettings()
+        assert core.kafka.bootstrap == "127.0.0.1:9092"
+        assert core.kafka.fetch_max_wait_ms <= 10
+        assert core.kafka.enable_idempotence is False

@@ -1,0 +1,118 @@
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared.messaging.envelope import Envelope
+from shared.messaging.errors import PipelineError
+from shared.messaging.stage import ReceivedRecord, StageRunner
+from tests.conftest import core_settings, make_envelope
+
+RECORD = ReceivedRecord(topic="llmops.requests", partition=2, offset=41, key=b"conv")
+
+
+class RecordingPublisher:
+    """Stands in for the broker's publish in these unit tests (the e2e tests use the real broker)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, bytes | None, dict[str, str]]] = []
+
+    async def publish(self, message: Any, topic: str = "", *, key: Any = None, headers: Any = None) -> None:
+        self.sent.append((topic, message, key, headers or {}))
+
+    def on(self, topic: str) -> list[tuple[str, bytes, bytes | None, dict[str, str]]]:
+        return [s for s in self.sent if s[0] == topic]
+
+
+def runner() -> tuple[StageRunner, RecordingPublisher]:
+    pub = RecordingPublisher()
+    return StageRunner(stage="demo", publisher=pub, core=core_settings(), replica="demo-0"), pub
+
+
+async def echo(env: Envelope) -> Envelope:
+    return env
+
+
+class TestStageRunner:
+    async def test_success_publishes_with_trail_key_and_headers(self) -> None:
+        """The output goes to the routed topic, keyed by conversation, with a trail record."""
+        run, pub = runner()
+        env = make_envelope(conversation_id="c-7")
+        outcome = await run.handle(env.to_bytes(), RECORD, process=echo, route=lambda _e: "out")
+        assert outcome == "ok"
+        [(topic, value, key, headers)] = pub.sent
+        out = Envelope.from_bytes(value)
+        assert (topic, key) == ("out", b"c-7")
+        assert headers == {"request_id": env.request_id, "schema_version": "1"}
+        assert [(t.stage, t.replica, t.outcome) for t in out.trail] == [("demo", "demo-0", "ok")]
+
+    async def test_garbage_goes_to_dlq_with_raw_bytes(self) -> None:
+        """Unparseable bytes are dead-lettered byte for byte, with where they came from."""
+        run, pub = runner()
+        outcome = await run.handle(b"\xff\x00garbage", RECORD, process=echo, route=lambda _e: "out")
+        assert outcome == "poison"
+        [(topic, value, key, headers)] = pub.sent
+        assert (topic, value, key) == ("llmops.dlq", b"\xff\x00garbage", b"conv")
+        assert headers["llmops-stage"] == "demo"
+        assert headers["llmops-source-offset"] == "41"
+        assert headers["llmops-error-code"] == "invalid_message"
+
+    async def test_wrong_shape_with_request_id_gets_error_answer(self) -> None:
+        """When a request id and reply topic can be read, the client gets an error answer too."""
+        run, pub = runner()
+        raw = json.dumps({"request_id": "r-1", "reply_to": "my.replies", "request": {"messages": "no"}}).encode()
+        await run.handle(raw, RECORD, process=echo, route=lambda _e: "out")
+        [(_, value, _, _)] = pub.on("my.replies")
+        answer = Envelope.from_bytes(value)
+        assert answer.request_id == "r-1"
+        assert answer.error is not None
+        assert answer.error.code == "invalid_message"
+        assert answer.kind == "final"
+        assert len(pub.on("llmops.dlq")) == 1
+
+    async def test_oversized_message_is_poison(self) -> None:
+        """Values over the size limit never reach the logic."""
+        run, pub = runner()
+        raw = b"x" * (run.core.kafka.max_message_bytes + 1)
+        assert await run.handle(raw, RECORD, process=echo, route=lambda _e: "out") == "poison"
+        assert [s[0] for s in pub.sent] == ["llmops.dlq"]
+
+    async def test_pipeline_error_becomes_answer_and_dlq(self) -> None:
+        """A typed error from the logic answers the client on its reply topic and is dead-lettered."""
+        run, pub = runner()
+
+        async def too_long(_env: Envelope) -> Envelope:
+            raise PipelineError("prompt_too_long", "9000 tokens")
+
+        env = make_envelope()
+        assert await run.handle(env.to_bytes(), RECORD, process=too_long, route=lambda _e: "out") == "prompt_too_long"
+        [(_, value, _, _)] = pub.on("llmops.responses")
+        answer = Envelope.from_bytes(value)
+        assert answer.error is not None
+        assert (answer.error.code, answer.error.stage) == ("prompt_too_long", "demo")
+        assert pub.on("llmops.dlq")[0][3]["request_id"] == env.request_id
+        assert pub.on("out") == []
+
+    async def test_bug_in_logic_is_contained(self) -> None:
+        """An unexpected exception becomes an internal_error answer instead of a crash."""
+        run, pub = runner()
+
+        async def broken(_env: Envelope) -> Envelope:
+            raise ZeroDivisionError
+
+        assert await run.handle(make_envelope().to_bytes(), RECORD, process=broken, route=lambda _e: "out") == (
+            "internal_error"
+        )
+        assert len(pub.on("llmops.responses")) == 1
+
+    async def test_expired_deadline_answers_timeout(self) -> None:
+        """Work past its deadline is dropped with a deadline_exceeded answer."""
+        run, pub = runner()
+        env = make_envelope(deadline=datetime.now(UTC) - timedelta(seconds=1))
+        assert await run.handle(env.to_bytes(), RECORD, process=echo, route=lambda _e: "out") == "deadline_exceeded"
+        assert pub.on("out") == []
+
+    async def test_invalid_reply_topic_falls_back_to_responses(self) -> None:
+        """A reply_to that is not a valid topic name is not used."""
+        run, _ = runner()
+        assert run.reply_topic(make_envelope(reply_to="bad topic!")) == "llmops.responses"
+        assert run.reply_topic(make_envelope(reply_to="tenant.a.replies")) == "tenant.a.replies"
