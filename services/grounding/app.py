@@ -27,7 +27,9 @@ def create_service(settings: GroundingSettings | None = None) -> StageService:
     memory = ConversationMemory(settings.memory_turns, settings.memory_conversations)
 
     async def warm_up() -> ProcessFn:
-        grounder = Grounder(memory, TemplateStore.load(settings.templates_dir), default_template=settings.default_template)
+        grounder = Grounder(
+            memory, TemplateStore.load(settings.templates_dir), default_template=settings.default_template
+        )
 
         async def process(env: Envelope) -> Envelope:
             return grounder.process(env)

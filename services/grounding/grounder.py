@@ -24,7 +24,9 @@ class Grounder:
 
     """
 
-    def __init__(self, memory: ConversationMemory, templates: TemplateStore, *, default_template: str = "default") -> None:
+    def __init__(
+        self, memory: ConversationMemory, templates: TemplateStore, *, default_template: str = "default"
+    ) -> None:
         self.memory = memory
         self.templates = templates
         self.default_template = default_template

@@ -43,7 +43,10 @@ class ConversationMemory:
             self._turns.popitem(last=False)
 
     def recent(self, tenant: str, conversation_id: str, *, exclude_request: str | None = None) -> list[MemoryTurn]:
-        """The conversation's last turns, oldest first (without ``exclude_request``, a redelivered request's own turn)."""
+        """The conversation's last turns, oldest first.
+
+        ``exclude_request`` leaves out a redelivered request's own earlier turn.
+        """
         if self.max_turns == 0:
             return []
         turns = self._turns.get((tenant, conversation_id), ())

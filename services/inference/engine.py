@@ -89,7 +89,9 @@ class LlamaEngine:
         self._tokenizer = ChatTokenizer(self.entry, self.path, llama=self._llama)
         self._tokenizer.warm_up()
         if tokens:
-            self.generate([ChatMessage(role="user", content="Hi")], "User: Hi\nAssistant:", SamplingParams(max_tokens=tokens))
+            self.generate(
+                [ChatMessage(role="user", content="Hi")], "User: Hi\nAssistant:", SamplingParams(max_tokens=tokens)
+            )
 
     def _stream(self, messages: Sequence[ChatMessage], prompt: str, params: SamplingParams) -> Iterator[Any]:
         assert self._llama is not None  # noqa: S101 - warm_up ran
@@ -102,7 +104,9 @@ class LlamaEngine:
         }
         if self.entry.chat_format == "gguf":
             stops = params.stop or None
-            return iter(self._llama.create_chat_completion(messages=[m.model_dump() for m in messages], stop=stops, **common))  # type: ignore[arg-type]
+            return iter(
+                self._llama.create_chat_completion(messages=[m.model_dump() for m in messages], stop=stops, **common)
+            )
         return iter(self._llama.create_completion(prompt, stop=[*PLAIN_STOPS, *params.stop], **common))
 
     def generate(self, messages: Sequence[ChatMessage], prompt: str, params: SamplingParams) -> Generation:

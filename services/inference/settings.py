@@ -25,4 +25,6 @@ class InferenceSettings(StageSettings):
     n_ctx: int | None = Field(default=None, ge=256, description="Context size; the registry's when absent.")
     n_threads: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1)
     n_batch: int = Field(default=512, ge=1)
-    warm_up_tokens: int = Field(default=1, ge=0, description="Tokens generated at start so the first request is not cold.")
+    warm_up_tokens: int = Field(
+        default=1, ge=0, description="Tokens generated at start so the first request is not cold."
+    )

@@ -25,7 +25,9 @@ def create_service(settings: PostprocessSettings | None = None) -> StageService:
             if turn is not None:
                 # The turn is acknowledged before the answer is sent, so memory is ahead of the client's next turn.
                 await service.runner.send(
-                    topics.turns, turn.model_dump_json().encode(), key=out.conversation_id.encode(),
+                    topics.turns,
+                    turn.model_dump_json().encode(),
+                    key=out.conversation_id.encode(),
                     headers={"request_id": out.request_id},
                 )
             return out

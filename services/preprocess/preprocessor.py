@@ -62,10 +62,10 @@ class Preprocessor:
 
         messages: list[ChatMessage] = []
         changes: list[str] = []
-        for msg in request.messages:
-            text, applied = normalize_text(msg.content)
+        for original in request.messages:
+            text, applied = normalize_text(original.content)
             changes += [c for c in applied if c not in changes]
-            messages.append(ChatMessage(role=msg.role, content=text))
+            messages.append(ChatMessage(role=original.role, content=text))
         if not any(m.role == "user" and m.content for m in messages):
             raise PipelineError("empty_prompt", "the request has no user message with text")
 

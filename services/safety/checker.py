@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from services.safety.policy import SafetyPolicy
 from shared.components.chat_render import render_plain
 from shared.components.guards import Span, TextGuard
@@ -10,7 +12,7 @@ from shared.messaging.errors import PipelineError
 
 __all__ = ["SafetyChecker"]
 
-_SEVERITY = {"block": "high", "redact": "medium", "warn": "low"}
+_SEVERITY: dict[str, Literal["low", "medium", "high"]] = {"block": "high", "redact": "medium", "warn": "low"}
 
 
 def _redact(text: str, spans: list[Span]) -> str:
@@ -61,7 +63,7 @@ class SafetyChecker:
                         check=span.check,
                         start=span.start,
                         end=span.end,
-                        severity=_SEVERITY[action],  # type: ignore[arg-type]
+                        severity=_SEVERITY[action],
                         action=action,
                         message_index=index,
                     )

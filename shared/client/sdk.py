@@ -44,9 +44,12 @@ class LlmopsClient:
         ...     answer = await client.ask("What is the capital of France?")
         ...     print(answer.response.text)
         The capital of France is Paris.
+
     """
 
-    def __init__(self, settings: CoreSettings | None = None, *, reply_to: str | None = None, tenant: str = "default") -> None:
+    def __init__(
+        self, settings: CoreSettings | None = None, *, reply_to: str | None = None, tenant: str = "default"
+    ) -> None:
         self.settings = settings or CoreSettings()
         self.reply_to = reply_to or self.settings.topics.responses
         self.tenant = tenant
@@ -60,7 +63,9 @@ class LlmopsClient:
         await self.start()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.stop()
 
     async def start(self) -> None:
@@ -97,7 +102,7 @@ class LlmopsClient:
         assert self._consumer is not None  # noqa: S101
         for _ in range(50):
             await self._consumer.topics()  # forces a metadata refresh
-            partitions = self._consumer.partitions_for_topic(topic)
+            partitions: set[int] | None = self._consumer.partitions_for_topic(topic)
             if partitions:
                 return partitions
             await asyncio.sleep(0.1)

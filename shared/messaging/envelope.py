@@ -34,7 +34,7 @@ __all__ = [
     "new_request_id",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 Role = Literal["system", "user", "assistant"]
 
@@ -226,7 +226,7 @@ class Envelope(BaseModel):
     error: ErrorInfo | None = None
     trail: list[TrailRecord] = Field(default_factory=list)
 
-    def model_post_init(self, context: Any, /) -> None:
+    def model_post_init(self, context: Any, /) -> None:  # noqa: ARG002 - pydantic's signature
         """Default the conversation to the request itself."""
         if not self.conversation_id:
             self.conversation_id = self.request_id

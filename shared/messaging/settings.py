@@ -62,34 +62,42 @@ class TopicSettings(BaseSettings):
 
     @property
     def requests(self) -> str:
+        """The ``requests`` topic."""
         return self.name("requests")
 
     @property
     def preprocessed(self) -> str:
+        """The ``preprocessed`` topic."""
         return self.name("preprocessed")
 
     @property
     def grounded(self) -> str:
+        """The ``grounded`` topic."""
         return self.name("grounded")
 
     @property
     def checked(self) -> str:
+        """The ``checked`` topic."""
         return self.name("checked")
 
     @property
     def generated(self) -> str:
+        """The ``generated`` topic."""
         return self.name("generated")
 
     @property
     def responses(self) -> str:
+        """The ``responses`` topic."""
         return self.name("responses")
 
     @property
     def turns(self) -> str:
+        """The ``turns`` topic."""
         return self.name("turns")
 
     @property
     def dlq(self) -> str:
+        """The ``dlq`` topic."""
         return self.name("dlq")
 
     def all(self) -> list[str]:

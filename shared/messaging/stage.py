@@ -41,12 +41,13 @@ ParseFn = Callable[[bytes, "ReceivedRecord"], Envelope]
 
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _PUBLISH_ATTEMPTS = 4
+_MAX_ID_CHARS = 128
 
 
 class Publisher(Protocol):
     """What the runner needs from a broker: FastStream's ``KafkaBroker.publish``."""
 
-    async def publish(
+    async def publish(  # noqa: D102 - the protocol mirrors KafkaBroker.publish
         self,
         message: Any,
         topic: str = "",
@@ -54,6 +55,21 @@ class Publisher(Protocol):
         key: bytes | Any | None = None,
         headers: dict[str, str] | None = None,
     ) -> Any: ...
+
+
+@dataclass(frozen=True)
+class _Clock:
+    """When a stage started on a message, for trail records and durations."""
+
+    started_at: datetime
+    t0: float
+
+    @classmethod
+    def start(cls) -> _Clock:
+        return cls(datetime.now(UTC), time.perf_counter())
+
+    def elapsed_ms(self) -> float:
+        return round((time.perf_counter() - self.t0) * 1000, 3)
 
 
 @dataclass(frozen=True)
@@ -99,6 +115,11 @@ def envelope_headers(env: Envelope) -> dict[str, str]:
     return {"request_id": env.request_id, "schema_version": str(SCHEMA_VERSION)}
 
 
+def _check_deadline(env: Envelope) -> None:
+    if env.deadline is not None and env.deadline < datetime.now(UTC):
+        raise PipelineError("deadline_exceeded", f"the request's deadline {env.deadline.isoformat()} passed")
+
+
 def _salvage_routing(raw: bytes) -> tuple[str | None, str | None, str]:
     """Best effort: read request_id, reply_to and conversation from a message that failed to parse."""
     try:
@@ -111,9 +132,9 @@ def _salvage_routing(raw: bytes) -> tuple[str | None, str | None, str]:
     reply_to = data.get("reply_to")
     conversation = data.get("conversation_id")
     return (
-        request_id if isinstance(request_id, str) and 0 < len(request_id) <= 128 else None,
+        request_id if isinstance(request_id, str) and 0 < len(request_id) <= _MAX_ID_CHARS else None,
         reply_to if isinstance(reply_to, str) and _TOPIC_NAME.match(reply_to) else None,
-        conversation if isinstance(conversation, str) and len(conversation) <= 128 else "",
+        conversation if isinstance(conversation, str) and len(conversation) <= _MAX_ID_CHARS else "",
     )
 
 
@@ -144,55 +165,52 @@ class StageRunner:
 
     async def handle(self, raw: bytes, record: ReceivedRecord, *, process: ProcessFn, route: RouteFn) -> str:
         """Handle one record; returns the outcome (``ok``, an error code, or ``poison``)."""
-        started_at = datetime.now(UTC)
-        t0 = time.perf_counter()
+        clock = _Clock.start()
         structlog.contextvars.bind_contextvars(stage=self.stage)
         try:
             env = self._parse(raw, record)
         except PipelineError as exc:
-            await self.dead_letter(raw, record, exc)
-            request_id, reply_to, conversation = _salvage_routing(raw)
-            if request_id is not None:
-                await self._answer_poison(request_id, reply_to, conversation, exc, started_at, t0)
-            self.log.warning("message.poison", error_code=exc.code, error=exc.message, offset=record.offset)
+            await self._reject_poison(raw, record, exc, clock)
             return "poison"
 
         structlog.contextvars.bind_contextvars(
             request_id=env.request_id, conversation_id=env.conversation_id, tenant=env.tenant
         )
         try:
-            if env.deadline is not None and env.deadline < datetime.now(UTC):
-                raise PipelineError("deadline_exceeded", f"the request's deadline {env.deadline.isoformat()} passed")
-            out = await process(env)
-            outcome = "ok"
+            out = await self._run(env, process)
         except PipelineError as exc:
-            await self._fail(env, raw, record, exc, started_at, t0)
+            await self._fail(env, raw, record, exc, clock)
             return exc.code
-        except Exception as exc:
-            self.log.exception("message.internal_error")
-            error = PipelineError("internal_error", f"{type(exc).__name__} in {self.stage}: {exc}")
-            await self._fail(env, raw, record, error, started_at, t0)
-            return error.code
         finally:
             structlog.contextvars.unbind_contextvars("request_id", "conversation_id", "tenant")
 
-        out.trail.append(self._trail(started_at, t0, outcome))
+        out.trail.append(self._trail(clock, "ok"))
         await self._publish(route(out), out)
-        self.log.info("message.done", outcome=outcome, duration_ms=round((time.perf_counter() - t0) * 1000, 2),
-                      request_id=env.request_id)
-        return outcome
+        self.log.info("message.done", outcome="ok", duration_ms=clock.elapsed_ms(), request_id=env.request_id)
+        return "ok"
+
+    async def _run(self, env: Envelope, process: ProcessFn) -> Envelope:
+        _check_deadline(env)
+        try:
+            return await process(env)
+        except PipelineError:
+            raise
+        except Exception as exc:
+            # Any bug must become an answer and a DLQ record, never a lost message or a dead consumer.
+            self.log.exception("message.internal_error")
+            raise PipelineError("internal_error", f"{type(exc).__name__} in {self.stage}: {exc}") from exc
 
     def _parse(self, raw: bytes, record: ReceivedRecord) -> Envelope:
         if len(raw) > self.core.kafka.max_message_bytes:
             raise PoisonMessageError(f"message of {len(raw)} bytes exceeds {self.core.kafka.max_message_bytes}")
         return self.parse(raw, record)
 
-    def _trail(self, started_at: datetime, t0: float, outcome: str) -> TrailRecord:
+    def _trail(self, clock: _Clock, outcome: str) -> TrailRecord:
         return TrailRecord(
             stage=self.stage,
             replica=self.replica,
-            started_at=started_at,
-            duration_ms=round((time.perf_counter() - t0) * 1000, 3),
+            started_at=clock.started_at,
+            duration_ms=clock.elapsed_ms(),
             outcome=outcome,
         )
 
@@ -202,45 +220,42 @@ class StageRunner:
             return env.reply_to
         return self.core.topics.responses
 
-    async def _fail(
-        self, env: Envelope, raw: bytes, record: ReceivedRecord, exc: PipelineError, started_at: datetime, t0: float
-    ) -> None:
-        await self.dead_letter(raw, record, exc, request_id=env.request_id)
-        answer = env.model_copy(
-            update={
-                "kind": "final",
-                "error": ErrorInfo(code=exc.code, message=exc.message, stage=self.stage, retriable=exc.retriable),
-            }
-        )
-        answer.trail.append(self._trail(started_at, t0, exc.code))
-        await self._publish(self.reply_topic(env), answer)
-        self.log.warning("message.failed", outcome=exc.code, error=exc.message, request_id=env.request_id,
-                         duration_ms=round((time.perf_counter() - t0) * 1000, 2))
+    def _error_info(self, exc: PipelineError) -> ErrorInfo:
+        return ErrorInfo(code=exc.code, message=exc.message, stage=self.stage, retriable=exc.retriable)
 
-    async def _answer_poison(
-        self,
-        request_id: str,
-        reply_to: str | None,
-        conversation: str,
-        exc: PipelineError,
-        started_at: datetime,
-        t0: float,
-    ) -> None:
-        body = {
-            "schema_version": SCHEMA_VERSION,
-            "request_id": request_id,
-            "conversation_id": conversation or request_id,
-            "kind": "final",
-            "error": ErrorInfo(code=exc.code, message=exc.message, stage=self.stage).model_dump(),
-            "trail": [self._trail(started_at, t0, exc.code).model_dump(mode="json")],
-        }
-        topic = reply_to or self.core.topics.responses
-        await self.send(topic, json.dumps(body).encode(), key=(conversation or request_id).encode(),
-                         headers={"request_id": request_id, "schema_version": str(SCHEMA_VERSION)})
+    async def _fail(self, env: Envelope, raw: bytes, record: ReceivedRecord, exc: PipelineError, clock: _Clock) -> None:
+        await self.dead_letter(raw, record, exc, request_id=env.request_id)
+        answer = env.model_copy(update={"kind": "final", "error": self._error_info(exc)})
+        answer.trail.append(self._trail(clock, exc.code))
+        await self._publish(self.reply_topic(answer), answer)
+        self.log.warning(
+            "message.failed",
+            outcome=exc.code,
+            error=exc.message,
+            request_id=env.request_id,
+            duration_ms=clock.elapsed_ms(),
+        )
+
+    async def _reject_poison(self, raw: bytes, record: ReceivedRecord, exc: PipelineError, clock: _Clock) -> None:
+        """DLQ the raw bytes; answer the client when its request id can still be read."""
+        await self.dead_letter(raw, record, exc)
+        request_id, reply_to, conversation = _salvage_routing(raw)
+        if request_id is not None:
+            answer = Envelope(
+                request_id=request_id,
+                conversation_id=conversation,
+                reply_to=reply_to,
+                kind="final",
+                error=self._error_info(exc),
+            )
+            answer.trail.append(self._trail(clock, exc.code))
+            await self._publish(self.reply_topic(answer), answer)
+        self.log.warning("message.poison", error_code=exc.code, error=exc.message, offset=record.offset)
 
     async def dead_letter(
         self, raw: bytes, record: ReceivedRecord, exc: PipelineError, *, request_id: str | None = None
     ) -> None:
+        """Publish the raw bytes to the DLQ with the error, the stage and where they came from."""
         headers = {
             "llmops-stage": self.stage,
             "llmops-error-code": exc.code,
@@ -255,7 +270,9 @@ class StageRunner:
         await self.send(self.core.topics.dlq, raw, key=record.key, headers=headers)
 
     async def _publish(self, topic: str, env: Envelope) -> None:
-        await self.send(topic, env.to_bytes(), key=env.conversation_id.encode(), headers=envelope_headers(env))
+        # Answers leave the embedding out: clients do not need hundreds of floats back.
+        value = env.to_bytes(drop_embedding=env.kind == "final")
+        await self.send(topic, value, key=env.conversation_id.encode(), headers=envelope_headers(env))
 
     async def send(self, topic: str, value: bytes, *, key: bytes | None, headers: dict[str, str]) -> None:
         """Publish and wait for the broker's ack, retrying transient failures a bounded number of times."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
@@ -57,6 +58,7 @@ class EmbeddedStack:
         >>> await stack.start()
         >>> ...  # talk to the pipeline
         >>> stack.stop()
+
     """
 
     def __init__(
@@ -70,7 +72,7 @@ class EmbeddedStack:
     ) -> None:
         self.core = core
         self.external = external
-        self.scale = {stage: 1 for stage in STAGES} | (scale or {})
+        self.scale = dict.fromkeys(STAGES, 1) | (scale or {})
         self.log_dir = log_dir or core.data_dir / "logs"
         self.extra_env = extra_env or {}
         self.broker: TansuBroker | None = None
@@ -149,10 +151,8 @@ class EmbeddedStack:
                 self.log.warning("service.restart", service=svc.name, code=svc.proc.returncode)
                 svc.restarts.append(now)
                 self._spawn(svc)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
-            except TimeoutError:
-                pass
 
     def stop(self) -> None:
         """Stop the services (entry side first, so in-flight work drains downstream), then the broker."""

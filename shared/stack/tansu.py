@@ -23,6 +23,7 @@ class TansuBroker:
         >>> broker = TansuBroker("127.0.0.1", 9092)
         >>> await broker.start()
         >>> broker.stop()
+
     """
 
     def __init__(self, host: str, port: int, *, log_path: Path | None = None) -> None:

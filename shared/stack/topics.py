@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -12,7 +14,9 @@ __all__ = ["ensure_topics"]
 
 async def ensure_topics(settings: KafkaSettings, names: list[str]) -> list[str]:
     """Create the topics that do not exist yet; returns the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap.split(","), client_id=f"{settings.client_id}-admin")
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap.split(","), client_id=f"{settings.client_id}-admin"
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -22,10 +26,8 @@ async def ensure_topics(settings: KafkaSettings, names: list[str]) -> list[str]:
                 NewTopic(name=n, num_partitions=settings.partitions, replication_factor=settings.replication_factor)
                 for n in missing
             ]
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
-            except TopicAlreadyExistsError:
-                pass
         return missing
     finally:
         await admin.close()

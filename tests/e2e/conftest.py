@@ -13,7 +13,9 @@ from tests.conftest import core_settings
 
 
 @pytest.fixture(scope="session")
-async def pipeline(tansu: str, models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[CoreSettings]:
+async def pipeline(
+    tansu: str, models_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[CoreSettings]:
     """Start the five services against the session broker; yields the settings clients use."""
     core = core_settings(tansu)
     stack = EmbeddedStack(core, external=True, log_dir=tmp_path_factory.mktemp("e2e-logs"))

@@ -68,7 +68,11 @@ class TestRawKafkaClient:
             await producer.send_and_wait(pipeline.topics.requests, b"\xff\xfe\x00 not json", key=key)
             for body in bad.values():
                 await producer.send_and_wait(pipeline.topics.requests, json.dumps(body).encode(), key=key)
-            good = {"request_id": "good-after-bad", "messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 4}
+            good = {
+                "request_id": "good-after-bad",
+                "messages": [{"role": "user", "content": "Say OK."}],
+                "max_tokens": 4,
+            }
             await producer.send_and_wait(pipeline.topics.requests, json.dumps(good).encode(), key=key)
             answers = await asyncio.wait_for(_answers(consumer, {"bad-shape", "bad-version", "good-after-bad"}), 90)
             assert answers["bad-shape"]["error"]["code"] == "invalid_message"  # type: ignore[index]

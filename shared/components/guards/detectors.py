@@ -23,9 +23,8 @@ class Detection:
 
 _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}(?![\w-])")
 # International (+CC ...) or North-American shaped numbers; digits may be grouped by spaces, dots or dashes.
-_PHONE = re.compile(
-    r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?|\d{2,4}[\s.-])\d{3,4}[\s.-]\d{3,4}(?![\w])"
-)
+_PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?|\d{2,4}[\s.-])\d{3,4}[\s.-]\d{3,4}(?![\w])")
+_MIN_PHONE_DIGITS = 9
 _CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 
 
@@ -59,11 +58,12 @@ def detect_credit_cards(text: str) -> list[Detection]:
 
 def detect_phones(text: str) -> list[Detection]:
     """Phone numbers with at least 9 digits."""
-    found = []
-    for m in _PHONE.finditer(text):
-        if len(re.sub(r"\D", "", m.group())) >= 9:  # noqa: PLR2004 - shorter runs are rarely phone numbers
-            found.append(Detection("phone", m.start(), m.end()))
-    return found
+    # Fewer than 9 digits is rarely a phone number (extensions, years, prices).
+    return [
+        Detection("phone", m.start(), m.end())
+        for m in _PHONE.finditer(text)
+        if len(re.sub(r"\D", "", m.group())) >= _MIN_PHONE_DIGITS
+    ]
 
 
 def detect_pii(text: str, kinds: frozenset[str] = frozenset({"email", "phone", "credit_card"})) -> list[Detection]:

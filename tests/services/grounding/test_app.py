@@ -19,8 +19,11 @@ class TestGroundingService:
             await broker.publish(b"not a turn", topics.turns)
             env = make_envelope("And now?", conversation_id="c1")
             env.prepared = Prepared(
-                messages=[ChatMessage(role="user", content="And now?")], text="And now?", model="m",
-                token_count=3, token_budget=9,
+                messages=[ChatMessage(role="user", content="And now?")],
+                text="And now?",
+                model="m",
+                token_count=3,
+                token_budget=9,
             )
             await broker.publish(env.to_bytes(), topics.preprocessed, key=b"c1")
         [raw] = out[topics.grounded]

@@ -17,7 +17,9 @@ class TestGrounder:
     def test_template_then_memory_then_question(self) -> None:
         """The prompt is the system text, earlier turns of the conversation, then the new question."""
         memory = ConversationMemory()
-        memory.add(Turn(request_id="r0", conversation_id="c1", tenant="default", user="Capital of France?", assistant="Paris."))
+        memory.add(
+            Turn(request_id="r0", conversation_id="c1", tenant="default", user="Capital of France?", assistant="Paris.")
+        )
         grounder = Grounder(memory, TemplateStore.load())
         out = grounder.process(prepared([ChatMessage(role="user", content="Its population?")]))
         assert out.grounding is not None

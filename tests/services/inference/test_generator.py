@@ -4,7 +4,7 @@ import pytest
 
 from services.inference.generator import Generator
 from shared.components.registry import ModelRegistry
-from shared.messaging.envelope import ChatMessage, Envelope, Grounding, Prepared, Request, SamplingParams, Safety
+from shared.messaging.envelope import ChatMessage, Envelope, Grounding, Prepared, Request, Safety, SamplingParams
 from shared.messaging.errors import PipelineError
 
 
@@ -12,7 +12,9 @@ def ready(text: str, model: str, *, max_tokens: int = 8) -> Envelope:
     msgs = [ChatMessage(role="user", content=text)]
     env = Envelope(request=Request(messages=msgs, params=SamplingParams(max_tokens=max_tokens, temperature=0.0)))
     env.prepared = Prepared(messages=msgs, text=text, model=model, token_count=5, token_budget=100)
-    env.grounding = Grounding(template_id="default", template_version=1, messages=msgs, prompt=f"User: {text}\nAssistant:")
+    env.grounding = Grounding(
+        template_id="default", template_version=1, messages=msgs, prompt=f"User: {text}\nAssistant:"
+    )
     return env
 
 

@@ -4,7 +4,9 @@ from tests.conftest import make_envelope
 
 
 def generated(text: str, user: str = "Capital of France?") -> Envelope:
-    env = Envelope(conversation_id="c1", tenant="t1", request=Request(messages=[ChatMessage(role="user", content=user)]))
+    env = Envelope(
+        conversation_id="c1", tenant="t1", request=Request(messages=[ChatMessage(role="user", content=user)])
+    )
     env.prepared = Prepared(
         messages=[ChatMessage(role="user", content=user)], text=user, model="m", token_count=3, token_budget=9
     )

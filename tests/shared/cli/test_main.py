@@ -56,11 +56,20 @@ class TestCli:
 
             ask = subprocess.run(
                 [llmops, "ask", "--json", "--max-tokens", "4", "Say hi."],
-                env=env, capture_output=True, timeout=120, check=False,
+                env=env,
+                capture_output=True,
+                timeout=120,
+                check=False,
             )
             assert ask.returncode == 0, ask.stderr.decode()
             answer = json.loads(ask.stdout)
-            assert [t["stage"] for t in answer["trail"]] == ["preprocess", "grounding", "safety", "inference", "postprocess"]
+            assert [t["stage"] for t in answer["trail"]] == [
+                "preprocess",
+                "grounding",
+                "safety",
+                "inference",
+                "postprocess",
+            ]
             assert answer["completion"]["model"] == "gemma-3-270m"
             assert answer["prepared"]["embedding"] is None
 

@@ -11,8 +11,20 @@ class TestRender:
         env = make_envelope()
         start = env.created_at
         env.trail = [
-            TrailRecord(stage="preprocess", replica="p", started_at=start + timedelta(milliseconds=5), duration_ms=2.0, outcome="ok"),
-            TrailRecord(stage="postprocess", replica="q", started_at=start + timedelta(milliseconds=50), duration_ms=3.0, outcome="ok"),
+            TrailRecord(
+                stage="preprocess",
+                replica="p",
+                started_at=start + timedelta(milliseconds=5),
+                duration_ms=2.0,
+                outcome="ok",
+            ),
+            TrailRecord(
+                stage="postprocess",
+                replica="q",
+                started_at=start + timedelta(milliseconds=50),
+                duration_ms=3.0,
+                outcome="ok",
+            ),
         ]
         assert format_timings(env) == "preprocess 2.0 ms · postprocess 3.0 ms · end-to-end 53 ms"
 

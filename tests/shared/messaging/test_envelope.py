@@ -40,7 +40,11 @@ class TestEnvelope:
         """The embedding can be left out of the bytes."""
         env = make_envelope()
         env.prepared = Prepared(
-            messages=[ChatMessage(role="user", content="x")], text="x", model="m", token_count=1, token_budget=9,
+            messages=[ChatMessage(role="user", content="x")],
+            text="x",
+            model="m",
+            token_count=1,
+            token_budget=9,
             embedding=[0.1] * 8,
         )
         assert Envelope.from_bytes(env.to_bytes(drop_embedding=True)).prepared.embedding is None  # type: ignore[union-attr]

@@ -1,3 +1,4 @@
+import contextlib
 import os
 import signal
 import subprocess
@@ -34,10 +35,8 @@ class TestProcesses:
                 os.kill(child_pid, 0)
             except ProcessLookupError:
                 break
-            try:
+            with contextlib.suppress(ChildProcessError):
                 os.waitpid(child_pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
             time.sleep(0.1)
         else:
             os.kill(child_pid, signal.SIGKILL)
