@@ -87,7 +87,9 @@ class Generator:
             if engine is None or engine.entry.name != model:
                 engine = await asyncio.to_thread(self._load, model, 0)
             result = await asyncio.to_thread(engine.generate, messages, prompt, env.require_request().params)
-        seconds = result.generation_ms / 1000
+        # Decode speed: tokens after the first over the time after the first (prompt processing excluded).
+        decode_s = (result.generation_ms - (result.time_to_first_token_ms or 0.0)) / 1000
+        tokens_per_s = round((result.tokens_out - 1) / decode_s, 2) if result.tokens_out > 1 and decode_s > 0 else None
         completion = Completion(
             text=result.text,
             model=model,
@@ -96,7 +98,7 @@ class Generator:
             finish_reason=result.finish_reason,
             time_to_first_token_ms=result.time_to_first_token_ms,
             generation_ms=result.generation_ms,
-            tokens_per_s=round(result.tokens_out / seconds, 2) if seconds > 0 and result.tokens_out else None,
+            tokens_per_s=tokens_per_s,
             gpu_layers=engine.offloaded_layers,
         )
         return env.model_copy(update={"completion": completion})

@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["CoreSettings", "KafkaSettings", "StageSettings", "TopicSettings", "default_data_dir"]
@@ -126,6 +126,11 @@ class CoreSettings(BaseSettings):
     registry_path: Path | None = Field(default=None, description="Model registry file; the packaged one when absent.")
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
 
     @property
     def models_dir(self) -> Path:
