@@ -42,8 +42,8 @@ test-e2e: install
 	$(VENV)/bin/pytest -m e2e
 
 lint: install
-	$(VENV)/bin/ruff check shared services tests
-	$(VENV)/bin/ruff format --check shared services tests
+	$(VENV)/bin/ruff check shared services tests examples
+	$(VENV)/bin/ruff format --check shared services tests examples
 
 typecheck: install
 	$(VENV)/bin/mypy

@@ -35,10 +35,7 @@ def create_service(settings: InferenceSettings | None = None) -> StageService:
         )
         await asyncio.to_thread(generator.warm_up)
 
-        async def close() -> None:
-            generator.close()
-
-        service.on_shutdown(close)
+        service.on_shutdown(generator.close)
         return generator.process
 
     service.bind(warm_up=warm_up, route=lambda _env: topics.generated)

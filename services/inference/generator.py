@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 from services.inference.engine import LlamaEngine
 from shared.components.model_store import ModelIntegrityError, ModelMissingError, ensure_local
@@ -15,6 +18,7 @@ from shared.messaging.logging import get_logger
 __all__ = ["Generator"]
 
 EngineFactory = Callable[..., LlamaEngine]
+T = TypeVar("T")
 
 
 class Generator:
@@ -35,7 +39,7 @@ class Generator:
     def __init__(
         self,
         registry: ModelRegistry,
-        models_dir: object,
+        models_dir: Path,
         *,
         model: str | None = None,
         engine_factory: EngineFactory = LlamaEngine,
@@ -50,12 +54,13 @@ class Generator:
         self.warm_up_tokens = warm_up_tokens
         self.engine: LlamaEngine | None = None
         self._lock = asyncio.Lock()
+        self._inflight: asyncio.Future[Any] | None = None
         self.log = get_logger("llmops.inference")
 
     def _load(self, model: str, warm_tokens: int) -> LlamaEngine:
         entry = self.registry.get(model)
         try:
-            path = ensure_local(entry, self.models_dir)  # type: ignore[arg-type]
+            path = ensure_local(entry, self.models_dir)
         except (ModelMissingError, ModelIntegrityError) as exc:
             raise PipelineError("model_unavailable", str(exc), retriable=True) from exc
         if self.engine is not None:
@@ -82,11 +87,12 @@ class Generator:
         safety = env.safety
         messages = safety.messages if safety is not None and safety.messages is not None else env.grounding.messages
         prompt = safety.prompt if safety is not None and safety.prompt is not None else env.grounding.prompt
+        params = env.require_request().params
         async with self._lock:
             engine = self.engine
             if engine is None or engine.entry.name != model:
-                engine = await asyncio.to_thread(self._load, model, 0)
-            result = await asyncio.to_thread(engine.generate, messages, prompt, env.require_request().params)
+                engine = await self._in_thread(self._load, model, 0)
+            result = await self._in_thread(engine.generate, messages, prompt, params)
         # Decode speed: tokens after the first over the time after the first (prompt processing excluded).
         decode_s = (result.generation_ms - (result.time_to_first_token_ms or 0.0)) / 1000
         tokens_per_s = round((result.tokens_out - 1) / decode_s, 2) if result.tokens_out > 1 and decode_s > 0 else None
@@ -103,8 +109,17 @@ class Generator:
         )
         return env.model_copy(update={"completion": completion})
 
-    def close(self) -> None:
-        """Free the resident model."""
+    async def _in_thread(self, func: Callable[..., T], *args: object) -> T:
+        # A cancelled handler must not free the model under a running thread: the thread's future
+        # is shielded and remembered, and close() waits for it.
+        self._inflight = asyncio.ensure_future(asyncio.to_thread(func, *args))
+        return await asyncio.shield(self._inflight)
+
+    async def close(self) -> None:
+        """Wait for a generation still running in its thread, then free the resident model."""
+        if self._inflight is not None and not self._inflight.done():
+            with contextlib.suppress(Exception):
+                await self._inflight
         if self.engine is not None:
             self.engine.close()
             self.engine = None

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from faststream.kafka import KafkaBroker
 from faststream.security import SASLPlaintext, SASLScram256, SASLScram512
 
+from shared.messaging.logging import get_logger
 from shared.messaging.settings import KafkaSettings
 
 __all__ = ["consumer_options", "make_broker"]
@@ -23,8 +25,11 @@ def _security(settings: KafkaSettings) -> Any:
     return cls(username=settings.sasl_username, password=password, use_ssl=use_ssl)
 
 
-def make_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
-    """Build a FastStream Kafka broker with the producer tuned for low latency."""
+def make_broker(settings: KafkaSettings, *, client_id: str, graceful_timeout: float = 60.0) -> KafkaBroker:
+    """Build a FastStream Kafka broker with the producer tuned for low latency.
+
+    ``graceful_timeout``: on stop, how long in-flight handlers may run before they are cancelled.
+    """
     acks: Any = "all" if settings.acks == "all" else int(settings.acks)
     return KafkaBroker(
         settings.bootstrap.split(","),
@@ -36,7 +41,9 @@ def make_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
         max_request_size=settings.max_message_bytes + 64 * 1024,
         allow_auto_create_topics=False,
         security=_security(settings),
-        graceful_timeout=30.0,
+        graceful_timeout=graceful_timeout,
+        logger=get_logger("faststream"),
+        log_level=logging.DEBUG,  # per-message lines; each stage writes its own canonical line at INFO
     )
 
 

@@ -13,6 +13,28 @@ __all__ = ["configure_logging", "get_logger"]
 _configured = False
 
 
+class _StderrLogger:
+    """Writes each rendered line to the current ``sys.stderr`` (looked up per call, so redirection works)."""
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)  # noqa: T201 - this is the log sink
+
+    log = debug = info = warning = warn = error = critical = exception = fatal = msg
+
+
+def _stderr_logger(*_args: object) -> _StderrLogger:
+    return _StderrLogger()
+
+
+def _flatten_extra(_logger: object, _method: str, event_dict: structlog.types.EventDict) -> structlog.types.EventDict:
+    """FastStream passes its context as ``extra={...}``: lift it into the event's own keys."""
+    extra = event_dict.pop("extra", None)
+    if isinstance(extra, dict):
+        for key, value in extra.items():
+            event_dict.setdefault(key, value)
+    return event_dict
+
+
 def configure_logging(level: str = "INFO", fmt: Literal["auto", "json", "console"] = "auto", **bound: str) -> None:
     """Configure structlog and the standard library once per process; ``bound`` is added to every line."""
     global _configured  # noqa: PLW0603 - process-wide logging is global by nature
@@ -26,6 +48,7 @@ def configure_logging(level: str = "INFO", fmt: Literal["auto", "json", "console
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            _flatten_extra,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.StackInfoRenderer(),
@@ -33,7 +56,7 @@ def configure_logging(level: str = "INFO", fmt: Literal["auto", "json", "console
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(

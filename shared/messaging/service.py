@@ -56,7 +56,7 @@ class StageService:
         core = settings.core
         configure_logging(core.log_level, core.log_format, replica=settings.replica)
         self.log = get_logger(f"llmops.{stage}")
-        self.broker = broker or make_broker(core.kafka, client_id=stage)
+        self.broker = broker or make_broker(core.kafka, client_id=stage, graceful_timeout=settings.shutdown_timeout_s)
         self.runner = StageRunner(stage=stage, publisher=self.broker, core=core, replica=settings.replica, parse=parse)
         self.health = HealthServer(settings.health_host, settings.health_port, stage=stage)
         self.process: ProcessFn | None = None
@@ -64,9 +64,11 @@ class StageService:
         self._shutdown: list[Callable[[], Awaitable[None]]] = []
         self.app = FastStream(
             self.broker,
+            logger=get_logger("faststream"),
             on_startup=[self._on_startup],
             after_startup=[self._after_startup],
             on_shutdown=[self._on_shutdown],
+            after_shutdown=[self._after_shutdown],
         )
 
     @property
@@ -93,7 +95,7 @@ class StageService:
             await self.runner.handle(body, record, process=self.process, route=route)
 
     def on_shutdown(self, func: Callable[[], Awaitable[None]]) -> None:
-        """Run ``func`` when the service stops (close heavy resources)."""
+        """Run ``func`` once the broker has stopped and in-flight messages are finished (close heavy resources)."""
         self._shutdown.append(func)
 
     async def warm_up(self) -> None:
@@ -121,7 +123,12 @@ class StageService:
         self.log.info("service.ready", health_port=self.health.port if self.settings.health_port else None)
 
     async def _on_shutdown(self) -> None:
+        # Runs before the broker stops: only stop advertising readiness here.
         self.health.ready = False
+        self.log.info("service.stopping")
+
+    async def _after_shutdown(self) -> None:
+        # The broker has drained its handlers: heavy resources are no longer in use.
         for func in self._shutdown:
             await func()
         await self.health.stop()

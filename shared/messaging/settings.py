@@ -148,3 +148,6 @@ class StageSettings(BaseSettings):
     health_host: str = "127.0.0.1"
     health_port: int = Field(default=0, ge=0, le=65535, description="Health HTTP port; 0 disables it.")
     replica: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    shutdown_timeout_s: float = Field(
+        default=60.0, gt=0, description="On SIGTERM, how long the message in hand may take to finish."
+    )

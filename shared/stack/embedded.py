@@ -69,12 +69,14 @@ class EmbeddedStack:
         scale: dict[str, int] | None = None,
         log_dir: Path | None = None,
         extra_env: dict[str, str] | None = None,
+        stop_timeout: float = 90.0,
     ) -> None:
         self.core = core
         self.external = external
         self.scale = dict.fromkeys(STAGES, 1) | (scale or {})
         self.log_dir = log_dir or core.data_dir / "logs"
         self.extra_env = extra_env or {}
+        self.stop_timeout = stop_timeout
         self.broker: TansuBroker | None = None
         self.services: list[ManagedService] = []
         self.log = get_logger("llmops.stack")
@@ -105,11 +107,14 @@ class EmbeddedStack:
         env = dict(os.environ) | self.extra_env
         env |= {
             "LLMOPS_KAFKA_BOOTSTRAP": self.core.kafka.bootstrap,
+            "LLMOPS_TOPIC_PREFIX": self.core.topics.prefix,
             "LLMOPS_DATA_DIR": str(self.core.data_dir),
             f"{prefix}HEALTH_PORT": str(svc.health_port),
             f"{prefix}REPLICA": svc.name,
             "LLMOPS_LOG_FORMAT": env.get("LLMOPS_LOG_FORMAT", "json"),
         }
+        if self.core.default_model:
+            env["LLMOPS_DEFAULT_MODEL"] = self.core.default_model
         return env
 
     def _spawn(self, svc: ManagedService) -> None:
@@ -156,12 +161,14 @@ class EmbeddedStack:
 
     def stop(self) -> None:
         """Stop the services (entry side first, so in-flight work drains downstream), then the broker."""
+        signalled = []
         for svc in self.services:
             if svc.proc is not None and svc.proc.poll() is None:
                 svc.proc.terminate()
+                signalled.append(svc)
         for svc in self.services:
             if svc.proc is not None:
-                stop_process(svc.proc, timeout=30)
+                stop_process(svc.proc, timeout=self.stop_timeout, signalled=svc in signalled)
                 self.log.info("service.stopped", service=svc.name, code=svc.proc.returncode)
         self.services.clear()
         if self.broker is not None:

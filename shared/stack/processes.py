@@ -43,10 +43,14 @@ def spawn(argv: Sequence[str], *, env: Mapping[str, str], log_path: Path | None 
             out.close()  # type: ignore[union-attr]
 
 
-def stop_process(proc: subprocess.Popen[bytes], *, timeout: float = 20.0) -> int | None:
-    """SIGTERM, wait up to ``timeout`` for a graceful exit, then SIGKILL."""
+def stop_process(proc: subprocess.Popen[bytes], *, timeout: float = 20.0, signalled: bool = False) -> int | None:
+    """SIGTERM (once: unless ``signalled`` already), wait up to ``timeout`` for a graceful exit, then SIGKILL.
+
+    A second SIGTERM is never sent: it would interrupt the graceful shutdown the first one started.
+    """
     if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+        if not signalled:
+            proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -81,3 +81,25 @@ class TestRawKafkaClient:
         finally:
             await producer.stop()
             await consumer.stop()
+
+
+class TestReadmeExample:
+    def test_raw_aiokafka_example_answers(self, pipeline: CoreSettings) -> None:
+        """The README's raw-client example program gets Paris from the running pipeline."""
+        import os
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        script = Path(__file__).resolve().parents[2] / "examples" / "raw_aiokafka_client.py"
+        env = dict(os.environ) | {"LLMOPS_KAFKA_BOOTSTRAP": pipeline.kafka.bootstrap}
+        run = subprocess.run(
+            [sys.executable, str(script), "What is the capital of France?"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert run.returncode == 0, run.stderr
+        assert "Paris" in run.stdout

@@ -1,3 +1,4 @@
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ def generator(registry: ModelRegistry, models_dir: Path) -> Generator:
     gen = Generator(registry, models_dir, model="gemma-3-270m", engine_options={"n_ctx": 512})
     gen.warm_up()
     yield gen
-    gen.close()
+    asyncio.run(gen.close())
 
 
 class TestGenerator:
