@@ -103,8 +103,10 @@ def _models(core: CoreSettings, args: argparse.Namespace) -> int:
     for name in names:
         entry = registry.get(name)
         if args.action == "fetch":
+            present = entry.path_in(core.models_dir).is_file()
             path = fetch_model(entry, core.models_dir)
-            print(f"{name}: {path} (sha256 verified)")  # noqa: T201
+            how = "present, size checked; `llmops models verify` hashes it" if present else "assembled, sha256 verified"
+            print(f"{name}: {path} ({how})")  # noqa: T201
             continue
         try:
             path = ensure_local(entry, core.models_dir, verify_hash=args.action == "verify")
@@ -149,7 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``llmops`` console script."""
     args = _parser().parse_args(argv)
     core = CoreSettings()
-    configure_logging(core.log_level, core.log_format)
+    # The chat owns the terminal: the launcher only reports problems there (services log to files).
+    quiet = args.command in {"chat", "ask"} or (args.command == "up" and args.chat)
+    configure_logging("WARNING" if quiet else core.log_level, core.log_format)
     if args.command == "up":
         return asyncio.run(_up(core, args))
     if args.command == "ask":
