@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from faststream.kafka import KafkaBroker
 
 from shared.components.model_store import ModelIntegrityError, ModelMissingError, ensure_local
@@ -54,6 +55,18 @@ def core_settings(bootstrap: str = "127.0.0.1:9092", prefix: str = "llmops.") ->
 def make_envelope(text: str = "What is the capital of France?", **fields: object) -> Envelope:
     """A client request envelope."""
     return Envelope(request=Request(messages=[ChatMessage(role="user", content=text)]), **fields)  # type: ignore[arg-type]
+
+
+async def tail_consumer(core: CoreSettings, topic: str) -> AIOKafkaConsumer:
+    """A group-less consumer of every partition of ``topic``, positioned at its end (nothing older is seen)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=core.kafka.bootstrap, fetch_max_wait_ms=5)
+    await consumer.start()
+    tps = [TopicPartition(topic, p) for p in range(core.kafka.partitions)]
+    consumer.assign(tps)
+    await consumer.seek_to_end(*tps)
+    for tp in tps:
+        await consumer.position(tp)
+    return consumer
 
 
 def capture(broker: KafkaBroker, *topics: str) -> dict[str, list[bytes]]:

@@ -2,10 +2,11 @@ import asyncio
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from shared.client import LlmopsClient, PipelineErrorAnswer
 from shared.messaging.settings import CoreSettings
+from tests.conftest import tail_consumer
 
 pytestmark = pytest.mark.e2e
 
@@ -55,13 +56,7 @@ class TestPipeline:
 
     async def test_over_budget_gets_clear_error_and_dlq_record(self, pipeline: CoreSettings) -> None:
         """A prompt over the context budget is answered with prompt_too_long and dead-lettered."""
-        dlq = AIOKafkaConsumer(bootstrap_servers=pipeline.kafka.bootstrap, fetch_max_wait_ms=5)
-        await dlq.start()
-        tps = [TopicPartition(pipeline.topics.dlq, p) for p in range(pipeline.kafka.partitions)]
-        dlq.assign(tps)
-        await dlq.seek_to_end(*tps)
-        for tp in tps:
-            await dlq.position(tp)
+        dlq = await tail_consumer(pipeline, pipeline.topics.dlq)
         try:
             async with LlmopsClient(pipeline) as client:
                 with pytest.raises(PipelineErrorAnswer) as err:

@@ -3,22 +3,16 @@ import json
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from shared.messaging.settings import CoreSettings
+from tests.conftest import tail_consumer
 
 pytestmark = pytest.mark.e2e
 
 
 async def _reply_consumer(core: CoreSettings) -> AIOKafkaConsumer:
-    consumer = AIOKafkaConsumer(bootstrap_servers=core.kafka.bootstrap, fetch_max_wait_ms=5)
-    await consumer.start()
-    tps = [TopicPartition(core.topics.responses, p) for p in range(core.kafka.partitions)]
-    consumer.assign(tps)
-    await consumer.seek_to_end(*tps)
-    for tp in tps:
-        await consumer.position(tp)
-    return consumer
+    return await tail_consumer(core, core.topics.responses)
 
 
 async def _answers(consumer: AIOKafkaConsumer, wanted: set[str]) -> dict[str, dict[str, object]]:
