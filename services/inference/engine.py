@@ -120,7 +120,6 @@ class LlamaEngine:
         ttft: float | None = None
         pieces: list[str] = []
         finish: str | None = None
-        tokens_out = 0
         for chunk in self._stream(messages, prompt, params):
             choice = chunk["choices"][0]
             piece = choice.get("delta", {}).get("content") if "delta" in choice else choice.get("text")
@@ -128,11 +127,10 @@ class LlamaEngine:
                 if ttft is None:
                     ttft = (time.perf_counter() - t0) * 1000
                 pieces.append(piece)
-                tokens_out += 1
             finish = choice.get("finish_reason") or finish
         text = "".join(pieces)
-        if text:
-            tokens_out = len(self._tokenizer.llama.tokenize(text.encode(), add_bos=False, special=False))
+        # Counted on the final text: a streamed chunk is not always exactly one token.
+        tokens_out = len(self._tokenizer.llama.tokenize(text.encode(), add_bos=False, special=False)) if text else 0
         return Generation(
             text=text,
             tokens_in=tokens_in,

@@ -6,21 +6,13 @@ from typing import Literal
 
 from services.safety.policy import SafetyPolicy
 from shared.components.chat_render import render_plain
-from shared.components.guards import Span, TextGuard
+from shared.components.guards import TextGuard
 from shared.messaging.envelope import ChatMessage, Envelope, Finding, Safety
 from shared.messaging.errors import PipelineError
 
 __all__ = ["SafetyChecker"]
 
 _SEVERITY: dict[str, Literal["low", "medium", "high"]] = {"block": "high", "redact": "medium", "warn": "low"}
-
-
-def _redact(text: str, spans: list[Span]) -> str:
-    """Replace each span with a ``<CHECK>`` placeholder (``pii.email`` → ``<EMAIL>``)."""
-    for span in sorted(spans, key=lambda s: s.start, reverse=True):
-        placeholder = f"<{span.check.rsplit('.', 1)[-1].upper()}>"
-        text = text[: span.start] + placeholder + text[span.end :]
-    return text
 
 
 class SafetyChecker:
@@ -68,8 +60,8 @@ class SafetyChecker:
                         message_index=index,
                     )
                 )
-            to_redact = [s for s in scan.spans if self.policy.action_for(s.check) == "redact"]
-            redacted.append(ChatMessage(role=msg.role, content=_redact(msg.content, to_redact)))
+            to_redact = {s.check for s in scan.spans if self.policy.action_for(s.check) == "redact"}
+            redacted.append(ChatMessage(role=msg.role, content=scan.redact_only(to_redact)))
 
         blocked = [f for f in findings if f.action == "block"]
         if blocked:

@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -278,7 +278,3 @@ class Turn(BaseModel):
     user: str
     assistant: str
     at: datetime = Field(default_factory=_now)
-
-
-# Re-exported so callers can catch parse failures without importing pydantic.
-EnvelopeValidationError = ValidationError

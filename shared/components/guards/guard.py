@@ -7,11 +7,13 @@ answers (DESIGN.md §4: the guards used on both input and output live in ``share
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from guardrails import Guard, OnFailAction
 from guardrails.settings import settings as guardrails_settings
 
+from shared.components.guards.detectors import Detection, redact
 from shared.components.guards.validators import PIIValidator
 
 __all__ = ["ScanResult", "TextGuard"]
@@ -38,6 +40,11 @@ class ScanResult:
     def clean(self) -> bool:
         """True when nothing was found."""
         return not self.spans
+
+    def redact_only(self, checks: Collection[str]) -> str:
+        """The text with only the spans of ``checks`` replaced (``pii.email`` → ``<EMAIL>``)."""
+        chosen = [Detection(s.check.rsplit(".", 1)[-1], s.start, s.end) for s in self.spans if s.check in checks]
+        return redact(self.text, chosen)
 
 
 class TextGuard:

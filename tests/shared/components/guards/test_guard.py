@@ -32,3 +32,9 @@ class TestTextGuard:
         guard = TextGuard(kinds=["email"])
         guard.warm_up()
         assert guard.scan("call 415-555-0132").clean
+
+    def test_redact_only_chosen_checks(self, guard: TextGuard) -> None:
+        """Selective redaction replaces only the named checks' spans."""
+        result = guard.scan("Contact me at jane@corp.example or 415-555-0132.")
+        assert result.redact_only({"pii.email"}) == "Contact me at <EMAIL> or 415-555-0132."
+        assert result.redact_only(set()) == result.text
