@@ -4,6 +4,8 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Pinned and installed before sentence-transformers so pip takes the CPU wheel, not a 5.5 GB CUDA build.
+TORCH_VERSION := 2.13.0
 
 .PHONY: install install-gpu run up ask test test-unit test-e2e lint typecheck check compose-config clean
 
@@ -14,6 +16,7 @@ $(PY):
 # llama-cpp-python first (a cached source build), then the project; models are assembled and hash-checked once.
 $(STAMP): $(PY) pyproject.toml scripts/install_llama_cpp.sh
 	scripts/install_llama_cpp.sh $(PY) $${LLMOPS_LLAMA_VARIANT:-cpu}
+	$(PY) -m pip install torch==$(TORCH_VERSION)
 	$(PY) -m pip install -e '.[dev]'
 	$(VENV)/bin/llmops models fetch
 	touch $(STAMP)

@@ -133,6 +133,8 @@ class LlmopsClient:
                 env = Envelope.from_bytes(record.value)
             except ValueError:
                 continue
+            if env.kind == "chunk":
+                continue  # streamed pieces; the final answer follows on the same key
             if env.request_id in self._seen:
                 continue  # a duplicate answer (redelivery upstream): deliver once
             fut = self._pending.pop(env.request_id, None)

@@ -16,7 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 __all__ = [
     "SCHEMA_VERSION",
     "ChatMessage",
+    "Chunk",
+    "Citation",
     "Completion",
+    "Correction",
     "Document",
     "Entity",
     "Envelope",
@@ -79,17 +82,31 @@ class Request(_Section):
     metadata: dict[str, str] = Field(default_factory=dict, description="Free-form client labels.")
 
 
+class Correction(_Section):
+    """One typo correction preprocess made (``position`` is the offset in the cleaned text)."""
+
+    original: str = Field(description="The word as the user wrote it.")
+    corrected: str = Field(description="The word it was replaced with.")
+    position: int = Field(ge=0, description="Character offset of the word in the text before correction.")
+    message_index: int = Field(default=-1, description="Index in the messages; -1 for the last.")
+
+
 class Prepared(_Section):
     """Filled by preprocess: the cleaned request and what was changed."""
 
     messages: list[ChatMessage] = Field(description="The request's messages after cleaning.")
     text: str = Field(description="The cleaned text of the last user message.")
     changes: list[str] = Field(default_factory=list, description="Names of the repairs applied.")
+    corrections: list[Correction] = Field(default_factory=list, description="Typo corrections made.")
     language: str | None = Field(default=None, description="Detected language code.")
+    language_confidence: float | None = Field(default=None, ge=0.0, le=1.0, description="Detector confidence.")
     model: str = Field(description="The registry model the request is served by.")
     token_count: int = Field(ge=0, description="Prompt tokens with the model's chat template.")
     token_budget: int = Field(ge=0, description="Context size minus the tokens reserved for the answer.")
-    embedding: list[float] | None = Field(default=None, description="Embedding of the cleaned text.")
+    embedding: str | None = Field(
+        default=None,
+        description="Embedding of the cleaned text: base64 little-endian float32 (shared.components.embedder).",
+    )
 
 
 class MemoryTurn(_Section):
@@ -130,6 +147,15 @@ class Grounding(_Section):
     prompt: str = Field(description="The same prompt rendered as plain text, for models without a chat template.")
 
 
+class Citation(_Section):
+    """A numbered reference in the answer, mapped to the document it cites."""
+
+    number: int = Field(ge=1, description="The number the answer uses, e.g. 1 for [1].")
+    document_id: str
+    source: str = Field(description="Where the document came from (path or URL).")
+    title: str | None = None
+
+
 class Finding(_Section):
     """One thing a safety check found."""
 
@@ -151,6 +177,13 @@ class Safety(_Section):
     messages: list[ChatMessage] | None = Field(default=None, description="The prompt after redaction, when redacted.")
     prompt: str | None = Field(default=None, description="The plain-text prompt after redaction, when redacted.")
     refusal: str | None = Field(default=None, description="What the user is told when the request is blocked.")
+    placeholders: dict[str, str] = Field(
+        default_factory=dict,
+        description="Redaction map, placeholder to original value (e.g. '<EMAIL_1>' to the address); never logged.",
+    )
+    restore_placeholders: bool = Field(
+        default=False, description="Whether postprocess may put the user's own values back into the answer."
+    )
 
 
 class Completion(_Section):
@@ -173,7 +206,15 @@ class Response(_Section):
     text: str
     refused: bool = False
     changes: list[str] = Field(default_factory=list, description="Names of the polish steps applied.")
-    citations: list[str] = Field(default_factory=list)
+    citations: list[Citation] = Field(default_factory=list)
+    truncated: bool = Field(default=False, description="Generation hit max_tokens and the ending was trimmed.")
+
+
+class Chunk(_Section):
+    """One piece of a streamed answer (``kind == "chunk"``), in order by ``seq`` under the same key."""
+
+    seq: int = Field(ge=0, description="Sequence number, from 0, per request.")
+    text: str = Field(description="The text of this piece.")
 
 
 class ErrorInfo(_Section):
@@ -214,7 +255,7 @@ class Envelope(BaseModel):
     reply_to: str | None = Field(default=None, description="Topic for the answer; the responses topic when absent.")
     deadline: datetime | None = Field(default=None, description="Absolute time after which the answer is useless.")
     created_at: datetime = Field(default_factory=_now)
-    kind: Literal["request", "final"] = "request"
+    kind: Literal["request", "chunk", "final"] = "request"
     request: Request | None = Field(
         default=None, description="Absent only in the error answer to a message that could not be read."
     )
@@ -223,6 +264,7 @@ class Envelope(BaseModel):
     safety: Safety | None = None
     completion: Completion | None = None
     response: Response | None = None
+    chunk: Chunk | None = Field(default=None, description="Set on streamed pieces (kind 'chunk').")
     error: ErrorInfo | None = None
     trail: list[TrailRecord] = Field(default_factory=list)
 
@@ -235,6 +277,9 @@ class Envelope(BaseModel):
     def _requests_have_a_request(self) -> Envelope:
         if self.kind == "request" and self.request is None:
             msg = "a request envelope needs the request section"
+            raise ValueError(msg)
+        if self.kind == "chunk" and self.chunk is None:
+            msg = "a chunk envelope needs the chunk section"
             raise ValueError(msg)
         return self
 

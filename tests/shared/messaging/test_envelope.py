@@ -45,7 +45,7 @@ class TestEnvelope:
             model="m",
             token_count=1,
             token_budget=9,
-            embedding=[0.1] * 8,
+            embedding="AAAAAA==",
         )
         assert Envelope.from_bytes(env.to_bytes(drop_embedding=True)).prepared.embedding is None  # type: ignore[union-attr]
         assert env.prepared.embedding is not None

