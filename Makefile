@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Pinned and installed before sentence-transformers so pip takes the CPU wheel, not a 5.5 GB CUDA build.
 TORCH_VERSION := 2.13.0
 
-.PHONY: install install-gpu run up ask test test-unit test-e2e lint typecheck check compose-config clean
+.PHONY: install install-gpu run up ask test test-unit test-e2e lint typecheck check compose-config bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -45,13 +45,17 @@ test-e2e: install
 	$(VENV)/bin/pytest -m e2e
 
 lint: install
-	$(VENV)/bin/ruff check shared services tests examples
-	$(VENV)/bin/ruff format --check shared services tests examples
+	$(VENV)/bin/ruff check shared services tests examples benchmarks
+	$(VENV)/bin/ruff format --check shared services tests examples benchmarks
 
 typecheck: install
 	$(VENV)/bin/mypy
 
 check: lint typecheck test
+
+# Speed and memory figures: every benchmarks/bench_*.py, written to docs/benchmarks.md (BENCH=name runs one).
+bench: install
+	$(PY) -m benchmarks $(BENCH)
 
 compose-config:
 	docker-compose -f docker-compose.yml config -q
