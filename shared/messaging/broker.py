@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from faststream.kafka import KafkaBroker
@@ -25,10 +26,13 @@ def _security(settings: KafkaSettings) -> Any:
     return cls(username=settings.sasl_username, password=password, use_ssl=use_ssl)
 
 
-def make_broker(settings: KafkaSettings, *, client_id: str, graceful_timeout: float = 60.0) -> KafkaBroker:
+def make_broker(
+    settings: KafkaSettings, *, client_id: str, graceful_timeout: float = 60.0, middlewares: Sequence[Any] = ()
+) -> KafkaBroker:
     """Build a FastStream Kafka broker with the producer tuned for low latency.
 
     ``graceful_timeout``: on stop, how long in-flight handlers may run before they are cancelled.
+    ``middlewares``: FastStream broker middlewares (the telemetry one carries trace context in headers).
     """
     acks: Any = "all" if settings.acks == "all" else int(settings.acks)
     return KafkaBroker(
@@ -42,6 +46,7 @@ def make_broker(settings: KafkaSettings, *, client_id: str, graceful_timeout: fl
         allow_auto_create_topics=False,
         security=_security(settings),
         graceful_timeout=graceful_timeout,
+        middlewares=tuple(middlewares),
         logger=get_logger("faststream"),
         log_level=logging.DEBUG,  # per-message lines; each stage writes its own canonical line at INFO
     )

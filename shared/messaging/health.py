@@ -1,4 +1,4 @@
-"""A tiny HTTP endpoint for liveness and readiness (``/livez``, ``/readyz``).
+"""A tiny HTTP endpoint for liveness, readiness and metrics (``/livez``, ``/readyz``, ``/metrics``).
 
 Plain asyncio, no web framework: a probe must answer even when the event loop is
 the only thing left working.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 
 __all__ = ["HealthServer"]
 
@@ -22,10 +23,18 @@ class HealthServer:
 
     """
 
-    def __init__(self, host: str, port: int, *, stage: str = "") -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        stage: str = "",
+        metrics: Callable[[], tuple[bytes, str]] | None = None,
+    ) -> None:
         self.host = host
         self.port = port
         self.stage = stage
+        self.metrics = metrics
         self.ready = False
         self._server: asyncio.base_events.Server | None = None
 
@@ -48,10 +57,13 @@ class HealthServer:
             path = parts[1] if len(parts) > 1 else "/"
             while (await asyncio.wait_for(reader.readline(), timeout=5)) not in (b"\r\n", b"\n", b""):
                 pass
-            status, body = self._route(path)
-            payload = json.dumps(body).encode()
+            if path.startswith("/metrics") and self.metrics is not None:
+                status, (payload, content_type) = "200 OK", self.metrics()
+            else:
+                status, body = self._route(path)
+                payload, content_type = json.dumps(body).encode(), "application/json"
             writer.write(
-                f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+                f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
                 f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode()
                 + payload
             )

@@ -6,8 +6,11 @@ logic and its routing; this module does the Kafka wiring the same way for all of
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
@@ -17,13 +20,20 @@ from shared.messaging.broker import consumer_options, make_broker
 from shared.messaging.envelope import Envelope
 from shared.messaging.health import HealthServer
 from shared.messaging.logging import configure_logging, get_logger
+from shared.messaging.metrics import StageMetrics
 from shared.messaging.settings import StageSettings
 from shared.messaging.stage import ParseFn, ReceivedRecord, StageRunner, parse_envelope
+from shared.messaging.telemetry import make_tracer_provider, telemetry_middleware
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 __all__ = ["StageService", "raw_body"]
 
 ProcessFn = Callable[[Envelope], Awaitable[Envelope]]
 RouteFn = Callable[[Envelope], str]
+
+_LAG_INTERVAL_S = 5.0
 
 
 async def raw_body(msg: StreamMessage[object]) -> bytes:
@@ -49,6 +59,7 @@ class StageService:
         input_topic: str,
         parse: ParseFn = parse_envelope,
         broker: KafkaBroker | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         self.stage = stage
         self.settings = settings
@@ -56,9 +67,18 @@ class StageService:
         core = settings.core
         configure_logging(core.log_level, core.log_format, replica=settings.replica)
         self.log = get_logger(f"llmops.{stage}")
-        self.broker = broker or make_broker(core.kafka, client_id=stage, graceful_timeout=settings.shutdown_timeout_s)
+        self.metrics = StageMetrics(stage)
+        self.tracer_provider = tracer_provider or make_tracer_provider(f"llmops-{stage}")
+        self.broker = broker or make_broker(
+            core.kafka,
+            client_id=stage,
+            graceful_timeout=settings.shutdown_timeout_s,
+            middlewares=[telemetry_middleware(self.tracer_provider)],
+        )
         self.runner = StageRunner(stage=stage, publisher=self.broker, core=core, replica=settings.replica, parse=parse)
-        self.health = HealthServer(settings.health_host, settings.health_port, stage=stage)
+        self.health = HealthServer(settings.health_host, settings.health_port, stage=stage, metrics=self.metrics.render)
+        self._subscriber: Any = None
+        self._lag_task: asyncio.Task[None] | None = None
         self.process: ProcessFn | None = None
         self._warm_up: Callable[[], Awaitable[ProcessFn]] | None = None
         self._shutdown: list[Callable[[], Awaitable[None]]] = []
@@ -80,19 +100,27 @@ class StageService:
         """Subscribe the input topic; ``warm_up`` builds the logic once, before consuming starts."""
         self._warm_up = warm_up
 
-        @self.broker.subscriber(
+        def observed_route(env: Envelope) -> str:
+            self.metrics.observe_envelope(env)
+            return route(env)
+
+        self._subscriber = self.broker.subscriber(
             self.input_topic,
             group_id=self.group_id,
             ack_policy=AckPolicy.ACK,
             decoder=raw_body,
             **consumer_options(self.settings.core.kafka),
         )
+
+        @self._subscriber
         async def on_message(body: bytes, message: KafkaMessage) -> None:
             if self.process is None:  # pragma: no cover - warm-up runs before the broker starts
                 msg = f"{self.stage} received a message before warm-up"
                 raise RuntimeError(msg)
             record = ReceivedRecord.from_consumer_record(message.raw_message)
-            await self.runner.handle(body, record, process=self.process, route=route)
+            t0 = time.perf_counter()
+            outcome = await self.runner.handle(body, record, process=self.process, route=observed_route)
+            self.metrics.observe_message(outcome, time.perf_counter() - t0)
 
     def on_shutdown(self, func: Callable[[], Awaitable[None]]) -> None:
         """Run ``func`` once the broker has stopped and in-flight messages are finished (close heavy resources)."""
@@ -119,20 +147,46 @@ class StageService:
             await self.warm_up()
 
     async def _after_startup(self) -> None:
+        self._lag_task = asyncio.create_task(self._watch_lag())
         self.health.ready = True
         self.log.info("service.ready", health_port=self.health.port if self.settings.health_port else None)
 
     async def _on_shutdown(self) -> None:
         # Runs before the broker stops: only stop advertising readiness here.
         self.health.ready = False
+        if self._lag_task is not None:
+            self._lag_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lag_task
         self.log.info("service.stopping")
 
     async def _after_shutdown(self) -> None:
         # The broker has drained its handlers: heavy resources are no longer in use.
         for func in self._shutdown:
             await func()
+        self.tracer_provider.shutdown()  # flushes spans still queued for export
         await self.health.stop()
         self.log.info("service.stopped")
+
+    async def _watch_lag(self) -> None:
+        """Publish the consumer lag of each assigned input partition every few seconds."""
+        while True:
+            consumer = getattr(self._subscriber, "consumer", None)
+            if consumer is not None:
+                await self.update_lag(consumer)
+            await asyncio.sleep(_LAG_INTERVAL_S)
+
+    async def update_lag(self, consumer: Any) -> None:
+        """Lag = the partition's high watermark minus this consumer's position (0 when unknown)."""
+        for tp in list(consumer.assignment()):
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            try:
+                position = await asyncio.wait_for(consumer.position(tp), timeout=1.0)
+            except Exception:  # noqa: BLE001, S112 - lag is best effort, never a reason to stop
+                continue
+            self.metrics.set_lag(tp.topic, tp.partition, highwater - position)
 
     async def run(self) -> None:
         """Run until SIGINT/SIGTERM; the broker drains in-flight handlers before closing."""

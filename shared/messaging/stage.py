@@ -173,21 +173,22 @@ class StageRunner:
             await self._reject_poison(raw, record, exc, clock)
             return "poison"
 
+        # Bound for every line logged about this message, the canonical one included (DESIGN.md §7).
         structlog.contextvars.bind_contextvars(
             request_id=env.request_id, conversation_id=env.conversation_id, tenant=env.tenant
         )
         try:
-            out = await self._run(env, process)
-        except PipelineError as exc:
-            await self._fail(env, raw, record, exc, clock)
-            return exc.code
+            try:
+                out = await self._run(env, process)
+            except PipelineError as exc:
+                await self._fail(env, raw, record, exc, clock)
+                return exc.code
+            out.trail.append(self._trail(clock, "ok"))
+            await self._publish(route(out), out)
+            self.log.info("message.done", outcome="ok", duration_ms=clock.elapsed_ms())
+            return "ok"
         finally:
             structlog.contextvars.unbind_contextvars("request_id", "conversation_id", "tenant")
-
-        out.trail.append(self._trail(clock, "ok"))
-        await self._publish(route(out), out)
-        self.log.info("message.done", outcome="ok", duration_ms=clock.elapsed_ms(), request_id=env.request_id)
-        return "ok"
 
     async def _run(self, env: Envelope, process: ProcessFn) -> Envelope:
         _check_deadline(env)
