@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Pinned and installed before sentence-transformers so pip takes the CPU wheel, not a 5.5 GB CUDA build.
 TORCH_VERSION := 2.13.0
 
-.PHONY: install install-gpu run up ask test test-unit test-e2e lint typecheck check compose-config bench clean
+.PHONY: install install-gpu run up ask test test-unit test-e2e lint typecheck check compose-config bench docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -45,13 +45,17 @@ test-e2e: install
 	$(VENV)/bin/pytest -m e2e
 
 lint: install
-	$(VENV)/bin/ruff check shared services tests examples benchmarks
-	$(VENV)/bin/ruff format --check shared services tests examples benchmarks
+	$(VENV)/bin/ruff check shared services tests examples benchmarks scripts
+	$(VENV)/bin/ruff format --check shared services tests examples benchmarks scripts
 
 typecheck: install
 	$(VENV)/bin/mypy
 
 check: lint typecheck test
+
+# The AsyncAPI document of every topic and message, generated from the apps (a test fails when it is stale).
+docs: install
+	$(PY) scripts/gen_asyncapi.py
 
 # Speed and memory figures: every benchmarks/bench_*.py, written to docs/benchmarks.md (BENCH=name runs one).
 bench: install
