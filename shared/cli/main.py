@@ -10,6 +10,7 @@ import sys
 import uuid
 from collections.abc import Sequence
 
+from shared.cli import dlq
 from shared.cli.render import format_answer, format_timings
 from shared.client import LlmopsClient
 from shared.components.model_store import ModelIntegrityError, ModelMissingError, ensure_local, fetch_model
@@ -144,6 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     models.add_argument("names", nargs="*")
 
     sub.add_parser("topics", help="create the pipeline's topics on LLMOPS_KAFKA_BOOTSTRAP")
+    dlq.add_parser(sub)
     return parser
 
 
@@ -163,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "models":
         return _models(core, args)
+    if args.command == "dlq":
+        return asyncio.run(dlq.run(core, args))
     created = asyncio.run(ensure_topics(core.kafka, core.topics.all()))
     print(f"created: {', '.join(created) or 'nothing (all exist)'}")  # noqa: T201
     return 0
