@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Pinned and installed before sentence-transformers so pip takes the CPU wheel, not a 5.5 GB CUDA build.
 TORCH_VERSION := 2.13.0
 
-.PHONY: install install-gpu run up ask test test-unit test-e2e lint typecheck check compose-config bench docs clean
+.PHONY: install install-gpu run up ask test test-unit test-e2e lint typecheck check compose-config bench docs test-faults soak clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,14 @@ test-unit: install
 
 test-e2e: install
 	$(VENV)/bin/pytest -m e2e
+
+# Delivery under faults: kill -9 per stage under load, a stage restarted, a fuzz storm (also part of `make test`).
+test-faults: install
+	$(VENV)/bin/pytest tests/e2e/test_reliability.py tests/e2e/test_faults.py
+
+# 30 minutes at a steady rate: memory growth and lag of every service, written to docs/reliability.md (not in CI).
+soak: install
+	$(PY) scripts/soak.py $(SOAK_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check shared services tests examples benchmarks scripts

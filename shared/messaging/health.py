@@ -30,11 +30,13 @@ class HealthServer:
         *,
         stage: str = "",
         metrics: Callable[[], tuple[bytes, str]] | None = None,
+        details: Callable[[], dict[str, object]] | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.stage = stage
         self.metrics = metrics
+        self.details = details
         self.ready = False
         self._server: asyncio.base_events.Server | None = None
 
@@ -77,7 +79,8 @@ class HealthServer:
         if path.startswith("/livez"):
             return "200 OK", {"status": "alive", "stage": self.stage}
         if path.startswith("/readyz"):
+            extra = self.details() if self.details is not None else {}
             if self.ready:
-                return "200 OK", {"status": "ready", "stage": self.stage}
-            return "503 Service Unavailable", {"status": "starting", "stage": self.stage}
+                return "200 OK", {"status": "ready", "stage": self.stage, **extra}
+            return "503 Service Unavailable", {"status": "starting", "stage": self.stage, **extra}
         return "404 Not Found", {"error": "not found"}

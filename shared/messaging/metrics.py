@@ -85,6 +85,7 @@ class StageMetrics:
             registry=r,
         )
         self.gpu_layers = Gauge("llmops_gpu_layers", "Model layers offloaded to the GPU.", ["model"], registry=r)
+        self.lag_by_partition: dict[tuple[str, int], int] = {}
 
     def observe_message(self, outcome: str, seconds: float) -> None:
         """One message handled: its outcome and how long it took."""
@@ -113,6 +114,11 @@ class StageMetrics:
     def set_lag(self, topic: str, partition: int, lag: int) -> None:
         """Consumer lag of one input partition."""
         self.lag.labels(self.stage, topic, str(partition)).set(max(0, lag))
+        self.lag_by_partition[topic, partition] = max(0, lag)
+
+    def total_lag(self) -> int:
+        """Messages waiting on all assigned input partitions (as last measured)."""
+        return sum(self.lag_by_partition.values())
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""

@@ -76,7 +76,13 @@ class StageService:
             middlewares=[telemetry_middleware(self.tracer_provider)],
         )
         self.runner = StageRunner(stage=stage, publisher=self.broker, core=core, replica=settings.replica, parse=parse)
-        self.health = HealthServer(settings.health_host, settings.health_port, stage=stage, metrics=self.metrics.render)
+        self.health = HealthServer(
+            settings.health_host,
+            settings.health_port,
+            stage=stage,
+            metrics=self.metrics.render,
+            details=lambda: {"consumer_lag": self.metrics.total_lag(), "replica": settings.replica},
+        )
         self._subscriber: Any = None
         self._lag_task: asyncio.Task[None] | None = None
         self.process: ProcessFn | None = None

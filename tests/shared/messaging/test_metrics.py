@@ -1,0 +1,63 @@
+"""Tests for the per-stage Prometheus metrics."""
+
+from __future__ import annotations
+
+from shared.messaging.envelope import Completion, Finding, Safety
+from shared.messaging.metrics import METRIC_NAMES, StageMetrics
+from tests.conftest import make_envelope
+
+
+def _value(metrics: StageMetrics, name: str, **labels: str) -> float:
+    value = metrics.registry.get_sample_value(name, labels)
+    return value or 0.0
+
+
+class TestStageMetrics:
+    def test_outcomes_and_dead_letters(self) -> None:
+        """Every message counts by outcome; failures also count as dead-lettered."""
+        m = StageMetrics("preprocess")
+        m.observe_message("ok", 0.003)
+        m.observe_message("poison", 0.001)
+        assert _value(m, "llmops_stage_messages_total", stage="preprocess", outcome="ok") == 1
+        assert _value(m, "llmops_dlq_messages_total", stage="preprocess", code="poison") == 1
+        assert _value(m, "llmops_dlq_messages_total", stage="preprocess", code="ok") == 0
+        assert _value(m, "llmops_stage_duration_seconds_count", stage="preprocess") == 2
+
+    def test_safety_verdicts_by_check(self) -> None:
+        """Safety counts its verdict once per check that fired."""
+        m = StageMetrics("safety")
+        env = make_envelope()
+        env.safety = Safety(verdict="redact", findings=[Finding(check="pii.email", start=0, end=3, action="redact")])
+        m.observe_envelope(env)
+        assert _value(m, "llmops_safety_verdicts_total", stage="safety", verdict="redact", check="pii.email") == 1
+
+    def test_inference_tokens_and_speed(self) -> None:
+        """Inference counts tokens both ways, speed, time to first token and GPU layers."""
+        m = StageMetrics("inference")
+        env = make_envelope()
+        env.completion = Completion(
+            text="hi",
+            model="m",
+            tokens_in=12,
+            tokens_out=3,
+            time_to_first_token_ms=50.0,
+            tokens_per_s=20.0,
+            gpu_layers=7,
+        )
+        m.observe_envelope(env)
+        assert _value(m, "llmops_tokens_total", model="m", direction="prompt") == 12
+        assert _value(m, "llmops_tokens_total", model="m", direction="completion") == 3
+        assert _value(m, "llmops_time_to_first_token_seconds_sum", model="m") == 0.05
+        assert _value(m, "llmops_gpu_layers", model="m") == 7
+
+    def test_lag_and_exposition(self) -> None:
+        """Lag is per partition and summed for readiness; the exposition names every contract metric."""
+        m = StageMetrics("grounding")
+        m.set_lag("llmops.preprocessed", 0, 5)
+        m.set_lag("llmops.preprocessed", 1, -2)
+        assert m.total_lag() == 5
+        text, content_type = m.render()
+        assert content_type.startswith("text/plain")
+        for name in ("llmops_consumer_lag", "llmops_stage_messages", "llmops_tokens"):
+            assert name.encode() in text
+        assert all(n.startswith("llmops_") for n in METRIC_NAMES)
