@@ -146,14 +146,7 @@ def _load_kustomization(folder: Path) -> Obj:
 
 def _build(folder: Path) -> list[_Resource]:
     kust = _load_kustomization(folder)
-    resources: list[_Resource] = []
-    for entry in kust.get("resources", []):
-        target = (folder / entry).resolve()
-        loaded = _build(target) if target.is_dir() else [_Resource(o) for o in _load_yaml(target)]
-        for res in loaded:
-            if any(res.key == other.key for other in resources):
-                raise KustomizeError(f"{folder}: {res.key} is defined twice")
-            resources.append(res)
+    resources = _load_resources(folder, kust.get("resources", []))
     for gen in kust.get("configMapGenerator", []):
         _generate_configmap(folder, gen, resources)
     for patch in kust.get("patches", []):
@@ -171,6 +164,18 @@ def _build(folder: Path) -> list[_Resource]:
     return resources
 
 
+def _load_resources(folder: Path, entries: list[str]) -> list[_Resource]:
+    resources: list[_Resource] = []
+    for entry in entries:
+        target = (folder / entry).resolve()
+        loaded = _build(target) if target.is_dir() else [_Resource(o) for o in _load_yaml(target)]
+        for res in loaded:
+            if any(res.key == other.key for other in resources):
+                raise KustomizeError(f"{folder}: {res.key} is defined twice")
+            resources.append(res)
+    return resources
+
+
 def _load_yaml(path: Path) -> list[Obj]:
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
 
@@ -179,6 +184,27 @@ def _generate_configmap(folder: Path, gen: Obj, resources: list[_Resource]) -> N
     unsupported = set(gen) - {"name", "literals", "files", "behavior", "options"}
     if unsupported or set(gen.get("options", {})) - {"labels"}:
         raise KustomizeError(f"{folder}: unsupported configMapGenerator fields in {gen}")
+    data = _configmap_data(folder, gen)
+    behavior = gen.get("behavior", "create")
+    existing = [r for r in resources if r.generated and r.obj["metadata"]["name"] == gen["name"]]
+    if behavior == "create":
+        if existing:
+            raise KustomizeError(f"{folder}: ConfigMap {gen['name']} already exists (use behavior: merge)")
+        meta: Obj = {"name": gen["name"]}
+        if gen.get("options", {}).get("labels"):
+            meta["labels"] = dict(gen["options"]["labels"])
+        resources.append(
+            _Resource({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}, generated=True)
+        )
+    elif behavior == "merge":
+        if not existing:
+            raise KustomizeError(f"{folder}: no generated ConfigMap {gen['name']} to merge into")
+        existing[0].obj["data"].update(data)
+    else:
+        raise KustomizeError(f"{folder}: unsupported behavior {behavior!r}")
+
+
+def _configmap_data(folder: Path, gen: Obj) -> dict[str, str]:
     data: dict[str, str] = {}
     for literal in gen.get("literals", []):
         key, sep, value = literal.partition("=")
@@ -191,21 +217,7 @@ def _generate_configmap(folder: Path, gen: Obj, resources: list[_Resource]) -> N
         if not file.resolve().is_relative_to(folder.resolve()):
             raise KustomizeError(f"{folder}: {entry} is outside the kustomization root")
         data[key if sep else file.name] = file.read_text()
-    behavior = gen.get("behavior", "create")
-    existing = [r for r in resources if r.generated and r.obj["metadata"]["name"] == gen["name"]]
-    if behavior == "create":
-        if existing:
-            raise KustomizeError(f"{folder}: ConfigMap {gen['name']} already exists (use behavior: merge)")
-        meta: Obj = {"name": gen["name"]}
-        if gen.get("options", {}).get("labels"):
-            meta["labels"] = dict(gen["options"]["labels"])
-        resources.append(_Resource({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}, True))
-    elif behavior == "merge":
-        if not existing:
-            raise KustomizeError(f"{folder}: no generated ConfigMap {gen['name']} to merge into")
-        existing[0].obj["data"].update(data)
-    else:
-        raise KustomizeError(f"{folder}: unsupported behavior {behavior!r}")
+    return data
 
 
 def configmap_hash(cm: Obj) -> str:

@@ -54,7 +54,9 @@ spec:
 
 
 class TestBuild:
-    @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (with its built-in kustomize) is not installed")
+    @pytest.mark.skipif(
+        shutil.which("kubectl") is None, reason="kubectl (with its built-in kustomize) is not installed"
+    )
     @pytest.mark.parametrize("target", TARGETS, ids=lambda p: p.name)
     def test_same_output_as_kubectl_kustomize(self, target: Path) -> None:
         """Object for object, in the same order and with the same hash suffixes, as `kubectl kustomize`."""
@@ -101,7 +103,9 @@ class TestBuild:
         overlay = tmp_path / "overlay"
         overlay.mkdir()
         patch = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n"
-        patch += "      containers:\n        - name: web\n          env: [{name: B, value: '3'}, {name: C, value: '4'}]\n"
+        patch += (
+            "      containers:\n        - name: web\n          env: [{name: B, value: '3'}, {name: C, value: '4'}]\n"
+        )
         write(
             overlay,
             {
@@ -118,7 +122,11 @@ class TestBuild:
         assert cm["metadata"]["namespace"] == web["metadata"]["namespace"] == "prod"
         container = web["spec"]["template"]["spec"]["containers"][0]
         assert container["image"] == "reg/web:2"
-        assert container["env"] == [{"name": "B", "value": "3"}, {"name": "C", "value": "4"}, {"name": "A", "value": "1"}]
+        assert container["env"] == [
+            {"name": "B", "value": "3"},
+            {"name": "C", "value": "4"},
+            {"name": "A", "value": "1"},
+        ]
         assert web["spec"]["replicas"] == 3
         assert web["spec"]["template"]["metadata"]["labels"] == {"app": "web", "team": "a"}
         assert web["spec"]["selector"] == {"matchLabels": {"app": "web"}}
