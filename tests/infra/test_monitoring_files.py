@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from shared.stack.embedded import STAGES
 from tests.infra.helpers import METRICS, ROOT, compose, metric_names
+from tests.infra.kustomize import build
 
 GRAFANA = ROOT / "infra" / "grafana"
 
@@ -153,3 +158,41 @@ class TestGrafanaCompose:
         assert "exit 1" in guard
         assert guard.endswith("exec /run.sh")
         assert grafana["environment"]["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian package prometheus) is not installed")
+class TestPromtool:
+    def promtool(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["promtool", *args], capture_output=True, text=True, check=False)
+
+    def test_compose_config_is_valid(self) -> None:
+        """Prometheus's own checker accepts the compose scrape config."""
+        result = self.promtool("check", "config", str(ROOT / "infra/prometheus/prometheus.yml"))
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    def test_kubernetes_scrape_config_is_valid(self, tmp_path: Path) -> None:
+        """Prometheus's own checker accepts the in-cluster scrape job (where promtool has Kubernetes discovery)."""
+        objs = build(ROOT / "infra/k8s/overlays/production")
+        (cm,) = [o for o in objs if "prometheus.yml" in o.get("data", {})]
+        config = tmp_path / "prometheus.yml"
+        config.write_text(cm["data"]["prometheus.yml"])
+        result = self.promtool("check", "config", str(config))
+        if "field kubernetes_sd_configs not found" in result.stdout + result.stderr:
+            pytest.skip("this promtool is built without Kubernetes discovery (Debian's is)")
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    def test_every_dashboard_query_parses(self, tmp_path: Path) -> None:
+        """Each panel query, with Grafana's variables filled in, is valid PromQL (checked as a recording rule)."""
+        fill = {"$__rate_interval": "1m", '"$stage"': '".*"', '"$model"': '".*"'}
+        rules = []
+        for index, query in enumerate(exprs()):
+            expr = query
+            for variable, value in fill.items():
+                expr = expr.replace(variable, value)
+            rules.append({"record": f"llmops:dashboard:{index}", "expr": expr})
+        assert "$" not in json.dumps(rules)
+        path = tmp_path / "rules.yml"
+        path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+        result = self.promtool("check", "rules", str(path))
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"SUCCESS: {len(rules)} rules found" in result.stdout
