@@ -347,8 +347,9 @@ def _apply_image(spec: Obj, resources: list[_Resource]) -> None:
                     container["image"] = f"{name}:{tag}" if tag else name
 
 
-# The parts of the KEDA and Strimzi CRDs the manifests use (from keda.sh_scaledobjects.yaml and
-# Strimzi's 04X-Crd-kafkatopic.yaml), strict about unknown fields so a typo fails.
+# The parts of the KEDA, Prometheus Operator and Strimzi CRDs the manifests use (from keda.sh_scaledobjects.yaml,
+# monitoring.coreos.com_podmonitors.yaml and Strimzi's 04X-Crd-kafkatopic.yaml), strict about unknown fields
+# so a typo fails.
 _META = {
     "type": "object",
     "required": ["name"],
@@ -401,6 +402,55 @@ CRD_SCHEMAS: dict[tuple[str, str], Obj] = {
                                 # KEDA reads every trigger setting as a string: an unquoted number fails.
                                 "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
                                 "authenticationRef": {"type": "object", "required": ["name"]},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+        "additionalProperties": False,
+    },
+    ("monitoring.coreos.com/v1", "PodMonitor"): {
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "apiVersion": {"const": "monitoring.coreos.com/v1"},
+            "kind": {"const": "PodMonitor"},
+            "metadata": _META,
+            "spec": {
+                "type": "object",
+                "required": ["selector", "podMetricsEndpoints"],
+                "additionalProperties": False,
+                "properties": {
+                    "selector": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {"matchLabels": {"type": "object", "additionalProperties": {"type": "string"}}},
+                    },
+                    "podMetricsEndpoints": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "properties": {
+                                "port": {"type": "string"},
+                                "path": {"type": "string"},
+                                "interval": {"type": "string", "pattern": r"^[0-9]+(ms|s|m|h)$"},
+                                "relabelings": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "additionalProperties": False,
+                                        "properties": {
+                                            "sourceLabels": {"type": "array", "items": {"type": "string"}},
+                                            "targetLabel": {"type": "string"},
+                                            "action": {"type": "string"},
+                                            "regex": {"type": "string"},
+                                            "replacement": {"type": "string"},
+                                        },
+                                    },
+                                },
                             },
                         },
                     },

@@ -238,6 +238,31 @@ class TestMonitoring:
         assert keep["action"] == "keep"
         assert keep["source_labels"] == ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"]
 
+    def test_pod_monitor_scrapes_every_stage(self) -> None:
+        """The Prometheus Operator's PodMonitor is valid and selects each stage's pods on their metrics port."""
+        (monitor,) = build(K8S / "prometheus-operator")
+        validate_object(monitor)
+        stages = rendered("production")
+        assert monitor["metadata"]["namespace"] == one(stages, "Deployment", "preprocess")["metadata"]["namespace"]
+        (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+        assert endpoint["path"] == "/metrics"
+        for stage in STAGES:
+            deployment = one(stages, "Deployment", stage)
+            labels = deployment["spec"]["template"]["metadata"]["labels"]
+            assert monitor["spec"]["selector"]["matchLabels"].items() <= labels.items()
+            port = next(p for p in main_container(deployment)["ports"] if p["name"] == endpoint["port"])
+            assert port["containerPort"] == HEALTH_PORT
+
+    @pytest.mark.parametrize("overlay", ["production", "gpu"])
+    def test_disruption_budgets_cover_every_stage(self, overlay: str) -> None:
+        """Each stage has a PodDisruptionBudget selecting its pods, below its minimum replica count."""
+        objs = rendered(overlay)
+        for stage in STAGES:
+            pdb = one(objs, "PodDisruptionBudget", stage)
+            labels = one(objs, "Deployment", stage)["spec"]["template"]["metadata"]["labels"]
+            assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
+            assert pdb["spec"]["minAvailable"] < one(objs, "ScaledObject", stage)["spec"]["minReplicaCount"]
+
 
 def test_kustomizations_only_reference_files_that_exist() -> None:
     """Every resource, patch and generated file a kustomization names is there (kustomize fails otherwise)."""

@@ -19,6 +19,7 @@ TARGETS = [
     ROOT / "infra/k8s/base",
     *sorted((ROOT / "infra/k8s/overlays").iterdir()),
     ROOT / "infra/grafana",
+    ROOT / "infra/k8s/prometheus-operator",
 ]
 
 
