@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Pinned and installed before sentence-transformers so pip takes the CPU wheel, not a 5.5 GB CUDA build.
 TORCH_VERSION := 2.13.0
 
-.PHONY: install install-gpu run up ask test test-unit test-e2e lint typecheck check compose-config bench docs test-faults soak clean
+.PHONY: install install-gpu run up ask test test-unit test-e2e lint typecheck check compose-config k8s-validate bench docs test-faults soak clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,12 @@ bench: install
 
 compose-config:
 	docker-compose -f docker-compose.yml config -q
+
+# Every infra/k8s overlay rendered (tests/infra/kustomize.py: no kustomize binary needed) and each object
+# validated offline against the Kubernetes JSON schemas and the KEDA/Strimzi CRDs; then the deployment tests.
+k8s-validate: install
+	$(PY) -m tests.infra.kustomize --validate infra/k8s/overlays/*
+	$(VENV)/bin/pytest -q tests/infra
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
