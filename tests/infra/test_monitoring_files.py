@@ -196,3 +196,14 @@ class TestPromtool:
         result = self.promtool("check", "rules", str(path))
         assert result.returncode == 0, result.stdout + result.stderr
         assert f"SUCCESS: {len(rules)} rules found" in result.stdout
+
+
+class TestMetricsContract:
+    def test_contract_matches_the_code(self) -> None:
+        """The metric names the dashboards use are exactly the ones the services export."""
+        from shared.messaging.metrics import METRIC_NAMES, StageMetrics
+
+        assert set(METRICS) == set(METRIC_NAMES)
+        exported = {m.name for m in StageMetrics("x").registry.collect()}
+        # prometheus_client reports counters without their _total suffix.
+        assert {n.removesuffix("_total") for n in METRICS} == exported
