@@ -1,0 +1,100 @@
+"""Pipeline overhead measured from the client: end-to-end latency split into stage work, generation and hops.
+
+For each answer: ``e2e`` is measured by the client (send → final answer received);
+``stages`` is the sum of the trail's per-stage durations (each stage's own processing,
+generation included for inference); ``generation`` is inference's generation time.
+Transport (the five hops, client included) = e2e − stages; overhead = e2e − generation.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks.report import percentile
+from shared.client import LlmopsClient
+from shared.messaging.envelope import Envelope
+from shared.messaging.settings import CoreSettings, KafkaSettings, TopicSettings
+from shared.stack.embedded import STAGES, EmbeddedStack, free_port
+
+__all__ = ["PROMPTS", "Split", "embedded_stack", "measure"]
+
+PROMPTS = [
+    "What is the capital of France?",
+    "Name a primary colour.",
+    "What is 2 + 2?",
+    "Which planet is closest to the sun?",
+    "Give me a synonym for happy.",
+    "What language is spoken in Brazil?",
+    "How many days are in a week?",
+    "What is the boiling point of water in Celsius?",
+    "Who wrote Romeo and Juliet?",
+    "What is the largest ocean?",
+]
+
+
+@dataclass
+class Split:
+    """Per-request figures in milliseconds."""
+
+    e2e: list[float] = field(default_factory=list)
+    stages: list[float] = field(default_factory=list)
+    generation: list[float] = field(default_factory=list)
+    per_stage: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
+    errors: int = 0
+
+    def add(self, answer: Envelope, e2e_ms: float) -> None:
+        """Record one answer."""
+        if answer.error is not None:
+            self.errors += 1
+            return
+        self.e2e.append(e2e_ms)
+        self.stages.append(sum(t.duration_ms for t in answer.trail))
+        self.generation.append(answer.completion.generation_ms if answer.completion else 0.0)
+        for record in answer.trail:
+            self.per_stage.setdefault(record.stage, []).append(record.duration_ms)
+
+    @property
+    def transport(self) -> list[float]:
+        """e2e minus every stage's own time: the hops."""
+        return [e - s for e, s in zip(self.e2e, self.stages, strict=True)]
+
+    @property
+    def overhead(self) -> list[float]:
+        """e2e minus generation: what the pipeline adds to the model."""
+        return [e - g for e, g in zip(self.e2e, self.generation, strict=True)]
+
+    def figures(self) -> dict[str, float]:
+        """p50/p99 of transport and overhead."""
+        return {
+            "transport_p50_ms": percentile(self.transport, 50),
+            "transport_p99_ms": percentile(self.transport, 99),
+            "overhead_p50_ms": percentile(self.overhead, 50),
+            "overhead_p99_ms": percentile(self.overhead, 99),
+            "e2e_p50_ms": percentile(self.e2e, 50),
+            "e2e_p99_ms": percentile(self.e2e, 99),
+        }
+
+
+def embedded_stack(model: str, **env: str) -> EmbeddedStack:
+    """A fresh embedded stack (own broker, own knowledge folder and logs; the installed models) on ``model``."""
+    scratch = Path(tempfile.mkdtemp(prefix="llmops-bench-"))
+    core = CoreSettings(kafka=KafkaSettings(bootstrap=f"127.0.0.1:{free_port()}"), topics=TopicSettings())
+    core.default_model = model
+    env = {"LLMOPS_QDRANT_PATH": str(scratch / "qdrant")} | env
+    return EmbeddedStack(core, log_dir=scratch / "logs", extra_env=env)
+
+
+async def measure(core: CoreSettings, prompts: list[str], *, max_tokens: int, warm: int = 3) -> Split:
+    """Ask each prompt in turn (one at a time: latency, not throughput) and split the latency."""
+    split = Split()
+    async with LlmopsClient(core) as client:
+        for prompt in prompts[:warm]:
+            await client.ask(prompt, max_tokens=max_tokens, temperature=0.0, raise_on_error=False)
+        for prompt in prompts:
+            t0 = time.perf_counter()
+            answer = await client.ask(prompt, max_tokens=max_tokens, temperature=0.0, raise_on_error=False)
+            split.add(answer, (time.perf_counter() - t0) * 1000)
+    return split

@@ -1,0 +1,40 @@
+"""``make bench-quick``: the regression guard CI runs (under 3 minutes).
+
+Last line: ``transport_p50_ms=<n> transport_p99_ms=<n> overhead_p50_ms=<n> overhead_p99_ms=<n>``;
+exits 1 when either p50 is over three times its target (transport 10 ms, overhead 80 ms).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from benchmarks.pipeline import PROMPTS, embedded_stack, measure
+
+TARGETS = {"transport_p50_ms": 10.0, "overhead_p50_ms": 80.0}
+TOLERANCE = 3.0
+
+
+async def _run() -> dict[str, float]:
+    stack = embedded_stack("gemma-3-270m")
+    await stack.start(timeout=300)
+    try:
+        split = await measure(stack.core, PROMPTS * 3, max_tokens=8)
+    finally:
+        stack.stop()
+    return split.figures()
+
+
+def main() -> int:
+    """Measure, print the figures line last, fail on a regression."""
+    figures = asyncio.run(_run())
+    keys = ("transport_p50_ms", "transport_p99_ms", "overhead_p50_ms", "overhead_p99_ms")
+    failed = [k for k, target in TARGETS.items() if figures[k] > TOLERANCE * target]
+    for key in failed:
+        print(f"REGRESSION: {key}={figures[key]:.1f} > {TOLERANCE:g} x {TARGETS[key]:g}", file=sys.stderr)  # noqa: T201
+    print(" ".join(f"{k}={figures[k]:.1f}" for k in keys))  # noqa: T201
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
