@@ -14,7 +14,17 @@ def main() -> None:
     settings = GatewaySettings()
     configure_logging(settings.core.log_level, settings.core.log_format)
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on")
+    # uvicorn picks httptools and uvloop (dependencies) for speed; access lines are off: the gateway
+    # logs and counts requests itself, and URLs or bodies must not reach info-level logs.
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
+    )
 
 
 if __name__ == "__main__":

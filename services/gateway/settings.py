@@ -37,6 +37,7 @@ class GatewaySettings(BaseSettings):
     timeout_s: float = Field(default=120.0, gt=0, description="Longest wait for an answer (then 504).")
     max_timeout_s: float = Field(default=600.0, gt=0, description="Cap on a request's own `timeout` field.")
     templates: list[str] = Field(default_factory=lambda: ["default"], description="Template ids offered.")
+    shutdown_timeout_s: float = Field(default=30.0, gt=0, description="On SIGTERM, how long open requests may finish.")
     stats_window_s: float = Field(default=60.0, gt=0, description="Window of the pipeline stats view.")
 
     def reply_topic_name(self) -> str:
