@@ -264,22 +264,30 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:  # noqa: C90
     async def metrics() -> Response:
         return Response(generate_latest(gw.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    def model_card(name: str) -> dict[str, Any]:
+        entry = gw.registry.get(name)
+        return {
+            "id": name,
+            "object": "model",
+            "created": 0,
+            "owned_by": "llmops",
+            "default": name == gw.registry.default,
+            "description": entry.description,
+            "context_length": entry.n_ctx,
+        }
+
     @app.get("/v1/models")
     async def models(request: Request) -> JSONResponse:
         principal = gw.authenticate(request)
-        data = [
-            {
-                "id": name,
-                "object": "model",
-                "created": 0,
-                "owned_by": "llmops",
-                "default": name == gw.registry.default,
-                "description": gw.registry.get(name).description,
-            }
-            for name in gw.registry.names()
-            if principal.config.allows(name)
-        ]
+        data = [model_card(name) for name in gw.registry.names() if principal.config.allows(name)]
         return JSONResponse({"object": "list", "data": data})
+
+    @app.get("/v1/models/{name}")
+    async def model(name: str, request: Request) -> JSONResponse:
+        principal = gw.authenticate(request)
+        if name not in gw.registry.models or not principal.config.allows(name):
+            raise ApiError(404, f"The model {name!r} does not exist.", code="model_not_found", param="model")
+        return JSONResponse(model_card(name))
 
     @app.get("/v1/templates")
     async def templates(request: Request) -> JSONResponse:

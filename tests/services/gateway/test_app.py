@@ -56,6 +56,9 @@ def _answer_to(req: Envelope) -> list[Envelope]:
             req.model_copy(update={"kind": "chunk", "chunk": Chunk(seq=i, text=t)})
             for i, t in enumerate(["Hello", " there"])
         ]
+        if "FAIL" in text:
+            error = ErrorInfo(code="internal_error", message="postprocess crashed", stage="postprocess")
+            return [*pieces, final.model_copy(update={"error": error})]
         return [*pieces, done]
     return [done]
 
@@ -149,6 +152,9 @@ class TestAuthAndLimits:
         assert [m["id"] for m in acme["data"]] == ["gemma-3-270m"]
         everyone = (await gateway.get("/v1/models", headers=_auth(LIMITED))).json()
         assert {m["id"] for m in everyone["data"]} == {"gemma-3-270m", "qwen2.5-coder-0.5b-instruct"}
+        assert (await gateway.get("/v1/models/gemma-3-270m", headers=_auth())).json()["context_length"] == 2048
+        hidden = await gateway.get("/v1/models/qwen2.5-coder-0.5b-instruct", headers=_auth())
+        _assert_openai_error(hidden, 404, "model_not_found")
 
     async def test_over_the_rate_limit_is_429_with_retry_after(self, gateway: httpx.AsyncClient) -> None:
         """With a burst of 2 at 6/min, the third request at once is a 429 with Retry-After of 10 s."""
@@ -220,6 +226,33 @@ class TestAnswers:
         chunks = [json.loads(e) for e in _events(resp.text)[:-1]]
         deltas = [c["choices"][0]["delta"].get("content") for c in chunks[1:-1]]
         assert deltas == ["Hello", " there", "!"]
+
+    async def test_an_error_after_chunks_is_an_error_event_then_done(self, gateway: httpx.AsyncClient) -> None:
+        """Once chunks were sent the status is 200, so a late error arrives as an SSE error event before [DONE]."""
+        resp = await gateway.post("/v1/chat/completions", json=_chat("CHUNKS FAIL", stream=True), headers=_auth())
+        assert resp.status_code == 200
+        events = _events(resp.text)
+        assert events[-1] == "[DONE]"
+        error = json.loads(events[-2])["error"]
+        assert (error["code"], error["stage"]) == ("internal_error", "postprocess")
+        deltas = [json.loads(e)["choices"][0]["delta"].get("content") for e in events[1:-2]]
+        assert deltas == ["Hello", " there"]
+
+    async def test_replicas_read_their_own_reply_topics(self, tansu: str, stand_in: list[Envelope]) -> None:
+        """A second replica names its own reply topic and gets its own answers."""
+        settings = GatewaySettings(core=core_settings(tansu, prefix="gw-test."), replica="test-2", auth=AUTH)
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            for _ in range(100):
+                if app.state.gateway.ready:
+                    break
+                await asyncio.sleep(0.1)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://gw2") as client:
+                resp = await client.post("/v1/chat/completions", json=_chat("hi"), headers=_auth())
+        assert resp.status_code == 200
+        sent = next(r for r in stand_in if r.request_id == resp.json()["llmops"]["request_id"])
+        assert sent.reply_to == "gw-test.responses.gateway-test-2"
 
     @pytest.mark.parametrize("stream", [False, True])
     async def test_blocked_by_safety_is_422_with_the_category(self, gateway: httpx.AsyncClient, stream: bool) -> None:  # noqa: FBT001 - parametrized
