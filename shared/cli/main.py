@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Sequence
 
 from shared.cli import dlq
+from shared.cli.gateway import add_gateway_arguments, dev_auth_env, gateway_banner
 from shared.cli.render import format_answer, format_timings
 from shared.client import LlmopsClient
 from shared.components.model_store import ModelIntegrityError, ModelMissingError, ensure_local, fetch_model
@@ -52,7 +53,14 @@ async def _chat(core: CoreSettings, conversation: str | None) -> None:
 
 
 async def _up(core: CoreSettings, args: argparse.Namespace) -> int:
-    stack = EmbeddedStack(core, external=args.external, scale=_scale(args.scale))
+    gateway_env, dev_key = ({}, None) if args.no_gateway else dev_auth_env()
+    stack = EmbeddedStack(
+        core,
+        external=args.external,
+        scale=_scale(args.scale),
+        extra_env=gateway_env,
+        gateway_port=None if args.no_gateway else args.gateway_port,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -61,6 +69,8 @@ async def _up(core: CoreSettings, args: argparse.Namespace) -> int:
         print(f"starting the pipeline on {core.kafka.bootstrap} (logs in {stack.log_dir}) ...")  # noqa: T201
         await stack.start(timeout=args.timeout)
         print("ready: " + ", ".join(s.name for s in stack.services))  # noqa: T201
+        if stack.gateway_url:
+            print(gateway_banner(stack.gateway_url, dev_key))  # noqa: T201
         supervisor = asyncio.create_task(stack.supervise(stop))
         if args.chat:
             chat = asyncio.create_task(_chat(core, None))
@@ -123,11 +133,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llmops", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    up = sub.add_parser("up", help="start the embedded stack (broker, topics, the five services)")
+    up = sub.add_parser("up", help="start the embedded stack (broker, topics, the five services, the gateway)")
     up.add_argument("--external", action="store_true", help="use the broker already at LLMOPS_KAFKA_BOOTSTRAP")
     up.add_argument("--scale", action="append", default=[], metavar="STAGE=N", help="replicas of a stage")
     up.add_argument("--chat", action="store_true", help="open an interactive chat once ready; stop when it ends")
     up.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for readiness")
+    add_gateway_arguments(up)
 
     ask = sub.add_parser("ask", help="send one question and print the answer with each stage's time")
     ask.add_argument("question")

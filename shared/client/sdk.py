@@ -4,6 +4,10 @@ The client reads its reply topic without a consumer group (every partition, from
 end), so any number of clients can share one reply topic; answers are matched by
 ``request_id`` and duplicates (redelivery) are dropped, so each request gets exactly
 one answer.
+
+Streaming (``LlmopsClient.stream``): chunk envelopes (``kind="chunk"``, ``chunk.seq`` from 0) for a
+request arrive on the same reply topic before its final answer; they are yielded in order,
+redelivered pieces (a ``seq`` already yielded) dropped, then the final answer ends the stream.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
@@ -56,6 +61,8 @@ class LlmopsClient:
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._pending: dict[str, asyncio.Future[Envelope]] = {}
+        self._streams: dict[str, asyncio.Queue[Envelope]] = {}
+        self._next_seq: dict[str, int] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._reader: asyncio.Task[None] | None = None
 
@@ -134,7 +141,8 @@ class LlmopsClient:
             except ValueError:
                 continue
             if env.kind == "chunk":
-                continue  # streamed pieces; the final answer follows on the same key
+                self._deliver_chunk(env)  # streamed pieces; the final answer follows on the same key
+                continue
             if env.request_id in self._seen:
                 continue  # a duplicate answer (redelivery upstream): deliver once
             fut = self._pending.pop(env.request_id, None)
@@ -143,6 +151,20 @@ class LlmopsClient:
                 if len(self._seen) > _SEEN_LIMIT:
                     self._seen.popitem(last=False)
                 fut.set_result(env)
+                queue = self._streams.pop(env.request_id, None)
+                self._next_seq.pop(env.request_id, None)
+                if queue is not None:
+                    queue.put_nowait(env)
+
+    def _deliver_chunk(self, env: Envelope) -> None:
+        queue = self._streams.get(env.request_id)
+        if queue is None or env.chunk is None:
+            return  # nobody streams this request (``ask`` waits for the final only)
+        expected = self._next_seq.get(env.request_id, 0)
+        if env.chunk.seq != expected:
+            return  # a redelivered piece (seq already passed on) or one out of order
+        self._next_seq[env.request_id] = expected + 1
+        queue.put_nowait(env)
 
     def build(
         self,
@@ -151,23 +173,35 @@ class LlmopsClient:
         conversation_id: str | None = None,
         model: str | None = None,
         timeout: float = 120.0,
+        tenant: str | None = None,
+        stream: bool = False,
         **params: Any,
     ) -> Envelope:
-        """Make the request envelope (``params``: max_tokens, temperature, top_p, stop, seed; metadata)."""
+        """Make the request envelope (``params``: max_tokens, temperature, top_p, stop, seed; metadata).
+
+        ``tenant`` overrides the client's tenant for this request (a gateway serves many tenants).
+        """
         if isinstance(prompt, str):
             messages = [ChatMessage(role="user", content=prompt)]
         else:
             messages = [m if isinstance(m, ChatMessage) else ChatMessage.model_validate(m) for m in prompt]
         metadata = params.pop("metadata", {})
         env = Envelope(
-            tenant=self.tenant,
+            tenant=tenant or self.tenant,
             reply_to=self.reply_to,
             deadline=datetime.now(UTC) + timedelta(seconds=timeout),
-            request=Request(messages=messages, model=model, params=SamplingParams(**params), metadata=metadata),
+            request=Request(
+                messages=messages, model=model, params=SamplingParams(**params), stream=stream, metadata=metadata
+            ),
         )
         if conversation_id:
             env.conversation_id = conversation_id
         return env
+
+    @property
+    def started(self) -> bool:
+        """Whether the client is connected (``start`` done, ``stop`` not yet)."""
+        return self._producer is not None and self._reader is not None and not self._reader.done()
 
     async def send(self, env: Envelope) -> asyncio.Future[Envelope]:
         """Produce a request; the future resolves with its answer."""
@@ -177,10 +211,64 @@ class LlmopsClient:
         fut: asyncio.Future[Envelope] = asyncio.get_running_loop().create_future()
         self._pending[env.request_id] = fut
         headers = [(k, v.encode()) for k, v in envelope_headers(env).items()]
-        await self._producer.send_and_wait(
-            self.settings.topics.requests, env.to_bytes(), key=env.conversation_id.encode(), headers=headers
-        )
+        try:
+            await self._producer.send_and_wait(
+                self.settings.topics.requests, env.to_bytes(), key=env.conversation_id.encode(), headers=headers
+            )
+        except BaseException:
+            self.forget(env.request_id)
+            raise
         return fut
+
+    def forget(self, request_id: str) -> None:
+        """Stop waiting for a request's answer (after a timeout or a disconnect)."""
+        self._pending.pop(request_id, None)
+        self._streams.pop(request_id, None)
+        self._next_seq.pop(request_id, None)
+
+    async def send_streaming(self, env: Envelope) -> asyncio.Queue[Envelope]:
+        """Produce a request; its chunks, in order, and then its final answer arrive on the queue."""
+        queue: asyncio.Queue[Envelope] = asyncio.Queue()
+        self._streams[env.request_id] = queue
+        await self.send(env)
+        return queue
+
+    async def stream(
+        self,
+        prompt: str | list[ChatMessage] | list[dict[str, str]],
+        *,
+        conversation_id: str | None = None,
+        model: str | None = None,
+        timeout: float = 120.0,
+        **params: Any,
+    ) -> AsyncGenerator[Envelope, None]:
+        """Send a streaming request; yield its chunk envelopes in order, then the final answer.
+
+        Without upstream streaming only the final answer comes. ``timeout`` bounds the whole
+        answer (``TimeoutError``); an error answer is yielded, not raised.
+
+        Example:
+            >>> async for env in client.stream("Tell me a story", max_tokens=64):
+            ...     print(env.chunk.text if env.kind == "chunk" else "", end="")
+
+        """
+        env = self.build(prompt, conversation_id=conversation_id, model=model, timeout=timeout, stream=True, **params)
+        async for piece in self.iter_answer(env, timeout=timeout):
+            yield piece
+
+    async def iter_answer(self, env: Envelope, *, timeout: float) -> AsyncGenerator[Envelope, None]:
+        """Send ``env`` and yield its chunks, then its final answer, within ``timeout`` seconds in all."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        queue = await self.send_streaming(env)
+        try:
+            while True:
+                piece = await asyncio.wait_for(queue.get(), max(0.0, deadline - loop.time()))
+                yield piece
+                if piece.kind != "chunk":
+                    return
+        finally:
+            self.forget(env.request_id)
 
     async def ask(
         self,
@@ -198,7 +286,7 @@ class LlmopsClient:
         try:
             answer = await asyncio.wait_for(fut, timeout)
         except TimeoutError:
-            self._pending.pop(env.request_id, None)
+            self.forget(env.request_id)
             raise
         if raise_on_error and answer.error is not None:
             raise PipelineErrorAnswer(answer)

@@ -18,9 +18,10 @@ from shared.stack.processes import http_status, spawn, stop_process
 from shared.stack.tansu import TansuBroker
 from shared.stack.topics import ensure_topics
 
-__all__ = ["STAGES", "EmbeddedStack", "free_port"]
+__all__ = ["GATEWAY", "STAGES", "EmbeddedStack", "free_port"]
 
 STAGES = ("preprocess", "grounding", "safety", "inference", "postprocess")
+GATEWAY = "gateway"
 _MAX_RESTARTS = 5
 _RESTART_WINDOW_S = 60.0
 
@@ -70,13 +71,16 @@ class EmbeddedStack:
         log_dir: Path | None = None,
         extra_env: dict[str, str] | None = None,
         stop_timeout: float = 90.0,
+        gateway_port: int | None = None,
     ) -> None:
+        """``gateway_port``: also run the HTTP gateway there (0: a free port); ``None``: no gateway."""
         self.core = core
         self.external = external
         self.scale = dict.fromkeys(STAGES, 1) | (scale or {})
         self.log_dir = log_dir or core.data_dir / "logs"
         self.extra_env = extra_env or {}
         self.stop_timeout = stop_timeout
+        self.gateway_port = gateway_port
         self.broker: TansuBroker | None = None
         self.services: list[ManagedService] = []
         self.log = get_logger("llmops.stack")
@@ -100,7 +104,20 @@ class EmbeddedStack:
                 svc = ManagedService(stage, index, free_port(), self.log_dir / f"{stage}-{index}.log")
                 self._spawn(svc)
                 self.services.append(svc)
+        if self.gateway_port is not None:
+            # First in the list: stopped first, so no new requests come in while the stages drain.
+            gateway = ManagedService(GATEWAY, 0, self.gateway_port or free_port(), self.log_dir / "gateway-0.log")
+            self._spawn(gateway)
+            self.services.insert(0, gateway)
         await self.wait_ready(timeout=timeout)
+
+    @property
+    def gateway_url(self) -> str | None:
+        """The gateway's base URL, when it runs."""
+        for svc in self.services:
+            if svc.stage == GATEWAY:
+                return f"http://127.0.0.1:{svc.health_port}"
+        return None
 
     def _env(self, svc: ManagedService) -> dict[str, str]:
         prefix = f"LLMOPS_{svc.stage.upper()}_"
@@ -113,6 +130,8 @@ class EmbeddedStack:
             f"{prefix}REPLICA": svc.name,
             "LLMOPS_LOG_FORMAT": env.get("LLMOPS_LOG_FORMAT", "json"),
         }
+        if svc.stage == GATEWAY:  # its API port is also where /readyz answers
+            env["LLMOPS_GATEWAY_PORT"] = str(svc.health_port)
         if self.core.default_model:
             env["LLMOPS_DEFAULT_MODEL"] = self.core.default_model
         return env

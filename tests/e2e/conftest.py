@@ -1,14 +1,22 @@
-"""The whole pipeline: real Tansu broker, all five services as processes, the real default model."""
+"""The whole pipeline: real Tansu broker, all five services as processes, the real default model; the gateway."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
+import os
+import sys
+import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from shared.messaging.settings import CoreSettings
-from shared.stack.embedded import EmbeddedStack
+from shared.stack.embedded import EmbeddedStack, free_port
+from shared.stack.processes import http_status, spawn, stop_process
 from tests.conftest import core_settings
 
 
@@ -30,3 +38,41 @@ async def pipeline_stack(
 def pipeline(pipeline_stack: EmbeddedStack) -> CoreSettings:
     """The settings clients use to talk to the running pipeline."""
     return pipeline_stack.core
+
+
+@dataclass(frozen=True)
+class GatewayEndpoint:
+    """A running gateway: its base URL and an API key it accepts."""
+
+    url: str
+    key: str
+
+
+@pytest.fixture(scope="session")
+async def gateway(pipeline: CoreSettings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[GatewayEndpoint]:
+    """The HTTP gateway as its own process (`python -m services.gateway`) in front of the pipeline."""
+    key = "sk-e2e-" + uuid.uuid4().hex
+    port = free_port()
+    auth = {"keys": [{"sha256": hashlib.sha256(key.encode()).hexdigest(), "tenant": "e2e", "name": "e2e"}]}
+    env = dict(os.environ) | {
+        "LLMOPS_KAFKA_BOOTSTRAP": pipeline.kafka.bootstrap,
+        "LLMOPS_TOPIC_PREFIX": pipeline.topics.prefix,
+        "LLMOPS_GATEWAY_PORT": str(port),
+        "LLMOPS_GATEWAY_REPLICA": "e2e",
+        "LLMOPS_GATEWAY_AUTH": json.dumps(auth),
+        "LLMOPS_LOG_FORMAT": "json",
+    }
+    env.pop("LLMOPS_GATEWAY_AUTH_FILE", None)
+    log_path = tmp_path_factory.mktemp("gateway") / "gateway.log"
+    proc = spawn([sys.executable, "-m", "services.gateway"], env=env, log_path=log_path)
+    try:
+        for _ in range(300):
+            assert proc.poll() is None, log_path.read_text()
+            if await http_status("127.0.0.1", port, "/healthz") == 200:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            pytest.fail(f"gateway not ready: {log_path.read_text()[-2000:]}")
+        yield GatewayEndpoint(f"http://127.0.0.1:{port}", key)
+    finally:
+        stop_process(proc, timeout=20)

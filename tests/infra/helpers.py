@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from services.gateway.settings import GatewaySettings
 from services.grounding.settings import GroundingSettings
 from services.inference.settings import InferenceSettings
 from services.postprocess.settings import PostprocessSettings
@@ -72,7 +73,7 @@ def metric_names(expr: str) -> set[str]:
 def known_variables() -> set[str]:
     """Every LLMOPS_* environment variable some settings class reads."""
     known = set()
-    for cls in (KafkaSettings, TopicSettings, CoreSettings, *STAGE_SETTINGS.values()):
+    for cls in (KafkaSettings, TopicSettings, CoreSettings, GatewaySettings, *STAGE_SETTINGS.values()):
         prefix = cls.model_config["env_prefix"]
         known |= {f"{prefix}{name}".upper() for name in cls.model_fields}
     return known

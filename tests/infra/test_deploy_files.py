@@ -9,6 +9,8 @@ import pytest
 import yaml
 from dotenv import dotenv_values
 
+from services.gateway.auth import AuthConfig
+from services.gateway.settings import GatewaySettings
 from services.grounding.settings import GroundingSettings
 from services.inference.settings import InferenceSettings
 from services.postprocess.settings import PostprocessSettings
@@ -25,7 +27,8 @@ def _known_variables() -> set[str]:
     for cls in (KafkaSettings, TopicSettings, CoreSettings):
         prefix = cls.model_config["env_prefix"]
         known |= {f"{prefix}{name}".upper() for name in cls.model_fields}
-    for cls in (PreprocessSettings, GroundingSettings, SafetySettings, InferenceSettings, PostprocessSettings):
+    stages = (PreprocessSettings, GroundingSettings, SafetySettings, InferenceSettings, PostprocessSettings)
+    for cls in (*stages, GatewaySettings):
         prefix = cls.model_config["env_prefix"]
         known |= {f"{prefix}{name}".upper() for name in cls.model_fields}
     return known
@@ -42,6 +45,17 @@ class TestComposeFile:
         assert services["kafka"]["image"].startswith("apache/kafka")
         assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
         assert "gpu" in services["inference-gpu"]["profiles"]
+
+    def test_gateway_is_health_checked_and_its_auth_file_parses(self) -> None:
+        """The gateway service runs its module, is checked on /healthz, and the example auth file is valid."""
+        compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+        gateway = compose["services"]["gateway"]
+        assert gateway["command"] == ["python", "-m", "services.gateway"]
+        assert "/healthz" in " ".join(gateway["healthcheck"]["test"])
+        assert gateway["depends_on"]["topics"]["condition"] == "service_completed_successfully"
+        config = AuthConfig.from_yaml(ROOT / "infra" / "gateway" / "auth.example.yaml")
+        assert config.keys == []  # no working key ships with the example
+        assert config.tenants["acme"].models == ["gemma-3-270m"]
 
     def test_compose_variables_are_real_settings(self) -> None:
         """Every LLMOPS_ variable the compose file sets is a setting some service reads."""

@@ -1,11 +1,13 @@
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from shared.stack.embedded import free_port
@@ -41,7 +43,10 @@ class TestCli:
             "LLMOPS_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
             "LLMOPS_DEFAULT_MODEL": "gemma-3-270m",
             "LLMOPS_DATA_DIR": str(models_dir.parent),
+            "LLMOPS_GATEWAY_PORT": str(gateway_port := free_port()),
         }
+        for name in ("LLMOPS_GATEWAY_AUTH", "LLMOPS_GATEWAY_AUTH_FILE"):
+            env.pop(name, None)
         llmops = str(Path(sys.executable).parent / "llmops")
         log = (tmp_path / "up.log").open("wb")
         up = subprocess.Popen([llmops, "up"], env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -52,7 +57,17 @@ class TestCli:
                 assert time.monotonic() < deadline, "stack not ready in time"
                 time.sleep(0.5)
             children = _children(up.pid)
-            assert len(children) == 6  # tansu and five services
+            assert len(children) == 7  # tansu, five services and the gateway
+            out = (tmp_path / "up.log").read_text()
+            assert f"gateway: http://127.0.0.1:{gateway_port}" in out
+            key = re.search(r"dev API key: (\S+)", out)
+            assert key is not None
+            models = httpx.get(
+                f"http://127.0.0.1:{gateway_port}/v1/models",
+                headers={"Authorization": f"Bearer {key.group(1)}"},
+                timeout=10,
+            )
+            assert "gemma-3-270m" in {m["id"] for m in models.json()["data"]}
 
             ask = subprocess.run(
                 [llmops, "ask", "--json", "--max-tokens", "4", "Say hi."],

@@ -1,9 +1,10 @@
 import asyncio
 
+import pytest
 from aiokafka import AIOKafkaProducer
 
 from shared.client import LlmopsClient
-from shared.messaging.envelope import Response
+from shared.messaging.envelope import Chunk, Response
 from shared.stack.topics import ensure_topics
 from tests.conftest import core_settings
 
@@ -40,3 +41,52 @@ class TestLlmopsClient:
             assert env.require_request().params.max_tokens == 7
             assert env.deadline is not None
             await client.send(env)
+
+    async def test_stream_yields_chunks_in_order_then_the_final(self, tansu: str) -> None:
+        """Chunks come in seq order with redelivered pieces dropped, and the final answer ends the stream."""
+        core = core_settings(tansu, prefix="sdk-stream.")
+        await ensure_topics(core.kafka, core.topics.all())
+        producer = AIOKafkaProducer(bootstrap_servers=tansu)
+        await producer.start()
+        async with LlmopsClient(core) as client:
+            env = client.build("Hi", stream=True)
+            assert env.require_request().stream is True
+            pieces = client.iter_answer(env, timeout=10)
+            first = asyncio.ensure_future(anext(pieces))
+            await asyncio.sleep(0.2)  # the request is sent; now play the pipeline's part
+            key = env.conversation_id.encode()
+            chunks = [
+                env.model_copy(update={"kind": "chunk", "chunk": Chunk(seq=seq, text=text)})
+                for seq, text in [(0, "Hel"), (1, "lo"), (0, "Hel"), (2, "!")]
+            ]
+            final = env.model_copy(update={"kind": "final", "response": Response(text="Hello!")})
+            for value in [*chunks, final, final]:
+                await producer.send_and_wait(core.topics.responses, value.to_bytes(), key=key)
+            received = [await asyncio.wait_for(first, 10)]
+            received += [piece async for piece in pieces]
+            assert [p.kind for p in received] == ["chunk", "chunk", "chunk", "final"]
+            assert "".join(p.chunk.text for p in received if p.chunk) == "Hello!"
+            assert client._streams == {}
+            assert client._pending == {}
+        await producer.stop()
+
+    async def test_stream_without_chunks_is_just_the_final(self, tansu: str) -> None:
+        """When upstream does not stream, the stream is the final answer alone; a silent pipeline times out."""
+        core = core_settings(tansu, prefix="sdk-stream-final.")
+        await ensure_topics(core.kafka, core.topics.all())
+        producer = AIOKafkaProducer(bootstrap_servers=tansu)
+        await producer.start()
+        async with LlmopsClient(core) as client:
+            env = client.build("Hi", stream=True)
+            pieces = client.iter_answer(env, timeout=10)
+            first = asyncio.ensure_future(anext(pieces))
+            await asyncio.sleep(0.2)
+            final = env.model_copy(update={"kind": "final", "response": Response(text="Hello")})
+            await producer.send_and_wait(core.topics.responses, final.to_bytes(), key=env.conversation_id.encode())
+            assert (await asyncio.wait_for(first, 10)).kind == "final"
+            assert [p async for p in pieces] == []
+            with pytest.raises(TimeoutError):
+                async for _ in client.stream("nobody answers", timeout=0.5):
+                    pass
+            assert client._streams == {}
+        await producer.stop()

@@ -1,0 +1,55 @@
+"""Gateway settings (``LLMOPS_GATEWAY_*``)."""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.gateway.auth import AuthConfig
+from shared.messaging.settings import CoreSettings
+
+__all__ = ["GatewaySettings"]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class GatewaySettings(BaseSettings):
+    """Where the gateway listens, how it authenticates, how long it waits for the pipeline."""
+
+    model_config = SettingsConfigDict(env_prefix="LLMOPS_GATEWAY_", env_file=".env", extra="ignore")
+
+    core: CoreSettings = Field(default_factory=CoreSettings)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535, description="HTTP port of the API and the playground.")
+    replica: str = Field(
+        default_factory=socket.gethostname,
+        description="Replica id; names this replica's reply topic, so keep it stable across restarts.",
+    )
+    reply_topic: str | None = Field(
+        default=None, description="This replica's reply topic; <prefix>responses.gateway-<replica> when absent."
+    )
+    auth_file: Path | None = Field(default=None, description="YAML file of tenants and hashed API keys.")
+    auth: AuthConfig | None = Field(default=None, description="The same as JSON (merged with the file's).")
+    timeout_s: float = Field(default=120.0, gt=0, description="Longest wait for an answer (then 504).")
+    max_timeout_s: float = Field(default=600.0, gt=0, description="Cap on a request's own `timeout` field.")
+    templates: list[str] = Field(default_factory=lambda: ["default"], description="Template ids offered.")
+    shutdown_timeout_s: float = Field(default=30.0, gt=0, description="On SIGTERM, how long open requests may finish.")
+    stats_window_s: float = Field(default=60.0, gt=0, description="Window of the pipeline stats view.")
+
+    def reply_topic_name(self) -> str:
+        """The reply topic of this replica."""
+        if self.reply_topic:
+            return self.reply_topic
+        replica = _UNSAFE.sub("-", self.replica)[:200] or "gateway"
+        return self.core.topics.name(f"responses.gateway-{replica}")
+
+    def load_auth(self) -> AuthConfig:
+        """Tenants and keys from the file and from ``LLMOPS_GATEWAY_AUTH``, merged."""
+        config = AuthConfig.from_yaml(self.auth_file) if self.auth_file else AuthConfig()
+        if self.auth is not None:
+            config = config.merged(self.auth)
+        return config
