@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Pinned and installed before sentence-transformers so pip takes the CPU wheel, not a 5.5 GB CUDA build.
 TORCH_VERSION := 2.13.0
 
-.PHONY: install install-gpu run up ask test test-unit test-e2e lint typecheck check compose-config k8s-validate bench docs test-faults soak clean
+.PHONY: install install-gpu run up ask test test-unit test-e2e lint typecheck check compose-config k8s-validate bench bench-quick docs test-faults soak clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,10 @@ docs: install
 # Speed and memory figures: every benchmarks/bench_*.py, written to docs/benchmarks.md (BENCH=name runs one).
 bench: install
 	$(PY) -m benchmarks $(BENCH)
+
+# The regression guard CI runs (under 3 minutes); last line: transport/overhead p50/p99 in ms.
+bench-quick: install
+	$(PY) -m benchmarks.quick
 
 compose-config:
 	docker-compose -f docker-compose.yml config -q
