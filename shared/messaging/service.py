@@ -18,11 +18,10 @@ from shared.messaging.envelope import Envelope
 from shared.messaging.health import HealthServer
 from shared.messaging.logging import configure_logging, get_logger
 from shared.messaging.settings import StageSettings
-from shared.messaging.stage import ParseFn, ReceivedRecord, StageRunner, parse_envelope
+from shared.messaging.stage import ParseFn, ProcessFn, ReceivedRecord, StageRunner, parse_envelope
 
-__all__ = ["StageService", "raw_body"]
+__all__ = ["ProcessFn", "StageService", "raw_body"]
 
-ProcessFn = Callable[[Envelope], Awaitable[Envelope]]
 RouteFn = Callable[[Envelope], str]
 
 
