@@ -140,9 +140,17 @@ class Finisher:
 
     @staticmethod
     def _final(env: Envelope, response: Response) -> Envelope:
-        return env.model_copy(
-            update={"response": response, "kind": "final", "safety": _without_secrets(env.safety), "trail": [*env.trail]}
-        )
+        update: dict[str, object] = {
+            "response": response,
+            "kind": "final",
+            "safety": _without_secrets(env.safety),
+            "trail": [*env.trail],
+        }
+        if env.completion is not None and any(f.action != "warn" for f in response.findings):
+            # The one exception to "each stage fills only its own section": the raw text holds what the
+            # checks redacted or blocked, so the answer carries the checked text in its place.
+            update["completion"] = env.completion.model_copy(update={"text": response.text})
+        return env.model_copy(update=update)
 
     @staticmethod
     def _turn(env: Envelope, answer: str) -> Turn | None:

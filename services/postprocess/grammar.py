@@ -54,7 +54,7 @@ _LEGIT_DOUBLES = frozenset({"that", "had", "bye", "so", "no", "ha", "knock", "ve
 
 
 def fix_doubled_words(text: str) -> str:
-    """ "the the" becomes "the" (the case of the first one kept).
+    """Doubled words lose one ("the the" becomes "the"), the case of the first kept.
 
     Example:
         >>> fix_doubled_words("It is the the capital.")
@@ -75,7 +75,37 @@ def fix_doubled_words(text: str) -> str:
 _ARTICLE = re.compile(r"\b(a|an|A|An)([ \t]+)([A-Za-z][A-Za-z'-]*)")
 # Words after which "a" is a letter or a variable, not an article ("vitamin a is", "a or b").
 _NOT_A_NOUN = frozenset(
-    "is are was were be am and or of in on at as if it its a an to up us into onto by for with nor but the".split()
+    [
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "am",
+        "and",
+        "or",
+        "of",
+        "in",
+        "on",
+        "at",
+        "as",
+        "if",
+        "it",
+        "its",
+        "a",
+        "an",
+        "to",
+        "up",
+        "us",
+        "into",
+        "onto",
+        "by",
+        "for",
+        "with",
+        "nor",
+        "but",
+        "the",
+    ]
 )
 _YOU_SOUND = (
     "unique", "unit", "union", "univers", "uniform", "unicorn", "unicode", "unix", "unison", "usual", "useful",
@@ -102,7 +132,7 @@ def _wants_an(word: str) -> bool | None:
 
 
 def fix_article_agreement(text: str) -> str:
-    """ "a apple" becomes "an apple", "an car" becomes "a car"; acronyms and letters are left.
+    """Articles agree with the sound after them: "a apple" → "an apple", "an car" → "a car"; acronyms are left.
 
     Example:
         >>> fix_article_agreement("It is a orange and an banana, a honest one, a unit.")
@@ -130,7 +160,31 @@ def fix_article_agreement(text: str) -> str:
 # plain word (not an identifier such as "npm.install" or "x_1") followed by a space or a mark.
 _SENTENCE_START = re.compile(r"(\A|\n\n|(?<=[.!?])[ \t]+|(?<=[.!?])\n)([a-z][a-z]*)(?=[ \t,;:!?]|'[a-z]|\Z)")
 _ABBREVIATIONS = frozenset(
-    "e.g i.e etc vs approx cf dr mr mrs ms no fig eq al st sr jr inc ltd co ca resp incl".split()
+    [
+        "e.g",
+        "i.e",
+        "etc",
+        "vs",
+        "approx",
+        "cf",
+        "dr",
+        "mr",
+        "mrs",
+        "ms",
+        "no",
+        "fig",
+        "eq",
+        "al",
+        "st",
+        "sr",
+        "jr",
+        "inc",
+        "ltd",
+        "co",
+        "ca",
+        "resp",
+        "incl",
+    ]
 )
 _PREVIOUS_WORD = re.compile(r"([\w.]+)[.!?]$")
 _CONTRACTED_I = re.compile(r"(?<![\w'])i(?='(?:m|ve|ll|d)\b)")

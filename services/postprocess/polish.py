@@ -82,9 +82,7 @@ _MIN_LOOP_WORDS = 3
 _SENTENCE_END = re.compile(r"[.!?]+(?=\s)|\n")
 # A phrase of one to six words said three times or more in a row ("and so on and so on and so on");
 # words of letters only, so that grouped digits (a card number, "1 1 1") are never collapsed.
-_PHRASE_LOOP = re.compile(
-    r"\b((?:[^\W\d_]+[ \t,;]+){0,5}?[^\W\d_]+)(?:[ \t,;]+\1\b){2,}(?![\w-])", re.IGNORECASE
-)
+_PHRASE_LOOP = re.compile(r"\b((?:[^\W\d_]+[ \t,;]+){0,5}?[^\W\d_]+)(?:[ \t,;]+\1\b){2,}(?![\w-])", re.IGNORECASE)
 _LIST_MARKER_ONLY = re.compile(r"(?:^|\n)[ \t]*(?:[-*+]|\d{1,3}[.)])?[ \t]*\Z")
 
 
@@ -102,7 +100,7 @@ def cut_loops(text: str) -> str:
 
     Example:
         >>> cut_loops("Paris is big. It is old. Paris is big. It is old. Paris")
-        'Paris is big. It is old. '
+        'Paris is big. It is old.'
 
     """
     text = _PHRASE_LOOP.sub(r"\1", text)

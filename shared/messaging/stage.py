@@ -32,9 +32,9 @@ from shared.messaging.logging import get_logger
 from shared.messaging.settings import CoreSettings
 
 __all__ = [
-    "Publisher",
     "ProcessFn",
     "ProcessResult",
+    "Publisher",
     "ReceivedRecord",
     "StageRunner",
     "envelope_headers",

@@ -33,7 +33,9 @@ def golden_envelope(case: dict[str, Any]) -> Envelope:
         messages=[ChatMessage(role="user", content=user)], text=user, model="m", token_count=40, token_budget=900
     )
     documents = [Document.model_validate(d) for d in CONTEXT["documents"]]
-    system = CONTEXT["system_prompt"] + "\n\nContext:\n" + "\n".join(f"[{i}] {d.text}" for i, d in enumerate(documents, 1))
+    system = (
+        CONTEXT["system_prompt"] + "\n\nContext:\n" + "\n".join(f"[{i}] {d.text}" for i, d in enumerate(documents, 1))
+    )
     env.grounding = Grounding(
         documents=documents,
         template_id="default",
@@ -66,7 +68,11 @@ class TestGolden:
         env = golden_envelope(case)
         if case.get("poisoned"):
             # grounding.dropped is the contract for chunks grounding removed as poisoned.
-            object.__setattr__(env.grounding, "dropped", [Document(id="bad", source="x", score=0.1, text=t) for t in CONTEXT["poisoned"]])
+            object.__setattr__(
+                env.grounding,
+                "dropped",
+                [Document(id="bad", source="x", score=0.1, text=t) for t in CONTEXT["poisoned"]],
+            )
         response = finisher.finish(env).envelope.response
         assert response is not None
         assert response.text == case["expected"]

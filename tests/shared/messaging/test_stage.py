@@ -146,8 +146,6 @@ class TestStageRunnerResults:
     async def test_expired_chunk_is_dropped_without_answer(self) -> None:
         """A streamed piece past its deadline is dropped quietly: the final message answers the timeout."""
         run, pub = runner()
-        env = Envelope(
-            kind="chunk", chunk=Chunk(seq=0, text="Hi"), deadline=datetime.now(UTC) - timedelta(seconds=1)
-        )
+        env = Envelope(kind="chunk", chunk=Chunk(seq=0, text="Hi"), deadline=datetime.now(UTC) - timedelta(seconds=1))
         assert await run.handle(env.to_bytes(), RECORD, process=echo, route=lambda _e: "out") == "deadline_exceeded"
         assert pub.sent == []
