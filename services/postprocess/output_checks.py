@@ -1,10 +1,13 @@
 """Output checks: PII, secrets, offensive words and leakage in the answer, with the policy's actions.
 
 The answer is scanned through one small interface, ``OutputGuard`` (``scan(text) ->
-ScanResult``, what ``shared.components.guards.TextGuard`` offers), so the guards the safety
-stage uses on input are the ones used here; the leakage checks come from
-``shared.components.guards.leakage``. ``StopgapDetectors`` adds secrets and profanity,
-which the shared guards do not cover yet: drop it once they do.
+ScanResult``, what ``shared.components.guards.TextGuard`` offers), so the validators the
+safety stage uses on input are the ones used here; the leakage checks come from
+``shared.components.guards.leakage``. ``ValidatorScanner`` runs those guardrails validators
+directly: a ``Guard`` adds ~2 ms of history and tracing per call, more than a streamed
+sentence may cost, and finds exactly the same spans (a test compares them).
+``StopgapDetectors`` adds secrets and profanity, which the shared guards do not cover yet:
+drop it once they do.
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from guardrails.validator_base import FailResult, Validator
+
 from services.postprocess.policy import OutputPolicy
-from shared.components.guards import ScanResult, Span, TextGuard
+from shared.components.guards import ScanResult, Span
 from shared.components.guards.leakage import find_leaks
+from shared.components.guards.validators import PIIValidator
 from shared.messaging.envelope import Envelope, Finding
 
-__all__ = ["CheckResult", "OutputChecker", "OutputContext", "OutputGuard", "StopgapDetectors"]
+__all__ = ["CheckResult", "OutputChecker", "OutputContext", "OutputGuard", "StopgapDetectors", "ValidatorScanner"]
 
 _SEVERITY: dict[str, Literal["low", "medium", "high"]] = {"block": "high", "redact": "medium", "warn": "low"}
 # When spans overlap, the check listed first wins (a key inside a leaked prompt is a leak).
@@ -34,6 +40,35 @@ class OutputGuard(Protocol):
 
     def scan(self, text: str) -> ScanResult:
         """Spans of everything found in ``text``."""
+
+
+class ValidatorScanner:
+    """Runs guardrails validators (``Validator.validate``) over text; spans are named ``<prefix>.<reason>``.
+
+    Example:
+        >>> ValidatorScanner().scan("mail a@b.org").spans[0].check
+        'pii.email'
+
+    """
+
+    def __init__(self, validators: Sequence[tuple[str, Validator]] | None = None) -> None:
+        self._validators = validators
+        self.validators: list[tuple[str, Validator]] = []
+
+    def warm_up(self) -> None:
+        """Build the validators (the shared PII validator by default)."""
+        self.validators = list(self._validators or [("pii", PIIValidator(kinds=["email", "phone", "credit_card"]))])
+
+    def scan(self, text: str) -> ScanResult:
+        """Spans of every validator that fails on ``text``."""
+        if not self.validators:
+            self.warm_up()
+        spans = []
+        for prefix, validator in self.validators:
+            result = validator.validate(text, {})
+            if isinstance(result, FailResult):
+                spans += [Span(f"{prefix}.{s.reason}", s.start, s.end) for s in result.error_spans or []]
+        return ScanResult(text=text, redacted=text, spans=spans)
 
 
 class StopgapDetectors:
@@ -140,7 +175,7 @@ class OutputChecker:
     """Runs the guards and the leakage check over an answer and applies the output policy.
 
     Example:
-        >>> checker = OutputChecker([TextGuard(), StopgapDetectors()], OutputPolicy.load())
+        >>> checker = OutputChecker([ValidatorScanner(), StopgapDetectors()], OutputPolicy.load())
         >>> checker.warm_up()
         >>> checker.check("Write to ann@corp.example.", OutputContext()).text
         'Write to <EMAIL>.'
@@ -148,7 +183,9 @@ class OutputChecker:
     """
 
     def __init__(self, guards: Sequence[OutputGuard] | None = None, policy: OutputPolicy | None = None) -> None:
-        self.guards: list[OutputGuard] = list(guards) if guards is not None else [TextGuard(), StopgapDetectors()]
+        self.guards: list[OutputGuard] = (
+            list(guards) if guards is not None else [ValidatorScanner(), StopgapDetectors()]
+        )
         self.policy = policy or OutputPolicy.load()
 
     def warm_up(self) -> None:
