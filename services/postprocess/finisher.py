@@ -167,10 +167,3 @@ class Finisher:
             user=user,
             assistant=answer,
         )
-
-    @staticmethod
-    def turn_of(env: Envelope) -> Turn | None:
-        """The turn of a final envelope (answered, not refused), from its response text."""
-        if env.response is None or env.response.refused:
-            return None
-        return Finisher._turn(env, env.response.text)

@@ -7,6 +7,8 @@ the user's values restored, passes the output checks and goes out as a chunk wit
 gate's own sequence numbers. A sentence that fails a blocking check ends the stream: a
 last chunk flagged ``response.refused`` carries the refusal, and later chunks are dropped.
 A repeated sentence (a loop) quietly ends the forwarding; the final answer has it cut too.
+Pieces are checked, not polished (grammar rules need the whole answer): the final message
+carries the polished text, which a client shows in place of the streamed preview.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class _Stream:
     ended: bool = False
     refusal: CheckResult | None = None
     seen: set[str] = field(default_factory=set)
+    in_code: bool = False
 
 
 class StreamGate:
@@ -111,11 +114,15 @@ class StreamGate:
 
     @staticmethod
     def _cut_loop(stream: _Stream, text: str) -> str:
-        """Text up to the first sentence already sent (then the stream ends)."""
+        """Text up to the first sentence already sent (then the stream ends); code lines may repeat."""
         start = 0
         for m in _BOUNDARY.finditer(text + "\n"):
-            words = _LETTERS.findall(text[start : m.end()].lower())
-            if len(words) >= _MIN_LOOP_WORDS:
+            piece = text[start : m.end()]
+            fences = piece.count("```")
+            in_code = stream.in_code or fences > 0
+            stream.in_code ^= fences % 2 == 1
+            words = _LETTERS.findall(piece.lower())
+            if not in_code and len(words) >= _MIN_LOOP_WORDS:
                 key = " ".join(words)
                 if key in stream.seen:
                     stream.ended = True

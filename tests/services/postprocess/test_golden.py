@@ -20,6 +20,13 @@ from shared.messaging.envelope import (
     Safety,
 )
 
+
+class GroundingWithDropped(Grounding):
+    """Grounding with the documents it dropped as poisoned (``grounding.dropped``, the contract postprocess reads)."""
+
+    dropped: list[Document]
+
+
 DATA = Path(__file__).parents[2] / "data" / "postprocess"
 CONTEXT = json.loads((DATA / "context.json").read_text())
 CASES = [json.loads(line) for line in (DATA / "golden.jsonl").read_text().splitlines() if line.strip()]
@@ -66,13 +73,9 @@ class TestGolden:
     def test_final_answer(self, case: dict[str, Any], finisher: Finisher) -> None:
         """The final answer is exactly the expected text, with the expected flags."""
         env = golden_envelope(case)
-        if case.get("poisoned"):
-            # grounding.dropped is the contract for chunks grounding removed as poisoned.
-            object.__setattr__(
-                env.grounding,
-                "dropped",
-                [Document(id="bad", source="x", score=0.1, text=t) for t in CONTEXT["poisoned"]],
-            )
+        if case.get("poisoned") and env.grounding is not None:
+            dropped = [Document(id="bad", source="x", score=0.1, text=t) for t in CONTEXT["poisoned"]]
+            env.grounding = GroundingWithDropped(**env.grounding.model_dump(), dropped=dropped)
         response = finisher.finish(env).envelope.response
         assert response is not None
         assert response.text == case["expected"]

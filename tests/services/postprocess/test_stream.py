@@ -87,6 +87,11 @@ class TestStreamGate:
         out += gate.on_chunk(piece(2, " strong. "))
         assert texts(out) == ["Robots lift boxes. ", "They are strong. "]
 
+    def test_code_lines_may_repeat(self, checker: OutputChecker) -> None:
+        """Identical lines inside a code block are code, not a loop."""
+        code = ["```python\n", "return self.value\n", "return self.value\n", "```\n", "Done now. "]
+        assert texts(feed(StreamGate(checker), *code)) == code
+
     def test_end_of_turn_token_ends_the_stream(self, checker: OutputChecker) -> None:
         """Text after an end-of-turn token is never forwarded."""
         out = feed(StreamGate(checker), "Paris.<|im_end|>\nUser: more? ", "Later text. ")
