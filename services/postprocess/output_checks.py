@@ -30,6 +30,7 @@ __all__ = ["CheckResult", "OutputChecker", "OutputContext", "OutputGuard", "Stop
 _SEVERITY: dict[str, Literal["low", "medium", "high"]] = {"block": "high", "redact": "medium", "warn": "low"}
 # When spans overlap, the check listed first wins (a key inside a leaked prompt is a leak).
 _PRIORITY = ("leakage.", "secret.", "pii.", "offensive.")
+_MIN_CUT_CHARS = 20
 
 
 class OutputGuard(Protocol):
@@ -122,6 +123,12 @@ class StopgapDetectors:
         return ScanResult(text=text, redacted=text, spans=spans)
 
 
+def _cut_out(text: str, parts: Sequence[str]) -> str:
+    for part in parts:
+        text = text.replace(part, "\n")
+    return text
+
+
 @dataclass(frozen=True)
 class OutputContext:
     """What the answer must not repeat: the system prompt or template text, and dropped documents."""
@@ -131,26 +138,27 @@ class OutputContext:
 
     @classmethod
     def from_envelope(cls, env: Envelope) -> OutputContext:
-        """System messages of the final prompt (with the retrieved documents and memory cut out) and dropped chunks.
+        """The prompt's instructions, with the retrieved documents, memory and the user's own words cut out.
 
-        Documents grounding dropped as poisoned are read from ``grounding.dropped`` when the
-        envelope has it (a list of documents); the prompt's own documents may be quoted freely.
+        The system messages when the template has them; otherwise (models without a system
+        role get the instructions inside a user turn) the whole plain-text prompt. Documents
+        grounding dropped as poisoned are read from ``grounding.dropped`` when the envelope has
+        it (a list of documents); the prompt's own documents may be quoted freely.
         """
         grounding = env.grounding
         if grounding is None:
             return cls()
-        allowed = [d.text for d in grounding.documents] + [t.assistant for t in grounding.memory]
-        prompts = []
-        for msg in grounding.messages:
-            if msg.role != "system":
-                continue
-            content = msg.content
-            for text in allowed:
-                if text:
-                    content = content.replace(text, "\n")
-            prompts.append(content)
+        allowed = [d.text for d in grounding.documents]
+        allowed += [text for turn in grounding.memory for text in (turn.user, turn.assistant)]
+        messages = env.prepared.messages if env.prepared else env.request.messages if env.request else []
+        allowed += [m.content for m in messages if m.role != "system"]
+        system = [m.content for m in grounding.messages if m.role == "system"]
+        # Short texts are left in: they cannot make a leak (see find_leaks' min_words), and cutting
+        # "ok" out of the prompt would cut it out of every word.
+        cut = sorted((t for t in allowed if len(t) >= _MIN_CUT_CHARS), key=len, reverse=True)
+        prompts = tuple(_cut_out(prompt, cut) for prompt in system or [grounding.prompt])
         dropped = getattr(grounding, "dropped", None) or []
-        return cls(tuple(prompts), tuple(str(getattr(d, "text", d)) for d in dropped))
+        return cls(prompts, tuple(str(getattr(d, "text", d)) for d in dropped))
 
     @property
     def references(self) -> list[tuple[str, str]]:

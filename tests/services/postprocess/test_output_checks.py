@@ -70,6 +70,20 @@ class TestOutputContext:
         assert SYSTEM in context.system_prompts[0]
         assert OutputContext.from_envelope(Envelope(kind="final")).references == []
 
+    def test_without_system_role_the_prompt_minus_the_users_words(self) -> None:
+        """A template that puts its instructions in the user turn is still guarded; the user's words are not."""
+        env = make_envelope("How do I reset my robot arm?")
+        prompt = f"User: {SYSTEM}\n\nHow do I reset my robot arm?"
+        env.grounding = Grounding(
+            template_id="t",
+            template_version=1,
+            messages=[ChatMessage(role="user", content=prompt[6:])],
+            prompt=prompt,
+        )
+        [reference] = OutputContext.from_envelope(env).system_prompts
+        assert SYSTEM in reference
+        assert "reset my robot arm" not in reference
+
 
 class TestOutputChecker:
     def test_redacts_model_pii_and_records_findings_without_values(self, checker: OutputChecker) -> None:
