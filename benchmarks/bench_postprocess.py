@@ -160,9 +160,15 @@ def run() -> Section:
     context = OutputContext.from_envelope(env)
     polished = polish_answer(text, finish_reason="length").text
 
+    raw = env.to_bytes()
+
+    def on_the_wire() -> bytes:
+        return finisher.finish(Envelope.from_bytes(raw)).envelope.to_bytes()
+
     stages = _time_ms(
         {
             "final answer (polish, citations, checks, leakage)": lambda: finisher.finish(env),
+            "same, with envelope parse and serialize": on_the_wire,
             "polish only": lambda: polish_answer(text, finish_reason="length"),
             "output checks only (PII validator, stopgap, leakage)": lambda: checker.check(polished, context),
         }
@@ -194,6 +200,7 @@ def run() -> Section:
         figures={
             "final_p50_ms": percentile(final, 50),
             "final_p95_ms": percentile(final, 95),
+            "final_wire_p50_ms": percentile(stages["same, with envelope parse and serialize"], 50),
             "chunk_p50_ms": percentile(per_chunk, 50),
             "chunk_p95_ms": percentile(per_chunk, 95),
             "sentence_p50_ms": percentile(per_release, 50),
