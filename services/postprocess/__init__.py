@@ -1,1 +1,1 @@
-"""Postprocess: polish the answer and deliver it on the request's reply topic."""
+"""Postprocess: polish, cite and check the answer (and streamed chunks), deliver it on the reply topic."""

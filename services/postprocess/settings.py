@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.messaging.settings import StageSettings
@@ -15,3 +18,9 @@ class PostprocessSettings(StageSettings):
     model_config = SettingsConfigDict(env_prefix="LLMOPS_POSTPROCESS_", env_file=".env", extra="ignore")
 
     publish_turns: bool = True
+    policy_path: Path | None = Field(
+        default=None, description="Output policy file (actions per check); the packaged policy.yaml when absent."
+    )
+    max_streams: int = Field(
+        default=10_000, ge=1, description="Streamed answers buffered at once per replica; the oldest is dropped."
+    )

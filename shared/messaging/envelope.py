@@ -34,6 +34,7 @@ __all__ = [
     "SamplingParams",
     "TrailRecord",
     "Turn",
+    "Usage",
     "new_request_id",
 ]
 
@@ -200,6 +201,14 @@ class Completion(_Section):
     gpu_layers: int = 0
 
 
+class Usage(_Section):
+    """Tokens a request used, as in the OpenAI API."""
+
+    prompt_tokens: int = Field(ge=0)
+    completion_tokens: int = Field(ge=0)
+    total_tokens: int = Field(ge=0)
+
+
 class Response(_Section):
     """Filled by postprocess: what the user sees."""
 
@@ -208,6 +217,10 @@ class Response(_Section):
     changes: list[str] = Field(default_factory=list, description="Names of the polish steps applied.")
     citations: list[Citation] = Field(default_factory=list)
     truncated: bool = Field(default=False, description="Generation hit max_tokens and the ending was trimmed.")
+    findings: list[Finding] = Field(
+        default_factory=list, description="What the output checks found (offsets in the polished answer, no values)."
+    )
+    usage: Usage | None = Field(default=None, description="Tokens used, from the completion.")
 
 
 class Chunk(_Section):

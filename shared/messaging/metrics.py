@@ -91,7 +91,7 @@ class StageMetrics:
         """One message handled: its outcome and how long it took."""
         self.messages.labels(self.stage, outcome).inc()
         self.duration.labels(self.stage).observe(seconds)
-        if outcome != "ok":
+        if outcome not in {"ok", "dropped"}:
             # Every failed or unreadable message is dead-lettered by the runner (DESIGN.md §3).
             self.dead_lettered.labels(self.stage, outcome).inc()
 

@@ -22,15 +22,14 @@ from shared.messaging.health import HealthServer
 from shared.messaging.logging import configure_logging, get_logger
 from shared.messaging.metrics import StageMetrics
 from shared.messaging.settings import StageSettings
-from shared.messaging.stage import ParseFn, ReceivedRecord, StageRunner, parse_envelope
+from shared.messaging.stage import ParseFn, ProcessFn, ReceivedRecord, StageRunner, parse_envelope
 from shared.messaging.telemetry import make_tracer_provider, telemetry_middleware
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
 
-__all__ = ["StageService", "raw_body"]
+__all__ = ["ProcessFn", "StageService", "raw_body"]
 
-ProcessFn = Callable[[Envelope], Awaitable[Envelope]]
 RouteFn = Callable[[Envelope], str]
 
 _LAG_INTERVAL_S = 5.0

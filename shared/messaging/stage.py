@@ -4,6 +4,10 @@ For every input record ``StageRunner.handle``: parses it (poison → DLQ + error
 drops expired work, runs the stage logic, appends the trail record and publishes the
 result, all before the handler returns, so that FastStream's ``AckPolicy.ACK`` commits
 the offset only after the output is acknowledged by the broker.
+
+The logic usually returns one envelope; it may also return ``None`` (publish nothing, e.g. a
+streamed chunk held back until a sentence ends) or a list (published in order, e.g. the
+checked chunks of a stream followed by the final answer).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from shared.messaging.logging import get_logger
 from shared.messaging.settings import CoreSettings
 
 __all__ = [
+    "ProcessFn",
+    "ProcessResult",
     "Publisher",
     "ReceivedRecord",
     "StageRunner",
@@ -35,7 +41,8 @@ __all__ = [
     "parse_envelope",
 ]
 
-ProcessFn = Callable[[Envelope], Awaitable[Envelope]]
+ProcessResult = Envelope | list[Envelope] | None
+ProcessFn = Callable[[Envelope], Awaitable[ProcessResult]]
 RouteFn = Callable[[Envelope], str]
 ParseFn = Callable[[bytes, "ReceivedRecord"], Envelope]
 
@@ -179,18 +186,25 @@ class StageRunner:
         )
         try:
             try:
-                out = await self._run(env, process)
+                result = await self._run(env, process)
             except PipelineError as exc:
+                if env.kind == "chunk" and exc.code == "deadline_exceeded":
+                    # One timeout answer per request, from its final message; expired pieces are dropped.
+                    self.log.info("message.dropped", outcome=exc.code)
+                    return "dropped"
                 await self._fail(env, raw, record, exc, clock)
                 return exc.code
-            out.trail.append(self._trail(clock, "ok"))
-            await self._publish(route(out), out)
-            self.log.info("message.done", outcome="ok", duration_ms=clock.elapsed_ms())
+            outputs = [] if result is None else result if isinstance(result, list) else [result]
+            for out in outputs:
+                # A new list: outputs made with model_copy share their input's trail list.
+                out.trail = [*out.trail, self._trail(clock, "ok")]
+                await self._publish(route(out), out)
+            self.log.info("message.done", outcome="ok", duration_ms=clock.elapsed_ms(), published=len(outputs))
             return "ok"
         finally:
             structlog.contextvars.unbind_contextvars("request_id", "conversation_id", "tenant")
 
-    async def _run(self, env: Envelope, process: ProcessFn) -> Envelope:
+    async def _run(self, env: Envelope, process: ProcessFn) -> ProcessResult:
         _check_deadline(env)
         try:
             return await process(env)

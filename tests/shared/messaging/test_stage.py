@@ -2,7 +2,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.messaging.envelope import Envelope
+from shared.messaging.envelope import Chunk, Envelope
 from shared.messaging.errors import PipelineError
 from shared.messaging.stage import ReceivedRecord, StageRunner
 from tests.conftest import core_settings, make_envelope
@@ -116,3 +116,36 @@ class TestStageRunner:
         run, _ = runner()
         assert run.reply_topic(make_envelope(reply_to="bad topic!")) == "llmops.responses"
         assert run.reply_topic(make_envelope(reply_to="tenant.a.replies")) == "tenant.a.replies"
+
+
+class TestStageRunnerResults:
+    async def test_none_publishes_nothing(self) -> None:
+        """Logic that returns None (a held-back stream piece) publishes nothing and still succeeds."""
+        run, pub = runner()
+
+        async def hold(_env: Envelope) -> None:
+            return None
+
+        assert await run.handle(make_envelope().to_bytes(), RECORD, process=hold, route=lambda _e: "out") == "ok"
+        assert pub.sent == []
+
+    async def test_list_is_published_in_order_with_one_trail_record_each(self) -> None:
+        """Several outputs go out in the order returned, each with exactly one new trail record."""
+        run, pub = runner()
+
+        async def fan_out(env: Envelope) -> list[Envelope]:
+            return [env.model_copy(update={"tenant": f"t{i}"}) for i in range(3)]
+
+        env = make_envelope(conversation_id="c-9")
+        assert await run.handle(env.to_bytes(), RECORD, process=fan_out, route=lambda _e: "out") == "ok"
+        outs = [Envelope.from_bytes(value) for _, value, _, _ in pub.on("out")]
+        assert [o.tenant for o in outs] == ["t0", "t1", "t2"]
+        assert all(len(o.trail) == 1 for o in outs)
+        assert {key for _, _, key, _ in pub.sent} == {b"c-9"}
+
+    async def test_expired_chunk_is_dropped_without_answer(self) -> None:
+        """A streamed piece past its deadline is dropped quietly: the final message answers the timeout."""
+        run, pub = runner()
+        env = Envelope(kind="chunk", chunk=Chunk(seq=0, text="Hi"), deadline=datetime.now(UTC) - timedelta(seconds=1))
+        assert await run.handle(env.to_bytes(), RECORD, process=echo, route=lambda _e: "out") == "dropped"
+        assert pub.sent == []
