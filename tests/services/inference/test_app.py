@@ -20,7 +20,7 @@ class TestInferenceService:
             await broker.publish(ready("Hi", "gemma-3-270m", max_tokens=4).to_bytes(), topics.checked)
             await broker.publish(ready("Hi", "gemma-3-270m", max_tokens=4, stream=True).to_bytes(), topics.checked)
         messages = [Envelope.from_bytes(raw) for raw in out[topics.generated]]
-        assert [m.kind for m in messages][0] == "request"
+        assert messages[0].kind == "request"
         streamed = messages[1:]
         assert [m.kind for m in streamed[:-1]] == ["chunk"] * (len(streamed) - 1)
         final = streamed[-1]

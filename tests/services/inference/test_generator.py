@@ -84,7 +84,9 @@ class TestGenerator:
         assert "".join(c.chunk.text for c in sink.chunks if c.chunk) == out.completion.text
         first = sink.chunks[0]
         assert (first.kind, first.request_id, first.conversation_id) == ("chunk", env.request_id, env.conversation_id)
-        assert first.request is None and first.prepared is None and first.grounding is None
+        assert first.request is None
+        assert first.prepared is None
+        assert first.grounding is None
         assert first.safety == env.safety
 
     async def test_no_chunks_without_stream(self, generator: Generator, sink: Sink) -> None:
