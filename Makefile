@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Pinned and installed before sentence-transformers so pip takes the CPU wheel, not a 5.5 GB CUDA build.
 TORCH_VERSION := 2.13.0
 
-.PHONY: install install-gpu run up ask test test-unit test-e2e lint typecheck check compose-config bench clean
+.PHONY: install install-gpu run up ask test test-unit test-e2e lint typecheck check compose-config bench bench-gpu clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ check: lint typecheck test
 # Speed and memory figures: every benchmarks/bench_*.py, written to docs/benchmarks.md (BENCH=name runs one).
 bench: install
 	$(PY) -m benchmarks $(BENCH)
+
+# On an NVIDIA GPU machine: CUDA build, then tokens/s for 1, 2, 4, 8 workers with full offload next to CPU.
+bench-gpu: install-gpu
+	scripts/bench_gpu.sh $(PY)
 
 compose-config:
 	docker-compose -f docker-compose.yml config -q

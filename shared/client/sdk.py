@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
@@ -56,6 +57,7 @@ class LlmopsClient:
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._pending: dict[str, asyncio.Future[Envelope]] = {}
+        self._streams: dict[str, asyncio.Queue[Envelope]] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._reader: asyncio.Task[None] | None = None
 
@@ -133,10 +135,15 @@ class LlmopsClient:
                 env = Envelope.from_bytes(record.value)
             except ValueError:
                 continue
+            stream = self._streams.get(env.request_id)
             if env.kind == "chunk":
+                if stream is not None:
+                    stream.put_nowait(env)
                 continue  # streamed pieces; the final answer follows on the same key
             if env.request_id in self._seen:
                 continue  # a duplicate answer (redelivery upstream): deliver once
+            if stream is not None:
+                stream.put_nowait(env)
             fut = self._pending.pop(env.request_id, None)
             if fut is not None and not fut.done():
                 self._seen[env.request_id] = None
@@ -181,6 +188,46 @@ class LlmopsClient:
             self.settings.topics.requests, env.to_bytes(), key=env.conversation_id.encode(), headers=headers
         )
         return fut
+
+    async def stream(
+        self,
+        prompt: str | list[ChatMessage] | list[dict[str, str]],
+        *,
+        conversation_id: str | None = None,
+        model: str | None = None,
+        timeout: float = 120.0,
+        **params: Any,
+    ) -> AsyncIterator[Envelope]:
+        """Send a streaming request; yield its ``kind="chunk"`` envelopes in ``seq`` order, then the final answer.
+
+        Example:
+            >>> async for part in client.stream("Tell me about Paris."):
+            ...     print(part.chunk.text if part.chunk else "", end="", flush=True)
+
+        Duplicated chunks (redelivery upstream) are dropped; the last item is the final envelope
+        (check its ``error``). ``timeout`` bounds the whole stream.
+
+        """
+        env = self.build(prompt, conversation_id=conversation_id, model=model, timeout=timeout, **params)
+        env.require_request().stream = True
+        queue: asyncio.Queue[Envelope] = asyncio.Queue()
+        self._streams[env.request_id] = queue
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        next_seq = 0
+        try:
+            await self.send(env)
+            while True:
+                item = await asyncio.wait_for(queue.get(), max(0.0, end - loop.time()))
+                if item.kind != "chunk":
+                    yield item
+                    return
+                if item.chunk is not None and item.chunk.seq >= next_seq:
+                    next_seq = item.chunk.seq + 1
+                    yield item
+        finally:
+            self._streams.pop(env.request_id, None)
+            self._pending.pop(env.request_id, None)
 
     async def ask(
         self,

@@ -3,9 +3,9 @@ import asyncio
 from aiokafka import AIOKafkaProducer
 
 from shared.client import LlmopsClient
-from shared.messaging.envelope import Response
+from shared.messaging.envelope import Chunk, Envelope, Response
 from shared.stack.topics import ensure_topics
-from tests.conftest import core_settings
+from tests.conftest import core_settings, tail_consumer
 
 
 class TestLlmopsClient:
@@ -40,3 +40,37 @@ class TestLlmopsClient:
             assert env.require_request().params.max_tokens == 7
             assert env.deadline is not None
             await client.send(env)
+
+    async def test_stream_yields_chunks_in_order_then_the_final(self, tansu: str) -> None:
+        """Streamed pieces come in seq order with duplicates dropped, and the final answer ends the stream."""
+        core = core_settings(tansu, prefix="sdk-stream.")
+        await ensure_topics(core.kafka, core.topics.all())
+        requests = await tail_consumer(core, core.topics.requests)
+        producer = AIOKafkaProducer(bootstrap_servers=tansu)
+        await producer.start()
+
+        async def answer() -> None:
+            record = await requests.getone()
+            request = Envelope.from_bytes(record.value)
+            assert request.require_request().stream
+            routing = {"request_id": request.request_id, "conversation_id": request.conversation_id}
+            chunks = [
+                Envelope(kind="chunk", chunk=Chunk(seq=n, text=t), **routing) for n, t in enumerate(["Pa", "ris."])
+            ]
+            final = request.model_copy(update={"kind": "final", "response": Response(text="Paris.")})
+            for env in (chunks[0], chunks[0], chunks[1], final):
+                await producer.send_and_wait(
+                    core.topics.responses, env.to_bytes(), key=request.conversation_id.encode()
+                )
+
+        try:
+            async with LlmopsClient(core) as client:
+                server = asyncio.create_task(answer())
+                parts = [part async for part in client.stream("Capital of France?", timeout=20)]
+                await server
+                assert client._streams == {}
+        finally:
+            await producer.stop()
+            await requests.stop()
+        assert [p.kind for p in parts] == ["chunk", "chunk", "final"]
+        assert "".join(p.chunk.text for p in parts if p.chunk) == "Paris."
