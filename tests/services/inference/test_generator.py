@@ -147,3 +147,36 @@ class TestGenerator:
         assert gemma.completion.model == "gemma-3-270m"
         assert generator.engine is not None
         assert generator.engine.entry.name == "gemma-3-270m"
+
+
+class TestModelIntegrity:
+    def test_tampered_model_is_not_loaded(self, registry: ModelRegistry, models_dir: Path) -> None:
+        """A model file whose sha256 differs from the registry's is refused before llama.cpp opens it."""
+        gemma = registry.get("gemma-3-270m").model_copy(update={"sha256": "0" * 64})
+        bad = registry.model_copy(update={"models": registry.models | {"gemma-3-270m": gemma}})
+        with pytest.raises(PipelineError) as err:
+            Generator(bad, models_dir, model="gemma-3-270m").warm_up()
+        assert err.value.code == "model_unavailable"
+        assert "sha256" in err.value.message
+
+    async def test_lora_variant_needs_its_adapter(
+        self, registry: ModelRegistry, models_dir: Path, tmp_path: Path
+    ) -> None:
+        """A LoRA variant is its own registry name; a missing or altered adapter file is refused by name."""
+        adapter = tmp_path / "tuned.gguf"
+        adapter.write_bytes(b"not the adapter you registered")
+        data = registry.get("gemma-3-270m").model_dump() | {
+            "name": "gemma-tuned",
+            "base": "gemma-3-270m",
+            "lora": {"path": str(adapter), "sha256": "1" * 64},
+        }
+        tuned = type(registry.get("gemma-3-270m")).model_validate(data)
+        with_lora = registry.model_copy(update={"models": registry.models | {"gemma-tuned": tuned}})
+        gen = Generator(with_lora, models_dir, model="gemma-3-270m", engine_options={"n_ctx": 512})
+        with pytest.raises(PipelineError) as err:
+            await gen.process(ready("Hi", "gemma-tuned"))
+        assert err.value.code == "model_unavailable"
+        assert str(adapter) in err.value.message
+        adapter.unlink()
+        with pytest.raises(PipelineError, match="not at"):
+            await gen.process(ready("Hi", "gemma-tuned"))
