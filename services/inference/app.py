@@ -6,6 +6,7 @@ import asyncio
 
 from services.inference.engine import gpu_offload_supported, resolve_gpu_layers
 from services.inference.generator import Generator
+from services.inference.metrics import InferenceMetrics
 from services.inference.settings import InferenceSettings
 from shared.components.registry import ModelRegistry
 from shared.messaging.envelope import Envelope
@@ -44,6 +45,9 @@ def create_service(settings: InferenceSettings | None = None) -> StageService:
         )
 
     async def warm_up() -> ProcessFn:
+        metrics = InferenceMetrics()
+        if settings.metrics_port:
+            metrics.serve(settings.health_host, settings.metrics_port)
         registry = ModelRegistry.load(settings.core.registry_path, default=settings.core.default_model)
         generator = Generator(
             registry,
@@ -53,6 +57,7 @@ def create_service(settings: InferenceSettings | None = None) -> StageService:
             warm_up_tokens=settings.warm_up_tokens,
             verify_sha256=settings.verify_sha256,
             on_chunk=send_chunk,
+            metrics=metrics,
         )
         service.log.info(
             "inference.gpu",

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from services.inference.engine import ContextOverflowError, Generation, LlamaEngine
+from services.inference.metrics import InferenceMetrics
 from services.inference.params import InvalidParamsError, resolve_params
 from shared.components.model_store import ModelIntegrityError, ModelMissingError, ensure_local, verified_path
 from shared.components.registry import ModelEntry, ModelRegistry, UnknownModelError
@@ -66,6 +67,7 @@ class Generator:
         warm_up_tokens: int = 1,
         verify_sha256: bool = True,
         on_chunk: ChunkSink | None = None,
+        metrics: InferenceMetrics | None = None,
     ) -> None:
         self.registry = registry
         self.models_dir = models_dir
@@ -75,6 +77,7 @@ class Generator:
         self.warm_up_tokens = warm_up_tokens
         self.verify_sha256 = verify_sha256
         self.on_chunk = on_chunk
+        self.metrics = metrics
         self.engine: LlamaEngine | None = None
         self._lock = asyncio.Lock()
         self._inflight: asyncio.Future[Any] | None = None
@@ -178,6 +181,8 @@ class Generator:
             gpu_layers=gpu_layers,
             cached_tokens=result.cached_tokens,
         )
+        if self.metrics is not None:
+            self.metrics.observe(completion)
         update: dict[str, Any] = {"completion": completion}
         if result.finish_reason == "timeout":
             # The partial text still goes through postprocess (output checks); the error marks it partial.

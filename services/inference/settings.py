@@ -43,6 +43,9 @@ class InferenceSettings(StageSettings):
         ge=0,
         description="KV states of recent conversations kept in RAM per worker; 0 keeps only the live one.",
     )
+    metrics_port: int = Field(
+        default=0, ge=0, le=65535, description="Prometheus /metrics port (worker i: port + i); 0 = off."
+    )
     verify_sha256: bool = Field(default=True, description="Hash-check a model file before loading it (once per file).")
     warm_up_tokens: int = Field(
         default=1, ge=0, description="Tokens generated at start so the first request is not cold."

@@ -51,6 +51,9 @@ class WorkerPool:
             "LLMOPS_INFERENCE_REPLICA": f"{self.settings.replica}-w{index}",
             "LLMOPS_INFERENCE_HEALTH_HOST": "127.0.0.1",
             "LLMOPS_INFERENCE_HEALTH_PORT": str(self.ports[index]),
+            "LLMOPS_INFERENCE_METRICS_PORT": str(
+                self.settings.metrics_port + index if self.settings.metrics_port else 0
+            ),
             # Workers share the host's cores: each gets its share of the threads.
             "LLMOPS_INFERENCE_N_THREADS": str(max(1, self.settings.n_threads // self.size)),
         }
