@@ -29,8 +29,8 @@ __all__ = [
 ]
 
 _BLOCK = 4 * 1024 * 1024
-#: Files whose hash was checked in this process, by (path, size, mtime): a model swap does not re-hash.
-_VERIFIED: set[tuple[str, int, int]] = set()
+#: Files whose hash was checked in this process, by (path, size, mtime, expected hash): a swap does not re-hash.
+_VERIFIED: set[tuple[str, int, int, str]] = set()
 
 
 class ModelMissingError(FileNotFoundError):
@@ -91,7 +91,7 @@ def verified_path(entry: ModelEntry, models_dir: Path) -> Path:
 
 def _check_once(entry: ModelEntry, path: Path, expected: str) -> None:
     stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, expected)
     if key in _VERIFIED:
         return
     actual = sha256_of(path)
