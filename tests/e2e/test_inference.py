@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import signal
 import sys
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,6 +24,21 @@ from tests.conftest import SMALL_MODEL, core_settings, tail_consumer
 from tests.services.inference.test_generator import ready
 
 pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class Pool:
+    """The running ``--workers 2`` process: where it logs, its health port."""
+
+    log: Path
+    port: int
+
+    def spawned(self) -> list[dict[str, object]]:
+        lines = [json.loads(line) for line in self.log.read_text().splitlines() if line.startswith("{")]
+        return [e for e in lines if e.get("event") == "worker.spawned"]
+
+
+POOL: dict[str, Pool] = {}
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +66,7 @@ async def workers(
             assert proc.poll() is None, log.read_text()[-3000:]
             assert time.monotonic() < deadline, "workers not ready"
             await asyncio.sleep(0.5)
+        POOL["pool"] = Pool(log, port)
         yield core
     finally:
         stop_process(proc, timeout=60)
@@ -117,3 +136,26 @@ class TestInferenceProcess:
             await producer.stop()
             await consumer.stop()
         assert replicas == {"inf-w0", "inf-w1"}
+
+    async def test_killed_worker_is_replaced(self, workers: CoreSettings) -> None:
+        """A worker killed with SIGKILL is restarted by the supervisor and the pool is ready again and serving."""
+        pool = POOL["pool"]
+        before = pool.spawned()
+        victim = next(int(e["pid"]) for e in reversed(before) if e["worker"] == 0)  # type: ignore[call-overload]
+        os.kill(victim, signal.SIGKILL)
+        end = time.monotonic() + 180
+        while len(pool.spawned()) == len(before) or await http_status("127.0.0.1", pool.port, "/readyz") != 200:
+            assert time.monotonic() < end, "the killed worker was not replaced"
+            await asyncio.sleep(0.5)
+        assert pool.spawned()[-1]["worker"] == 0
+        consumer = await tail_consumer(workers, workers.topics.generated)
+        producer = AIOKafkaProducer(bootstrap_servers=workers.kafka.bootstrap)
+        await producer.start()
+        try:
+            env = ready("Hello", SMALL_MODEL, max_tokens=2)
+            await _send(producer, workers, env)
+            [final] = await _collect(consumer, {env.request_id})
+        finally:
+            await producer.stop()
+            await consumer.stop()
+        assert final.completion is not None
