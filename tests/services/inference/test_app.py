@@ -1,6 +1,6 @@
 from faststream.kafka import TestKafkaBroker
 
-from services.inference.app import create_service
+from services.inference.app import create_service, engine_options
 from services.inference.settings import InferenceSettings
 from shared.messaging.envelope import Envelope
 from shared.messaging.settings import CoreSettings
@@ -9,18 +9,30 @@ from tests.services.inference.test_generator import ready
 
 
 class TestInferenceService:
-    async def test_checked_to_generated(self, models_dir: object) -> None:
-        """A checked request is generated with the small model and published for postprocess."""
+    async def test_checked_to_generated_with_stream(self, models_dir: object) -> None:
+        """A streaming request publishes its chunks, then the final completion, on the generated topic."""
         settings = InferenceSettings(core=CoreSettings(default_model="gemma-3-270m"), n_ctx=512)
         service = create_service(settings)
         topics = settings.core.topics
         out = capture(service.broker, topics.generated, topics.responses)
         await service.warm_up()
         async with TestKafkaBroker(service.broker) as broker:
-            await broker.publish(ready("Hi", "gemma-3-270m", max_tokens=3).to_bytes(), topics.checked)
-        [raw] = out[topics.generated]
-        result = Envelope.from_bytes(raw)
-        assert result.completion is not None
-        assert result.completion.tokens_out >= 1
-        assert result.trail[-1].stage == "inference"
+            await broker.publish(ready("Hi", "gemma-3-270m", max_tokens=4).to_bytes(), topics.checked)
+            await broker.publish(ready("Hi", "gemma-3-270m", max_tokens=4, stream=True).to_bytes(), topics.checked)
+        messages = [Envelope.from_bytes(raw) for raw in out[topics.generated]]
+        assert messages[0].kind == "request"
+        streamed = messages[1:]
+        assert [m.kind for m in streamed[:-1]] == ["chunk"] * (len(streamed) - 1)
+        final = streamed[-1]
+        assert final.kind == "request"
+        assert final.completion is not None
+        assert "".join(m.chunk.text for m in streamed[:-1] if m.chunk) == final.completion.text
+        assert final.trail[-1].stage == "inference"
         assert out[topics.responses] == []
+
+    def test_engine_options_follow_settings(self) -> None:
+        """GPU and batching settings reach the engine; the cache size is in bytes."""
+        settings = InferenceSettings(n_gpu_layers=10, main_gpu=1, flash_attn=True, n_ubatch=128, prompt_cache_mb=2)
+        options = engine_options(settings)
+        assert (options["n_gpu_layers"], options["main_gpu"], options["flash_attn"]) == (10, 1, True)
+        assert (options["n_ubatch"], options["prompt_cache_bytes"]) == (128, 2 << 20)

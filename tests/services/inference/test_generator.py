@@ -1,4 +1,5 @@
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -9,9 +10,12 @@ from shared.messaging.envelope import ChatMessage, Envelope, Grounding, Prepared
 from shared.messaging.errors import PipelineError
 
 
-def ready(text: str, model: str, *, max_tokens: int = 8) -> Envelope:
+def ready(
+    text: str, model: str, *, max_tokens: int = 8, stream: bool = False, tenant: str = "default", **params: object
+) -> Envelope:
     msgs = [ChatMessage(role="user", content=text)]
-    env = Envelope(request=Request(messages=msgs, params=SamplingParams(max_tokens=max_tokens, temperature=0.0)))
+    sampling = SamplingParams(max_tokens=max_tokens, temperature=0.0, **params)  # type: ignore[arg-type]
+    env = Envelope(tenant=tenant, request=Request(messages=msgs, params=sampling, stream=stream))
     env.prepared = Prepared(messages=msgs, text=text, model=model, token_count=5, token_budget=100)
     env.grounding = Grounding(
         template_id="default", template_version=1, messages=msgs, prompt=f"User: {text}\nAssistant:"
@@ -19,9 +23,25 @@ def ready(text: str, model: str, *, max_tokens: int = 8) -> Envelope:
     return env
 
 
+class Sink:
+    """Collects streamed chunk envelopes, as the app's publisher would send them."""
+
+    def __init__(self) -> None:
+        self.chunks: list[Envelope] = []
+
+    async def __call__(self, chunk: Envelope) -> None:
+        await asyncio.sleep(0)
+        self.chunks.append(chunk)
+
+
 @pytest.fixture(scope="module")
-def generator(registry: ModelRegistry, models_dir: Path) -> Generator:
-    gen = Generator(registry, models_dir, model="gemma-3-270m", engine_options={"n_ctx": 512})
+def sink() -> Sink:
+    return Sink()
+
+
+@pytest.fixture(scope="module")
+def generator(registry: ModelRegistry, models_dir: Path, sink: Sink) -> Generator:
+    gen = Generator(registry, models_dir, model="gemma-3-270m", engine_options={"n_ctx": 512}, on_chunk=sink)
     gen.warm_up()
     yield gen
     asyncio.run(gen.close())
@@ -29,13 +49,15 @@ def generator(registry: ModelRegistry, models_dir: Path) -> Generator:
 
 class TestGenerator:
     async def test_fills_completion(self, generator: Generator) -> None:
-        """The completion carries text, model, token counts and speed."""
+        """The completion carries text, model, exact token counts, speed and GPU layers."""
         out = await generator.process(ready("Say hello.", "gemma-3-270m"))
         completion = out.completion
         assert completion is not None
         assert completion.model == "gemma-3-270m"
-        assert 1 <= completion.tokens_out <= 10
-        assert completion.gpu_layers == 0 or completion.gpu_layers > 0
+        assert 1 <= completion.tokens_out <= 8
+        assert completion.tokens_in > 0
+        assert completion.gpu_layers == generator.engine.offloaded_layers  # type: ignore[union-attr]
+        assert out.error is None
 
     async def test_uses_the_redacted_prompt(self, generator: Generator) -> None:
         """When safety redacted the prompt, the model sees the redacted text, not the original."""
@@ -44,10 +66,117 @@ class TestGenerator:
         env.safety = Safety(verdict="redact", messages=redacted, prompt="User: mail <EMAIL>\nAssistant:")
         out = await generator.process(env)
         assert out.completion is not None
-        tokenizer = generator.engine._tokenizer  # type: ignore[union-attr]
-        assert out.completion.tokens_in == tokenizer.count("User: mail <EMAIL>\nAssistant:")
+        assert out.completion.tokens_in == len(generator.engine.tokenize("User: mail <EMAIL>\nAssistant:"))  # type: ignore[union-attr]
 
     async def test_needs_earlier_sections(self, generator: Generator) -> None:
         """Skipping grounding is an error."""
         with pytest.raises(PipelineError):
             await generator.process(Envelope(request=Request(messages=[ChatMessage(role="user", content="x")])))
+
+    async def test_streams_chunks_in_order_before_returning(self, generator: Generator, sink: Sink) -> None:
+        """A streaming request sends numbered chunks with the routing fields that join into the final text."""
+        sink.chunks.clear()
+        env = ready("Tell me about Paris.", "gemma-3-270m", max_tokens=12, stream=True)
+        env.safety = Safety(verdict="allow")
+        out = await generator.process(env)
+        assert out.completion is not None
+        assert [c.chunk.seq for c in sink.chunks if c.chunk] == list(range(len(sink.chunks)))
+        assert "".join(c.chunk.text for c in sink.chunks if c.chunk) == out.completion.text
+        first = sink.chunks[0]
+        assert (first.kind, first.request_id, first.conversation_id) == ("chunk", env.request_id, env.conversation_id)
+        assert first.request is None
+        assert first.prepared is None
+        assert first.grounding is None
+        assert first.safety == env.safety
+
+    async def test_no_chunks_without_stream(self, generator: Generator, sink: Sink) -> None:
+        """A request that does not ask for streaming gets only its final message."""
+        sink.chunks.clear()
+        await generator.process(ready("Hello", "gemma-3-270m", max_tokens=3))
+        assert sink.chunks == []
+
+    async def test_deadline_gives_partial_text_marked_timeout(self, generator: Generator) -> None:
+        """A deadline passing mid-generation stops it; the partial text is kept and the error says timeout."""
+        env = ready("Tell me a long story.", "gemma-3-270m", max_tokens=200)
+        env.deadline = datetime.now(UTC) + timedelta(seconds=0.3)
+        out = await generator.process(env)
+        assert out.completion is not None
+        assert out.completion.finish_reason == "timeout"
+        assert 0 < out.completion.tokens_out < 200
+        assert out.error is not None
+        assert (out.error.code, out.error.stage) == ("timeout", "inference")
+
+    async def test_invalid_params_are_a_clear_error(self, generator: Generator) -> None:
+        """Parameters the model cannot use are refused with invalid_params before generating."""
+        with pytest.raises(PipelineError) as err:
+            await generator.process(ready("Hi", "gemma-3-270m", max_tokens=600))
+        assert err.value.code == "invalid_params"
+        assert "max_tokens=600" in err.value.message
+
+    async def test_unknown_model_lists_the_available_ones(self, generator: Generator) -> None:
+        """A model name the registry lacks is answered with the names it has."""
+        with pytest.raises(PipelineError) as err:
+            await generator.process(ready("Hi", "gpt-17"))
+        assert err.value.code == "unknown_model"
+        assert "gemma-3-270m" in err.value.message
+
+    async def test_tenant_restricted_model(self, generator: Generator, registry: ModelRegistry) -> None:
+        """A model reserved for some tenants is refused to others, naming what they may use."""
+        gemma = registry.get("gemma-3-270m")
+        generator.registry = registry.model_copy(
+            update={"models": registry.models | {"gemma-3-270m": gemma.model_copy(update={"tenants": ["acme"]})}}
+        )
+        try:
+            with pytest.raises(PipelineError) as err:
+                await generator.process(ready("Hi", "gemma-3-270m", tenant="other"))
+            assert err.value.code == "model_not_allowed"
+            assert "qwen2.5-coder-0.5b-instruct" in err.value.message
+            out = await generator.process(ready("Hi", "gemma-3-270m", tenant="acme", max_tokens=2))
+            assert out.completion is not None
+        finally:
+            generator.registry = registry
+
+    async def test_routes_each_request_to_its_model(self, generator: Generator) -> None:
+        """Requests naming the two registry models are served by each, swapping the resident model."""
+        qwen = await generator.process(ready("What is the capital of France?", "qwen2.5-coder-0.5b-instruct"))
+        assert qwen.completion is not None
+        assert qwen.completion.model == "qwen2.5-coder-0.5b-instruct"
+        assert "Paris" in qwen.completion.text
+        gemma = await generator.process(ready("Hi", "gemma-3-270m", max_tokens=2))
+        assert gemma.completion is not None
+        assert gemma.completion.model == "gemma-3-270m"
+        assert generator.engine is not None
+        assert generator.engine.entry.name == "gemma-3-270m"
+
+
+class TestModelIntegrity:
+    def test_tampered_model_is_not_loaded(self, registry: ModelRegistry, models_dir: Path) -> None:
+        """A model file whose sha256 differs from the registry's is refused before llama.cpp opens it."""
+        gemma = registry.get("gemma-3-270m").model_copy(update={"sha256": "0" * 64})
+        bad = registry.model_copy(update={"models": registry.models | {"gemma-3-270m": gemma}})
+        with pytest.raises(PipelineError) as err:
+            Generator(bad, models_dir, model="gemma-3-270m").warm_up()
+        assert err.value.code == "model_unavailable"
+        assert "sha256" in err.value.message
+
+    async def test_lora_variant_needs_its_adapter(
+        self, registry: ModelRegistry, models_dir: Path, tmp_path: Path
+    ) -> None:
+        """A LoRA variant is its own registry name; a missing or altered adapter file is refused by name."""
+        adapter = tmp_path / "tuned.gguf"
+        adapter.write_bytes(b"not the adapter you registered")
+        data = registry.get("gemma-3-270m").model_dump() | {
+            "name": "gemma-tuned",
+            "base": "gemma-3-270m",
+            "lora": {"path": str(adapter), "sha256": "1" * 64},
+        }
+        tuned = type(registry.get("gemma-3-270m")).model_validate(data)
+        with_lora = registry.model_copy(update={"models": registry.models | {"gemma-tuned": tuned}})
+        gen = Generator(with_lora, models_dir, model="gemma-3-270m", engine_options={"n_ctx": 512})
+        with pytest.raises(PipelineError) as err:
+            await gen.process(ready("Hi", "gemma-tuned"))
+        assert err.value.code == "model_unavailable"
+        assert str(adapter) in err.value.message
+        adapter.unlink()
+        with pytest.raises(PipelineError, match="not at"):
+            await gen.process(ready("Hi", "gemma-tuned"))

@@ -9,7 +9,9 @@ from shared.components.model_store import (
     ModelMissingError,
     assemble_from_wheels,
     ensure_local,
+    fetch_model,
     sha256_of,
+    verified_path,
 )
 from shared.components.registry import ModelEntry, ModelRegistry
 
@@ -72,3 +74,28 @@ class TestModelStore:
         registry = ModelRegistry.load()
         entry = registry.get("gemma-3-270m")
         assert sha256_of(entry.path_in(models_dir)) == entry.sha256
+
+    def test_verified_path_checks_the_hash_before_load(self, tmp_path: Path) -> None:
+        """A file of the right size but wrong content is refused before anything loads it; a good one passes."""
+        (tmp_path / "tiny.gguf").write_bytes(b"tampered!")
+        with pytest.raises(ModelIntegrityError, match="sha256"):
+            verified_path(_entry("0" * 64, size=9), tmp_path)
+        good = _entry(hashlib.sha256(b"tampered!").hexdigest(), size=9)
+        assert verified_path(good, tmp_path) == tmp_path / "tiny.gguf"
+
+    def test_local_path_source_is_hash_checked_not_copied(self, tmp_path: Path) -> None:
+        """A `path` source is used where it is; fetch only verifies it."""
+        model = tmp_path / "elsewhere" / "mine.gguf"
+        model.parent.mkdir()
+        model.write_bytes(b"weights")
+        data = {
+            "name": "mine",
+            "file": "mine.gguf",
+            "chat_format": "plain",
+            "source": {"kind": "path", "path": str(model)},
+        }
+        entry = ModelEntry.model_validate(data | {"sha256": hashlib.sha256(b"weights").hexdigest()})
+        assert fetch_model(entry, tmp_path / "models") == model
+        assert not (tmp_path / "models").exists()
+        with pytest.raises(ModelIntegrityError):
+            fetch_model(ModelEntry.model_validate(data | {"sha256": "1" * 64}), tmp_path / "models")

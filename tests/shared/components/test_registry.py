@@ -34,3 +34,58 @@ class TestModelRegistry:
         path.write_text("default: nope\nmodels: {}\n")
         with pytest.raises(UnknownModelError):
             ModelRegistry.load(path)
+
+
+REGISTRY = """
+default: base
+models:
+  base:
+    file: base.gguf
+    sha256: {sha}
+    chat_format: gguf
+    n_ctx: 1024
+    sampling: {{top_k: 20, stop: ["###"]}}
+    source: {{kind: path, path: /opt/models/base.gguf}}
+  tuned:
+    base: base
+    description: a LoRA variant served under its own name
+    lora: {{path: adapters/tuned.gguf, scale: 0.8}}
+    tenants: [acme]
+  remote:
+    file: remote.gguf
+    sha256: {sha}
+    chat_format: plain
+    source: {{kind: url, url: "https://example.org/remote.gguf"}}
+"""
+
+
+class TestRegistryFile:
+    def test_sources_lora_and_tenants(self, tmp_path: Path) -> None:
+        """Path and URL sources, a LoRA variant inheriting its base's file, sampling defaults and a tenant list."""
+        path = tmp_path / "models.yaml"
+        path.write_text(REGISTRY.format(sha="a" * 64))
+        registry = ModelRegistry.load(path)
+        base, tuned = registry.get("base"), registry.get("tuned")
+        assert base.path_in(tmp_path) == Path("/opt/models/base.gguf")
+        assert base.sampling.top_k == 20
+        assert (tuned.file, tuned.sha256, tuned.n_ctx, tuned.chat_format) == ("base.gguf", "a" * 64, 1024, "gguf")
+        assert tuned.lora is not None
+        assert tuned.lora.path_in(tmp_path) == tmp_path / "adapters" / "tuned.gguf"
+        assert registry.get("remote").path_in(tmp_path) == tmp_path / "remote.gguf"
+        assert registry.names(tenant="other") == ["base", "remote"]
+        assert registry.get("tuned", tenant="acme") is tuned
+        with pytest.raises(UnknownModelError, match="available: base, remote"):
+            registry.get("tuned", tenant="other")
+
+    def test_bad_entries_are_rejected(self, tmp_path: Path) -> None:
+        """A wrong hash format, an unknown source kind or a missing base fail at load."""
+        path = tmp_path / "models.yaml"
+        for bad in ("sha256: nothex", "source: {kind: ftp}", "base: nowhere"):
+            text = f"default: m\nmodels:\n  m:\n    file: m.gguf\n    chat_format: plain\n    {bad}\n"
+            if "sha256" not in bad:
+                text += f"    sha256: {'b' * 64}\n"
+            if "source" not in bad:
+                text += "    source: {kind: path, path: /x.gguf}\n"
+            path.write_text(text)
+            with pytest.raises((ValueError, KeyError)):
+                ModelRegistry.load(path)
