@@ -84,3 +84,24 @@ async def _drain_until(consumer: AIOKafkaConsumer, request_id: str) -> object:
         if dict(record.headers).get("request_id") == request_id.encode():
             return record
     raise AssertionError("unreachable")
+
+
+class TestStreamingEndToEnd:
+    async def test_streamed_answer_arrives_in_checked_pieces_then_the_final(self, pipeline: CoreSettings) -> None:
+        """A streaming request through all five services: several chunks in seq order, then one final answer."""
+        async with LlmopsClient(pipeline) as client:
+            parts = [
+                part
+                async for part in client.stream(
+                    "Write three short sentences about the sea.", max_tokens=48, temperature=0.0, timeout=120
+                )
+            ]
+        chunks, final = parts[:-1], parts[-1]
+        assert final.kind == "final"
+        assert final.error is None
+        assert len(chunks) >= 2
+        assert [c.chunk.seq for c in chunks if c.chunk] == list(range(len(chunks)))
+        streamed = "".join(c.chunk.text for c in chunks if c.chunk)
+        assert final.response is not None
+        # Chunks are checked, not polished: the final text is the same words, tidied.
+        assert streamed.split()[:3] == final.response.text.split()[:3]
