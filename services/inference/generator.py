@@ -134,7 +134,10 @@ class Generator:
         n_ctx = self.engine.n_ctx if self.engine is not None and self.engine.entry.name == entry.name else None
         try:
             params = resolve_params(
-                request.params, entry, n_ctx=n_ctx or self.engine_options.get("n_ctx") or entry.n_ctx
+                request.params,
+                entry,
+                n_ctx=n_ctx or self.engine_options.get("n_ctx") or entry.n_ctx,
+                request_id=env.request_id,
             )
         except InvalidParamsError as exc:
             raise PipelineError("invalid_params", str(exc)) from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import TypeVar
@@ -42,8 +43,18 @@ class GenerationParams:
     grammar: LlamaGrammar | None = None
 
 
+def seed_for(request_id: str) -> int:
+    """A sampling seed derived from the request id: a redelivered request samples the same answer."""
+    return int.from_bytes(hashlib.sha256(request_id.encode()).digest()[:4], "big")
+
+
 def resolve_params(
-    params: SamplingParams, entry: ModelEntry, *, n_ctx: int, extra_stops: tuple[str, ...] = ()
+    params: SamplingParams,
+    entry: ModelEntry,
+    *,
+    n_ctx: int,
+    extra_stops: tuple[str, ...] = (),
+    request_id: str | None = None,
 ) -> GenerationParams:
     """Merge the request's parameters with the model's defaults; ``InvalidParamsError`` lists every problem.
 
@@ -82,7 +93,8 @@ def resolve_params(
         min_p=_first(params.min_p, defaults.min_p, _MIN_P),
         repeat_penalty=_first(params.repeat_penalty, defaults.repeat_penalty, _REPEAT_PENALTY),
         stop=stops,
-        seed=params.seed,
+        # Without a client seed, the request id decides it: duplicates (at-least-once) give identical outputs.
+        seed=params.seed if params.seed is not None or request_id is None else seed_for(request_id),
         grammar=grammar,
     )
 

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from services.inference.params import InvalidParamsError, resolve_params
+from services.inference.params import InvalidParamsError, resolve_params, seed_for
 from shared.components.registry import ModelEntry, ModelRegistry, SamplingDefaults
 from shared.messaging.envelope import SamplingParams
 
@@ -42,3 +42,15 @@ class TestResolveParams:
         for field, value in [("temperature", 3.0), ("top_k", -1), ("min_p", 1.5), ("repeat_penalty", 0.0)]:
             with pytest.raises(ValidationError, match=field):
                 SamplingParams.model_validate({field: value})
+
+
+class TestSeedFromRequestId:
+    def test_request_id_decides_the_seed_when_the_client_gives_none(self, registry: ModelRegistry) -> None:
+        """Redelivered requests sample identically: the seed is derived from the request id."""
+        entry = registry.get("gemma-3-270m")
+        first = resolve_params(SamplingParams(), entry, n_ctx=2048, request_id="abc")
+        again = resolve_params(SamplingParams(), entry, n_ctx=2048, request_id="abc")
+        other = resolve_params(SamplingParams(), entry, n_ctx=2048, request_id="abd")
+        assert first.seed == again.seed == seed_for("abc")
+        assert other.seed != first.seed
+        assert resolve_params(SamplingParams(seed=7), entry, n_ctx=2048, request_id="abc").seed == 7
