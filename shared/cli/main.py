@@ -10,8 +10,11 @@ import sys
 import uuid
 from collections.abc import Sequence
 
+from shared.cli.ingest import add_parser as add_ingest_parser
+from shared.cli.ingest import run_ingest
 from shared.cli.render import format_answer, format_timings
 from shared.client import LlmopsClient
+from shared.components.knowledge.settings import KnowledgeSettings
 from shared.components.model_store import ModelIntegrityError, ModelMissingError, ensure_local, fetch_model
 from shared.components.registry import ModelRegistry
 from shared.messaging.envelope import Envelope
@@ -51,7 +54,14 @@ async def _chat(core: CoreSettings, conversation: str | None) -> None:
 
 
 async def _up(core: CoreSettings, args: argparse.Namespace) -> int:
-    stack = EmbeddedStack(core, external=args.external, scale=_scale(args.scale))
+    scale = _scale(args.scale)
+    if KnowledgeSettings().local:
+        # Qdrant local mode: one process may open the folder, so one grounding replica owns it.
+        if scale.get("grounding", 1) > 1:
+            print("note: LLMOPS_QDRANT_URL is not set (Qdrant local mode): grounding runs as 1 replica")  # noqa: T201
+        scale["grounding"] = 1
+        print("knowledge base: Qdrant local mode, owned by the one grounding replica (`llmops ingest` goes through it)")  # noqa: T201
+    stack = EmbeddedStack(core, external=args.external, scale=scale)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -144,6 +154,7 @@ def _parser() -> argparse.ArgumentParser:
     models.add_argument("names", nargs="*")
 
     sub.add_parser("topics", help="create the pipeline's topics on LLMOPS_KAFKA_BOOTSTRAP")
+    add_ingest_parser(sub)
     return parser
 
 
@@ -163,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "models":
         return _models(core, args)
+    if args.command == "ingest":
+        return asyncio.run(run_ingest(core, args))
     created = asyncio.run(ensure_topics(core.kafka, core.topics.all()))
     print(f"created: {', '.join(created) or 'nothing (all exist)'}")  # noqa: T201
     return 0
