@@ -84,6 +84,7 @@ def create_service(settings: GroundingSettings | None = None) -> StageService:
                 candidates=settings.retrieval_candidates,
                 threshold=settings.retrieval_threshold,
                 mmr_lambda=settings.mmr_lambda,
+                keyword_weight=settings.keyword_weight,
                 entity_boost=settings.entity_boost,
             ),
             entities=entities,

@@ -84,14 +84,14 @@ class Grounder:
         return await asyncio.to_thread(self.embedder.embed_one, prepared.text)
 
     async def retrieve(
-        self, tenant: str, vector: npt.NDArray[np.float32] | None, entities: Sequence[Entity]
+        self, tenant: str, vector: npt.NDArray[np.float32] | None, entities: Sequence[Entity], question: str = ""
     ) -> tuple[list[Document], list[str]]:
         """Retrieved chunks, or none and a warning when the store is down or slow."""
         if self.retriever is None or vector is None:
             return [], []
         try:
             documents = await asyncio.wait_for(
-                asyncio.to_thread(self.retriever.retrieve, tenant, vector, entities), self.retrieval_timeout_s
+                asyncio.to_thread(self.retriever.retrieve, tenant, vector, entities, question), self.retrieval_timeout_s
             )
         except TimeoutError:
             warning = f"retrieval skipped: the knowledge store did not answer within {self.retrieval_timeout_s} s"
@@ -123,7 +123,7 @@ class Grounder:
         template = self.template_for(env)
         entities = self.entities.extract(prepared.text) if self.entities is not None else []
         vector = await self.query_vector(prepared)
-        retrieved, warnings = await self.retrieve(env.tenant, vector, entities)
+        retrieved, warnings = await self.retrieve(env.tenant, vector, entities, prepared.text)
 
         # What the prompt may still grow by: the model's budget minus what the request already takes.
         room = max(prepared.token_budget - prepared.token_count, 0)

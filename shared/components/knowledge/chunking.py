@@ -38,13 +38,13 @@ class Chunker:
     in one of them. A paragraph longer than a chunk is cut into token windows.
 
     Example:
-        >>> chunks = Chunker(max_tokens=200, overlap=32).split(load_document(Path("guide.md")))
+        >>> chunks = Chunker(max_tokens=128, overlap=24).split(load_document(Path("guide.md")))
         >>> chunks[0].heading
         'Guide > Install'
 
     """
 
-    def __init__(self, *, max_tokens: int = 200, overlap: int = 32, counter: TokenCounter | None = None) -> None:
+    def __init__(self, *, max_tokens: int = 128, overlap: int = 24, counter: TokenCounter | None = None) -> None:
         if not 0 <= overlap < max_tokens:
             msg = f"overlap ({overlap}) must be at least 0 and below max_tokens ({max_tokens})"
             raise ValueError(msg)

@@ -20,8 +20,8 @@ class KnowledgeSettings(BaseSettings):
     path: Path | None = Field(default=None, description="Local-mode folder; <data dir>/qdrant when absent.")
     collection: str = Field(default="knowledge", description="Collection name (local mode: one per tenant).")
     timeout_s: float = Field(default=2.0, gt=0, description="Longest a retrieval may take before it is skipped.")
-    chunk_tokens: int = Field(default=200, ge=32, le=256, description="Largest chunk, in MiniLM word pieces.")
-    chunk_overlap: int = Field(default=32, ge=0, description="Tokens shared by consecutive chunks of a section.")
+    chunk_tokens: int = Field(default=128, ge=32, le=256, description="Largest chunk, in MiniLM word pieces.")
+    chunk_overlap: int = Field(default=24, ge=0, description="Tokens shared by consecutive chunks of a section.")
 
     @property
     def local(self) -> bool:

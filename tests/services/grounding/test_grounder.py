@@ -63,9 +63,11 @@ def kb(store: KnowledgeStore, embedder: Embedder) -> KnowledgeStore:
 class SlowRetriever(Retriever):
     """A retriever whose store takes longer than the grounder waits."""
 
-    def retrieve(self, tenant: str, vector: np.ndarray, entities: Sequence[Entity] = ()) -> list[Document]:
+    def retrieve(
+        self, tenant: str, vector: np.ndarray, entities: Sequence[Entity] = (), question: str = ""
+    ) -> list[Document]:
         time.sleep(0.5)
-        return super().retrieve(tenant, vector, entities)
+        return super().retrieve(tenant, vector, entities, question)
 
 
 class TestGrounder:

@@ -1,6 +1,7 @@
 import numpy as np
+import pytest
 
-from services.grounding.retrieval import Retriever, mmr
+from services.grounding.retrieval import Retriever, keywords, mmr
 from shared.components.embedder import Embedder
 from shared.components.knowledge.store import KnowledgeStore, StoredChunk
 from shared.messaging.envelope import Entity
@@ -64,3 +65,19 @@ class TestRetriever:
         boosted = retriever.retrieve("acme", vector, [Entity(text="Maria Lopez", label="PERSON", start=0, end=11)])
         assert boosted[0].text == "Maria Lopez leads the Lisbon office."
         assert boosted[0].score == round(plain[boosted[0].text] + 0.5, 4)
+
+    def test_shared_keywords_raise_the_score(self, store: KnowledgeStore, embedder: Embedder) -> None:
+        """A chunk holding the question's keywords scores keyword_weight times their share above its cosine."""
+        put(store, embedder, "acme", ["The checkpoint runs when the log reaches 1000 pages."])
+        question = "When does the checkpoint run?"
+        vector = embedder.embed_one(question)
+        plain = Retriever(store, threshold=0.0, keyword_weight=0.0).retrieve("acme", vector, (), question)
+        boosted = Retriever(store, threshold=0.0, keyword_weight=0.2).retrieve("acme", vector, (), question)
+        # "checkpoint" and "run" are the keywords; only "checkpoint" appears as a word in the chunk.
+        assert boosted[0].score == pytest.approx(plain[0].score + 0.1, abs=1e-3)
+
+
+class TestKeywords:
+    def test_content_words_only(self) -> None:
+        """Stop words and short words are dropped; the rest is lower-cased."""
+        assert keywords("What is the WAL checkpoint in SQLite?") == {"wal", "checkpoint", "sqlite"}

@@ -50,7 +50,8 @@ class TestRetrievalQuality:
         retriever = Retriever(sqlite_docs, k=5)
         misses = []
         for q in questions:
-            documents = retriever.retrieve("docs", embedder.embed_one(q["question"]), extractor.extract(q["question"]))
+            question = q["question"]
+            documents = retriever.retrieve("docs", embedder.embed_one(question), extractor.extract(question), question)
             if not any(d.source.endswith("/" + q["source"]) and q["answer"] in d.text for d in documents):
                 misses.append(q["question"])
         hit_at_5 = 1 - len(misses) / len(questions)
