@@ -23,6 +23,8 @@ __all__ = ["ChunkText", "IngestCommand", "IngestProgress", "IngestWriter", "prep
 
 #: Chunks per ingest message: about 1.5 KB each, well under the broker's message limit.
 CHUNKS_PER_MESSAGE = 200
+#: Chunks embedded (and written) at a time.
+EMBED_BATCH = 16
 
 
 class ChunkText(BaseModel):
@@ -125,9 +127,10 @@ class IngestWriter:
         ]
         present = self.store.existing_ids(command.tenant, [c.id for c in stored])
         missing = [c for c in stored if c.id not in present]
-        if missing:
-            vectors = self.embedder.embed([_embedding_text(c) for c in missing])
-            self.store.upsert(command.tenant, missing, vectors)
+        # Small batches: the embedder is shared with live requests, which then wait one batch at most.
+        for start in range(0, len(missing), EMBED_BATCH):
+            batch = missing[start : start + EMBED_BATCH]
+            self.store.upsert(command.tenant, batch, self.embedder.embed([_embedding_text(c) for c in batch]))
         progress.embedded = len(missing)
         if command.part == command.parts - 1:
             progress.removed = self.store.delete_source(command.tenant, command.source, keep_hash=command.file_hash)

@@ -181,8 +181,10 @@ class KnowledgeStore:
         with self._lock:
             if self._exists(name):
                 return
+            # Dot product: the embedder's vectors are unit length, so it is the cosine, and local mode's
+            # cosine re-normalises every stored vector on each query (about 20 ms at 10,000 points).
             self.client.create_collection(
-                name, vectors_config=models.VectorParams(size=EMBEDDING_DIM, distance=models.Distance.COSINE)
+                name, vectors_config=models.VectorParams(size=EMBEDDING_DIM, distance=models.Distance.DOT)
             )
             if not self.local:
                 for key, schema in (
@@ -201,7 +203,7 @@ class KnowledgeStore:
         return {str(p.id) for p in points if p.payload and p.payload.get("tenant") == tenant}
 
     def upsert(self, tenant: str, chunks: Sequence[StoredChunk], vectors: npt.NDArray[np.float32]) -> None:
-        """Write chunks with their vectors (same id: replaced)."""
+        """Write chunks with their unit-length vectors (same id: replaced)."""
         from qdrant_client import models  # noqa: PLC0415
 
         if not chunks:
