@@ -60,7 +60,7 @@ def create_service(settings: GroundingSettings | None = None) -> StageService:
         min_relevance=settings.memory_min_relevance,
         count_tokens=counter.count,
     )
-    embedder = Embedder(threads=None)
+    embedder = Embedder()
     store = open_store(settings)
     writer = IngestWriter(store, embedder)
 

@@ -1,4 +1,4 @@
-"""``llmops``: run the embedded stack, ask questions, manage models and topics."""
+"""``llmops``: run the embedded stack, ask questions, manage models, topics and the knowledge base."""
 
 from __future__ import annotations
 

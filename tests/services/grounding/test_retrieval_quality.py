@@ -10,7 +10,6 @@ from services.grounding.entities import EntityExtractor
 from services.grounding.retrieval import Retriever
 from shared.components.embedder import Embedder
 from shared.components.knowledge.chunking import Chunker
-from shared.components.knowledge.documents import find_documents
 from shared.components.knowledge.ingest import IngestWriter, prepare
 from shared.components.knowledge.settings import KnowledgeSettings
 from shared.components.knowledge.store import KnowledgeStore
@@ -27,7 +26,7 @@ def sqlite_docs(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) ->
     defaults = KnowledgeSettings()
     chunker = Chunker(max_tokens=defaults.chunk_tokens, overlap=defaults.chunk_overlap, counter=TokenCounter())
     writer = IngestWriter(store, embedder)
-    for path in find_documents([DATA]):
+    for path in sorted(DATA.glob("*.html")):  # the pages, not the README
         for command in prepare(path, tenant="docs", chunker=chunker, job_id="quality"):
             writer.apply(command)
     yield store
