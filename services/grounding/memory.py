@@ -1,56 +1,119 @@
-"""Conversation memory: the last turns of each conversation, fed from the turns topic."""
+"""Conversation memory: the turns of each conversation, fed from the turns topic, recalled within a budget."""
 
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
 
 from shared.messaging.envelope import MemoryTurn, Turn
 
-__all__ = ["ConversationMemory"]
+__all__ = ["ConversationMemory", "estimate_tokens"]
+
+Vector = npt.NDArray[np.float32]
+
+
+def estimate_tokens(text: str) -> int:
+    """A cheap token estimate (about four characters a token), used when no counter is given."""
+    return len(text) // 4 + 1
+
+
+@dataclass(frozen=True)
+class _Stored:
+    turn: MemoryTurn
+    vector: Vector | None
+    tokens: int
 
 
 class ConversationMemory:
-    """Keeps the last ``max_turns`` turns of the ``max_conversations`` most recently active conversations.
+    """Keeps up to ``max_turns`` turns of the ``max_conversations`` most recently active conversations.
 
-    Turns are keyed by tenant and conversation, so one tenant never sees another's.
+    ``recall`` returns the last ``recent_turns`` turns plus the ``relevant_turns`` older turns most
+    similar to the question, within a token budget. Turns are keyed by tenant and conversation,
+    so one conversation never sees another's, even with the same id under another tenant.
     A turn seen twice (redelivery) is stored once.
 
     Example:
-        >>> memory = ConversationMemory(max_turns=4)
+        >>> memory = ConversationMemory(recent_turns=4)
         >>> memory.add(Turn(request_id="r1", conversation_id="c1", tenant="t", user="Hi", assistant="Hello"))
-        >>> [t.user for t in memory.recent("t", "c1")]
+        >>> [t.user for t in memory.recall("t", "c1")]
         ['Hi']
 
     """
 
-    def __init__(self, max_turns: int = 4, max_conversations: int = 10_000) -> None:
-        self.max_turns = max_turns
+    def __init__(
+        self,
+        *,
+        recent_turns: int = 4,
+        relevant_turns: int = 2,
+        max_turns: int = 50,
+        max_conversations: int = 10_000,
+        min_relevance: float = 0.3,
+        count_tokens: Callable[[str], int] = estimate_tokens,
+    ) -> None:
+        self.recent_turns = recent_turns
+        self.relevant_turns = relevant_turns
+        self.max_turns = max(max_turns, 1)
         self.max_conversations = max_conversations
-        self._turns: OrderedDict[tuple[str, str], deque[MemoryTurn]] = OrderedDict()
+        self.min_relevance = min_relevance
+        self.count_tokens = count_tokens
+        self._turns: OrderedDict[tuple[str, str], deque[_Stored]] = OrderedDict()
 
-    def add(self, turn: Turn) -> None:
-        """Record a finished turn."""
+    def add(self, turn: Turn, vector: Vector | None = None) -> None:
+        """Record a finished turn; ``vector`` (its embedding) lets it be recalled by relevance later."""
         key = (turn.tenant, turn.conversation_id)
         turns = self._turns.get(key)
         if turns is None:
-            turns = deque(maxlen=max(self.max_turns, 1))
+            turns = deque(maxlen=self.max_turns)
             self._turns[key] = turns
         self._turns.move_to_end(key)
-        if any(t.request_id == turn.request_id for t in turns):
+        if any(s.turn.request_id == turn.request_id for s in turns):
             return
-        turns.append(MemoryTurn(request_id=turn.request_id, user=turn.user, assistant=turn.assistant))
+        memory_turn = MemoryTurn(request_id=turn.request_id, user=turn.user, assistant=turn.assistant)
+        tokens = self.count_tokens(turn.user) + self.count_tokens(turn.assistant)
+        turns.append(_Stored(memory_turn, vector, tokens))
         while len(self._turns) > self.max_conversations:
             self._turns.popitem(last=False)
 
-    def recent(self, tenant: str, conversation_id: str, *, exclude_request: str | None = None) -> list[MemoryTurn]:
-        """The conversation's last turns, oldest first.
+    def recall(
+        self,
+        tenant: str,
+        conversation_id: str,
+        *,
+        query: Vector | None = None,
+        token_budget: int | None = None,
+        exclude_request: str | None = None,
+    ) -> list[MemoryTurn]:
+        """Recent turns and the older turns most relevant to ``query``, oldest first, within ``token_budget``.
 
+        Recent turns come first in the budget (newest first), then relevant ones (most similar first).
         ``exclude_request`` leaves out a redelivered request's own earlier turn.
         """
-        if self.max_turns == 0:
+        stored = [s for s in self._turns.get((tenant, conversation_id), ()) if s.turn.request_id != exclude_request]
+        if not stored or self.recent_turns + self.relevant_turns == 0:
             return []
-        turns = self._turns.get((tenant, conversation_id), ())
-        return [t for t in turns if t.request_id != exclude_request][-self.max_turns :]
+        split = max(len(stored) - self.recent_turns, 0)
+        older, recent = stored[:split], stored[split:]
+        wanted = list(reversed(recent)) + self._relevant(older, query)
+        budget = token_budget if token_budget is not None else float("inf")
+        chosen: set[int] = set()
+        for item in wanted:
+            if item.tokens <= budget:
+                budget -= item.tokens
+                chosen.add(id(item))
+        return [s.turn for s in stored if id(s) in chosen]
+
+    def _relevant(self, older: list[_Stored], query: Vector | None) -> list[_Stored]:
+        candidates = [s for s in older if s.vector is not None]
+        if query is None or not candidates or self.relevant_turns == 0:
+            return []
+        matrix = np.stack([s.vector for s in candidates if s.vector is not None])
+        scores = matrix @ query
+        order = np.argsort(-scores)[: self.relevant_turns]
+        return [candidates[i] for i in order if scores[i] >= self.min_relevance]
 
     def __len__(self) -> int:
         return len(self._turns)

@@ -1,4 +1,4 @@
-"""``llmops``: run the embedded stack, ask questions, manage models and topics."""
+"""``llmops``: run the embedded stack, ask questions, manage models, topics and the knowledge base."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ import contextlib
 import signal
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from shared.cli import dlq
 from shared.cli.gateway import add_gateway_arguments, dev_auth_env, gateway_banner
+from shared.cli.ingest import add_parser as add_ingest_parser
+from shared.cli.ingest import run_ingest
 from shared.cli.render import format_answer, format_timings
 from shared.client import LlmopsClient
+from shared.components.knowledge.settings import KnowledgeSettings
 from shared.components.model_store import ModelIntegrityError, ModelMissingError, ensure_local, fetch_model
 from shared.components.registry import ModelRegistry
 from shared.messaging.envelope import Envelope
@@ -54,10 +57,17 @@ async def _chat(core: CoreSettings, conversation: str | None) -> None:
 
 async def _up(core: CoreSettings, args: argparse.Namespace) -> int:
     gateway_env, dev_key = ({}, None) if args.no_gateway else dev_auth_env()
+    scale = _scale(args.scale)
+    if KnowledgeSettings().local:
+        # Qdrant local mode: one process may open the folder, so one grounding replica owns it.
+        if scale.get("grounding", 1) > 1:
+            print("note: LLMOPS_QDRANT_URL is not set (Qdrant local mode): grounding runs as 1 replica")  # noqa: T201
+        scale["grounding"] = 1
+        print("knowledge base: Qdrant local mode, owned by the one grounding replica (`llmops ingest` goes through it)")  # noqa: T201
     stack = EmbeddedStack(
         core,
         external=args.external,
-        scale=_scale(args.scale),
+        scale=scale,
         extra_env=gateway_env,
         gateway_port=None if args.no_gateway else args.gateway_port,
     )
@@ -157,6 +167,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("topics", help="create the pipeline's topics on LLMOPS_KAFKA_BOOTSTRAP")
     dlq.add_parser(sub)
+    add_ingest_parser(sub)
     return parser
 
 
@@ -167,21 +178,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The chat owns the terminal: the launcher only reports problems there (services log to files).
     quiet = args.command in {"chat", "ask"} or (args.command == "up" and args.chat)
     configure_logging("WARNING" if quiet else core.log_level, core.log_format)
-    if args.command == "up":
-        return asyncio.run(_up(core, args))
-    if args.command == "ask":
-        return asyncio.run(_ask(core, args))
-    if args.command == "chat":
-        asyncio.run(_chat(core, args.conversation))
-        return 0
-    if args.command == "models":
-        return _models(core, args)
-    if args.command == "dlq":
-        return asyncio.run(dlq.run(core, args))
+    return _COMMANDS[args.command](core, args)
+
+
+def _run_chat(core: CoreSettings, args: argparse.Namespace) -> int:
+    asyncio.run(_chat(core, args.conversation))
+    return 0
+
+
+def _topics(core: CoreSettings, _args: argparse.Namespace) -> int:
     created = asyncio.run(ensure_topics(core.kafka, core.topics.all()))
     print(f"created: {', '.join(created) or 'nothing (all exist)'}")  # noqa: T201
     return 0
 
+
+# One entry per subcommand: name → what runs it (each takes the settings and the parsed arguments).
+_COMMANDS: dict[str, Callable[[CoreSettings, argparse.Namespace], int]] = {
+    "up": lambda core, args: asyncio.run(_up(core, args)),
+    "ask": lambda core, args: asyncio.run(_ask(core, args)),
+    "chat": _run_chat,
+    "models": _models,
+    "topics": _topics,
+    "dlq": lambda core, args: asyncio.run(dlq.run(core, args)),
+    "ingest": lambda core, args: asyncio.run(run_ingest(core, args)),
+}
 
 if __name__ == "__main__":
     sys.exit(main())

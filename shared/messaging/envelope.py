@@ -134,12 +134,14 @@ class MemoryTurn(_Section):
 
 
 class Document(_Section):
-    """A retrieved document chunk."""
+    """A retrieved document chunk; ``grounding.documents[i]`` is the one the prompt numbers ``[i + 1]``."""
 
     id: str
     source: str
     score: float
     text: str
+    title: str | None = Field(default=None, description="The title of the document the chunk is from.")
+    heading: str | None = Field(default=None, description="The heading path the chunk sits under.")
 
 
 class Entity(_Section):
@@ -161,6 +163,9 @@ class Grounding(_Section):
     template_version: int
     messages: list[ChatMessage] = Field(description="The final chat messages for the model.")
     prompt: str = Field(description="The same prompt rendered as plain text, for models without a chat template.")
+    warnings: list[str] = Field(
+        default_factory=list, description="What was skipped and why, e.g. retrieval when the store is down."
+    )
 
 
 class Citation(_Section):

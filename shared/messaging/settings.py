@@ -96,6 +96,16 @@ class TopicSettings(BaseSettings):
         return self.name("turns")
 
     @property
+    def ingest(self) -> str:
+        """The ``ingest`` topic: documents for the knowledge base (embedded mode: grounding writes them)."""
+        return self.name("ingest")
+
+    @property
+    def ingest_progress(self) -> str:
+        """The ``ingest-progress`` topic: what grounding wrote for each ingest command."""
+        return self.name("ingest-progress")
+
+    @property
     def dlq(self) -> str:
         """The ``dlq`` topic."""
         return self.name("dlq")
@@ -110,6 +120,8 @@ class TopicSettings(BaseSettings):
             self.generated,
             self.responses,
             self.turns,
+            self.ingest,
+            self.ingest_progress,
             self.dlq,
         ]
 

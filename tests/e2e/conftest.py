@@ -21,12 +21,23 @@ from tests.conftest import core_settings
 
 
 @pytest.fixture(scope="session")
+def qdrant_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The knowledge store folder of the session's grounding service (not the user's data directory)."""
+    return tmp_path_factory.mktemp("qdrant")
+
+
+@pytest.fixture(scope="session")
 async def pipeline_stack(
-    tansu: str, models_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    tansu: str, models_dir: Path, qdrant_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[EmbeddedStack]:
     """Start the five services against the session broker (their health ports and logs are on the stack)."""
     core = core_settings(tansu)
-    stack = EmbeddedStack(core, external=True, log_dir=tmp_path_factory.mktemp("e2e-logs"))
+    stack = EmbeddedStack(
+        core,
+        external=True,
+        log_dir=tmp_path_factory.mktemp("e2e-logs"),
+        extra_env={"LLMOPS_QDRANT_PATH": str(qdrant_path)},
+    )
     try:
         await stack.start(timeout=240)
         yield stack

@@ -1,15 +1,31 @@
+from pathlib import Path
+
 from faststream.kafka import TestKafkaBroker
 
 from services.grounding.app import create_service
 from services.grounding.settings import GroundingSettings
+from shared.components.knowledge.ingest import ChunkText, IngestCommand, IngestProgress
+from shared.components.knowledge.settings import KnowledgeSettings
 from shared.messaging.envelope import ChatMessage, Envelope, Prepared, Turn
 from tests.conftest import capture, make_envelope
 
 
+def settings(tmp_path: Path) -> GroundingSettings:
+    return GroundingSettings(knowledge=KnowledgeSettings(path=tmp_path / "qdrant"), entities=False)
+
+
+def prepared(text: str, conversation: str) -> Envelope:
+    env = make_envelope(text, conversation_id=conversation)
+    env.prepared = Prepared(
+        messages=[ChatMessage(role="user", content=text)], text=text, model="m", token_count=3, token_budget=2000
+    )
+    return env
+
+
 class TestGroundingService:
-    async def test_turns_feed_memory_of_the_next_request(self) -> None:
+    async def test_turns_feed_memory_of_the_next_request(self, tmp_path: Path) -> None:
         """A turn on the turns topic shows up in the next request of that conversation."""
-        service = create_service(GroundingSettings())
+        service = create_service(settings(tmp_path))
         topics = service.settings.core.topics
         out = capture(service.broker, topics.grounded, topics.dlq)
         await service.warm_up()
@@ -17,24 +33,42 @@ class TestGroundingService:
             turn = Turn(request_id="r0", conversation_id="c1", tenant="default", user="Hi", assistant="Hello!")
             await broker.publish(turn.model_dump_json().encode(), topics.turns, key=b"c1")
             await broker.publish(b"not a turn", topics.turns)
-            env = make_envelope("And now?", conversation_id="c1")
-            env.prepared = Prepared(
-                messages=[ChatMessage(role="user", content="And now?")],
-                text="And now?",
-                model="m",
-                token_count=3,
-                token_budget=9,
-            )
-            await broker.publish(env.to_bytes(), topics.preprocessed, key=b"c1")
+            await broker.publish(prepared("And now?", "c1").to_bytes(), topics.preprocessed, key=b"c1")
         [raw] = out[topics.grounded]
         grounding = Envelope.from_bytes(raw).grounding
         assert grounding is not None
         assert [m.content for m in grounding.messages[1:]] == ["Hi", "Hello!", "And now?"]
         assert out[topics.dlq] == [b"not a turn"]
 
-    async def test_missing_prepared_section_is_an_error_answer(self) -> None:
+    async def test_ingest_topic_writes_the_store_and_reports_progress(self, tmp_path: Path) -> None:
+        """Chunks sent on the ingest topic are stored, reported, and retrieved for the next request."""
+        service = create_service(settings(tmp_path))
+        topics = service.settings.core.topics
+        out = capture(service.broker, topics.grounded, topics.ingest_progress, topics.dlq)
+        await service.warm_up()
+        command = IngestCommand(
+            job_id="j1",
+            tenant="default",
+            source="/kb/zephyr.md",
+            title="Zephyr",
+            file_hash="h1",
+            chunks=[ChunkText(text="The Zephyr-9 reactor was commissioned by Halvorsen Labs.", position=0)],
+        )
+        async with TestKafkaBroker(service.broker) as broker:
+            await broker.publish(command.model_dump_json().encode(), topics.ingest, key=b"/kb/zephyr.md")
+            await broker.publish(command.model_dump_json().encode(), topics.ingest, key=b"/kb/zephyr.md")
+            await broker.publish(b"{}", topics.ingest)
+            await broker.publish(prepared("Who commissioned Zephyr-9?", "c2").to_bytes(), topics.preprocessed)
+        progress = [IngestProgress.model_validate_json(raw) for raw in out[topics.ingest_progress]]
+        assert [(p.job_id, p.chunks, p.embedded, p.error) for p in progress] == [("j1", 1, 1, None), ("j1", 1, 0, None)]
+        assert out[topics.dlq] == [b"{}"]
+        grounding = Envelope.from_bytes(out[topics.grounded][0]).grounding
+        assert grounding is not None
+        assert [d.source for d in grounding.documents] == ["/kb/zephyr.md"]
+
+    async def test_missing_prepared_section_is_an_error_answer(self, tmp_path: Path) -> None:
         """A message that skipped preprocess is answered with an error, not crashed on."""
-        service = create_service(GroundingSettings())
+        service = create_service(settings(tmp_path))
         topics = service.settings.core.topics
         out = capture(service.broker, topics.grounded, topics.responses)
         await service.warm_up()

@@ -1,36 +1,176 @@
+import time
+from collections.abc import Sequence
+
+import numpy as np
 import pytest
 
+from services.grounding.entities import EntityExtractor
 from services.grounding.grounder import Grounder
 from services.grounding.memory import ConversationMemory
+from services.grounding.retrieval import Retriever
 from services.grounding.templates import TemplateStore
-from shared.messaging.envelope import ChatMessage, Envelope, Prepared, Request, Turn
+from shared.components.embedder import Embedder, encode_vector
+from shared.components.knowledge.store import KnowledgeStore, StoredChunk
+from shared.messaging.envelope import ChatMessage, Document, Entity, Envelope, Prepared, Request, Turn
 from shared.messaging.errors import PipelineError
+from shared.stack.embedded import free_port
 
 
-def prepared(messages: list[ChatMessage], conversation: str = "c1", metadata: dict[str, str] | None = None) -> Envelope:
-    env = Envelope(conversation_id=conversation, request=Request(messages=messages, metadata=metadata or {}))
-    env.prepared = Prepared(messages=messages, text=messages[-1].content, model="m", token_count=1, token_budget=99)
+def prepared(
+    messages: list[ChatMessage],
+    *,
+    conversation: str = "c1",
+    metadata: dict[str, str] | None = None,
+    tenant: str = "default",
+    budget: int = 3000,
+    embedding: str | None = None,
+) -> Envelope:
+    env = Envelope(
+        conversation_id=conversation, tenant=tenant, request=Request(messages=messages, metadata=metadata or {})
+    )
+    env.prepared = Prepared(
+        messages=messages,
+        text=messages[-1].content,
+        model="m",
+        token_count=10,
+        token_budget=budget,
+        embedding=embedding,
+    )
     return env
 
 
+def ask(text: str, **kwargs: object) -> Envelope:
+    return prepared([ChatMessage(role="user", content=text)], **kwargs)  # type: ignore[arg-type]
+
+
+FACTS = [
+    "The Zephyr-9 reactor was commissioned by Halvorsen Labs in 2031.",
+    "Halvorsen Labs has offices in Tromsø and Bergen.",
+    "The cafeteria opens at 7 am.",
+]
+
+
+@pytest.fixture
+def kb(store: KnowledgeStore, embedder: Embedder) -> KnowledgeStore:
+    chunks = [
+        StoredChunk(f"00000000-0000-4000-8000-{i:012d}", t, f"/kb/{i}.md", "KB", "Facts", i, "h")
+        for i, t in enumerate(FACTS)
+    ]
+    store.upsert("default", chunks, embedder.embed(FACTS))
+    return store
+
+
+class SlowRetriever(Retriever):
+    """A retriever whose store takes longer than the grounder waits."""
+
+    def retrieve(
+        self, tenant: str, vector: np.ndarray, entities: Sequence[Entity] = (), question: str = ""
+    ) -> list[Document]:
+        time.sleep(0.5)
+        return super().retrieve(tenant, vector, entities, question)
+
+
 class TestGrounder:
-    def test_template_then_memory_then_question(self) -> None:
+    async def test_template_then_memory_then_question(self) -> None:
         """The prompt is the system text, earlier turns of the conversation, then the new question."""
         memory = ConversationMemory()
         memory.add(
             Turn(request_id="r0", conversation_id="c1", tenant="default", user="Capital of France?", assistant="Paris.")
         )
-        grounder = Grounder(memory, TemplateStore.load())
-        out = grounder.process(prepared([ChatMessage(role="user", content="Its population?")]))
+        out = await Grounder(memory, TemplateStore.load()).process(ask("Its population?"))
         assert out.grounding is not None
         roles = [(m.role, m.content) for m in out.grounding.messages[1:]]
         assert roles == [("user", "Capital of France?"), ("assistant", "Paris."), ("user", "Its population?")]
         assert out.grounding.messages[0].role == "system"
-        assert out.grounding.template_id == "default"
+        assert (out.grounding.template_id, out.grounding.template_version) == ("default", 2)
         assert [t.request_id for t in out.grounding.memory] == ["r0"]
         assert out.grounding.prompt.endswith("User: Its population?\nAssistant:")
 
-    def test_client_history_replaces_memory(self) -> None:
+    async def test_retrieved_documents_are_numbered_in_the_prompt(
+        self, kb: KnowledgeStore, embedder: Embedder, extractor: EntityExtractor
+    ) -> None:
+        """Retrieved chunks are recorded with id, source and score and numbered [n] in the system prompt."""
+        grounder = Grounder(
+            ConversationMemory(),
+            TemplateStore.load(),
+            retriever=Retriever(kb, k=2),
+            entities=extractor,
+            embedder=embedder,
+        )
+        out = await grounder.process(ask("Who commissioned the Zephyr-9 reactor?"))
+        grounding = out.grounding
+        assert grounding is not None
+        assert grounding.documents[0].text == FACTS[0]
+        assert grounding.documents[0].source == "/kb/0.md"
+        assert grounding.documents[0].id == "00000000-0000-4000-8000-000000000000"
+        system = grounding.messages[0].content
+        assert f"[1] KB — Facts\n{FACTS[0]}" in system
+        assert "cite" in system
+        assert grounding.warnings == []
+
+    async def test_uses_the_prepared_embedding(self, kb: KnowledgeStore, embedder: Embedder) -> None:
+        """The embedding preprocess sent is used as the query (no embedder needed here)."""
+        grounder = Grounder(ConversationMemory(), TemplateStore.load(), retriever=Retriever(kb, k=1))
+        vector = encode_vector(embedder.embed_one("When does the cafeteria open?"))
+        out = await grounder.process(ask("unrelated words", embedding=vector))
+        assert out.grounding is not None
+        assert [d.text for d in out.grounding.documents] == [FACTS[2]]
+
+    async def test_entities_are_recorded(self, extractor: EntityExtractor) -> None:
+        """The prompt's named entities are recorded in the grounding section."""
+        grounder = Grounder(ConversationMemory(), TemplateStore.load(), entities=extractor)
+        out = await grounder.process(ask("Did Ada Lovelace visit Paris?"))
+        assert out.grounding is not None
+        assert {(e.text, e.label) for e in out.grounding.entities} >= {("Ada Lovelace", "PERSON"), ("Paris", "GPE")}
+
+    async def test_store_down_degrades_with_a_warning(self, embedder: Embedder) -> None:
+        """With Qdrant unreachable the prompt is still built, without context, and the reason is recorded."""
+        down = KnowledgeStore(url=f"http://127.0.0.1:{free_port()}", timeout_s=1)
+        grounder = Grounder(ConversationMemory(), TemplateStore.load(), retriever=Retriever(down), embedder=embedder)
+        out = await grounder.process(ask("Who commissioned the Zephyr-9 reactor?"))
+        assert out.grounding is not None
+        assert out.grounding.documents == []
+        assert out.grounding.warnings[0].startswith("retrieval skipped: ")
+        assert "Context" not in out.grounding.messages[0].content
+
+    async def test_slow_store_is_skipped(self, kb: KnowledgeStore, embedder: Embedder) -> None:
+        """A retrieval slower than the timeout is abandoned with a warning."""
+        grounder = Grounder(
+            ConversationMemory(),
+            TemplateStore.load(),
+            retriever=SlowRetriever(kb),
+            embedder=embedder,
+            retrieval_timeout_s=0.1,
+        )
+        out = await grounder.process(ask("Who commissioned the Zephyr-9 reactor?"))
+        assert out.grounding is not None
+        assert out.grounding.documents == []
+        assert "did not answer within 0.1 s" in out.grounding.warnings[0]
+
+    async def test_context_fits_the_token_budget(self, kb: KnowledgeStore, embedder: Embedder) -> None:
+        """Chunks that do not fit the model's remaining budget are left out, with a warning."""
+        grounder = Grounder(
+            ConversationMemory(), TemplateStore.load(), retriever=Retriever(kb, k=3, threshold=0.0), embedder=embedder
+        )
+        out = await grounder.process(ask("Who commissioned the Zephyr-9 reactor?", budget=50))
+        assert out.grounding is not None
+        assert len(out.grounding.documents) == 1
+        assert "left out" in out.grounding.warnings[0]
+
+    async def test_template_by_request_then_tenant(self) -> None:
+        """Request metadata picks the template first, then the tenant's setting, then the default."""
+        grounder = Grounder(ConversationMemory(), TemplateStore.load(), tenant_templates={"acme": "concise"})
+        by_tenant = await grounder.process(ask("Hi", tenant="acme"))
+        by_request = await grounder.process(ask("Hi", tenant="acme", metadata={"template": "default@1"}))
+        default = await grounder.process(ask("Hi"))
+        assert by_tenant.grounding is not None
+        assert by_request.grounding is not None
+        assert default.grounding is not None
+        assert (by_tenant.grounding.template_id, by_tenant.grounding.template_version) == ("concise", 1)
+        assert (by_request.grounding.template_id, by_request.grounding.template_version) == ("default", 1)
+        assert (default.grounding.template_id, default.grounding.template_version) == ("default", 2)
+
+    async def test_client_history_replaces_memory(self) -> None:
         """When the client sends its own history, server memory is not added again."""
         memory = ConversationMemory()
         memory.add(Turn(request_id="r0", conversation_id="c1", tenant="default", user="x", assistant="y"))
@@ -39,21 +179,22 @@ class TestGrounder:
             ChatMessage(role="assistant", content="y"),
             ChatMessage(role="user", content="z"),
         ]
-        out = Grounder(memory, TemplateStore.load()).process(prepared(history))
+        out = await Grounder(memory, TemplateStore.load()).process(prepared(history))
         assert out.grounding is not None
         assert out.grounding.memory == []
         assert len(out.grounding.messages) == 4
 
-    def test_client_system_message_is_kept(self) -> None:
+    async def test_client_system_message_is_kept(self) -> None:
         """A client's system message is added to the template's."""
         msgs = [ChatMessage(role="system", content="Answer in French."), ChatMessage(role="user", content="Hi")]
-        out = Grounder(ConversationMemory(), TemplateStore.load()).process(prepared(msgs))
+        out = await Grounder(ConversationMemory(), TemplateStore.load()).process(prepared(msgs))
         assert out.grounding is not None
         assert out.grounding.messages[0].content.endswith("Answer in French.")
 
-    def test_unknown_template(self) -> None:
+    async def test_unknown_template(self) -> None:
         """A request naming a template that does not exist gets a clear error."""
-        env = prepared([ChatMessage(role="user", content="Hi")], metadata={"template": "missing"})
         with pytest.raises(PipelineError) as err:
-            Grounder(ConversationMemory(), TemplateStore.load()).process(env)
+            await Grounder(ConversationMemory(), TemplateStore.load()).process(
+                ask("Hi", metadata={"template": "missing"})
+            )
         assert err.value.code == "unknown_template"

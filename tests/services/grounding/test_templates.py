@@ -3,25 +3,64 @@ from pathlib import Path
 import pytest
 
 from services.grounding.templates import TemplateStore, UnknownTemplateError
+from shared.messaging.envelope import Document
+
+
+def render(ref: str, documents: list[Document], client_system: str = "") -> str:
+    return (
+        TemplateStore.load()
+        .get(ref)
+        .render(documents=documents, memory=[], entities=[], question="q", client_system=client_system)
+    )
+
+
+DOCS = [
+    Document(id="a", source="/kb/a.md", score=0.9, text="Alpha fact.", title="A", heading="Intro"),
+    Document(id="b", source="/kb/b.md", score=0.8, text="Beta fact."),
+]
 
 
 class TestTemplateStore:
-    def test_packaged_default(self) -> None:
-        """The packaged default template is version 1 with a system prompt."""
-        template = TemplateStore.load().get("default")
-        assert (template.id, template.version) == ("default", 1)
-        assert "assistant" in template.system
+    def test_packaged_templates(self) -> None:
+        """The packaged templates are default v1 (migrated) and v2, and concise v1."""
+        assert TemplateStore.load().names() == ["concise@1", "default@1", "default@2"]
+
+    def test_default_numbers_context_and_asks_for_citations(self) -> None:
+        """The default system prompt numbers each document and asks for [n] citations."""
+        text = render("default", DOCS, client_system="Answer in French.")
+        assert "[1] A — Intro\nAlpha fact." in text
+        assert "[2] /kb/b.md\nBeta fact." in text
+        assert "cite" in text
+        assert "[1]" in text.split("Context:")[0]
+        assert text.endswith("Answer in French.")
+
+    def test_without_documents_no_context_section(self) -> None:
+        """With nothing retrieved the prompt has no context section."""
+        text = render("default", [])
+        assert "Context" not in text
+        assert "say so" in text
+
+    def test_migrated_v1_is_the_old_prompt(self) -> None:
+        """default@1 is the former YAML template's text."""
+        assert render("default@1", DOCS).startswith("You are a helpful, accurate assistant.")
+        assert "Alpha" not in render("default@1", DOCS)
 
     def test_latest_or_pinned_version(self, tmp_path: Path) -> None:
-        """A bare id is the newest version; id@N pins one."""
+        """A bare name is the newest version; name@N pins one."""
         for version in (1, 2):
-            (tmp_path / f"x.v{version}.yaml").write_text(f"id: x\nversion: {version}\nsystem: v{version}\n")
+            (tmp_path / f"x.v{version}.jinja").write_text(f"v{version} {{{{ question }}}}")
         store = TemplateStore.load(tmp_path)
-        assert store.get("x").system == "v2"
-        assert store.get("x@1").system == "v1"
+        assert store.get("x").render(question="q") == "v2 q"
+        assert store.get("x@1").render(question="q") == "v1 q"
+
+    def test_badly_named_file(self, tmp_path: Path) -> None:
+        """A template file without name and version in its name is refused at load."""
+        (tmp_path / "x.jinja").write_text("hi")
+        with pytest.raises(ValueError, match="name"):
+            TemplateStore.load(tmp_path)
 
     @pytest.mark.parametrize("ref", ["nope", "default@9", "default@x"])
     def test_unknown(self, ref: str) -> None:
-        """Unknown ids and versions raise."""
+        """Unknown names and versions raise."""
         with pytest.raises(UnknownTemplateError):
             TemplateStore.load().get(ref)
