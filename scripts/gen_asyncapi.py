@@ -34,7 +34,7 @@ OUT = ROOT / "docs" / "asyncapi.yaml"
 # Stage → its output topics (besides the DLQ every stage may write).
 OUTPUTS: dict[str, Callable[[TopicSettings], list[str]]] = {
     "preprocess": lambda t: [t.preprocessed],
-    "grounding": lambda t: [t.grounded],
+    "grounding": lambda t: [t.grounded, t.ingest_progress],
     "safety": lambda t: [t.checked, t.generated],
     "inference": lambda t: [t.generated],
     "postprocess": lambda t: [t.responses, t.turns],
@@ -67,8 +67,8 @@ def build() -> dict[str, Any]:
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
     schemas.update(envelope_schema.pop("$defs", {}))
     schemas["Envelope"] = envelope_schema
-    for message in spec["components"].get("messages", {}).values():
-        if "Turn" not in json.dumps(message.get("payload", {})):
+    for name, message in spec["components"].get("messages", {}).items():
+        if "ingest" not in name and "Turn" not in json.dumps(message.get("payload", {})):
             message["payload"] = {"$ref": "#/components/schemas/Envelope"}
     return spec
 

@@ -19,6 +19,7 @@ from services.inference.settings import InferenceSettings
 from services.postprocess.settings import PostprocessSettings
 from services.preprocess.settings import PreprocessSettings
 from services.safety.settings import SafetySettings
+from shared.components.knowledge.settings import KnowledgeSettings
 from shared.messaging.settings import CoreSettings, KafkaSettings, StageSettings, TopicSettings
 
 __all__ = [
@@ -73,7 +74,14 @@ def metric_names(expr: str) -> set[str]:
 def known_variables() -> set[str]:
     """Every LLMOPS_* environment variable some settings class reads."""
     known = set()
-    for cls in (KafkaSettings, TopicSettings, CoreSettings, GatewaySettings, *STAGE_SETTINGS.values()):
+    for cls in (
+        KafkaSettings,
+        TopicSettings,
+        CoreSettings,
+        GatewaySettings,
+        KnowledgeSettings,
+        *STAGE_SETTINGS.values(),
+    ):
         prefix = cls.model_config["env_prefix"]
         known |= {f"{prefix}{name}".upper() for name in cls.model_fields}
     return known
