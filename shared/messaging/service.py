@@ -18,7 +18,7 @@ from shared.messaging.envelope import Envelope
 from shared.messaging.health import HealthServer
 from shared.messaging.logging import configure_logging, get_logger
 from shared.messaging.settings import StageSettings
-from shared.messaging.stage import ParseFn, ReceivedRecord, StageRunner, parse_envelope
+from shared.messaging.stage import BatchProcessFn, ParseFn, ReceivedRecord, StageRunner, parse_envelope
 
 __all__ = ["StageService", "raw_body"]
 
@@ -59,8 +59,8 @@ class StageService:
         self.broker = broker or make_broker(core.kafka, client_id=stage, graceful_timeout=settings.shutdown_timeout_s)
         self.runner = StageRunner(stage=stage, publisher=self.broker, core=core, replica=settings.replica, parse=parse)
         self.health = HealthServer(settings.health_host, settings.health_port, stage=stage)
-        self.process: ProcessFn | None = None
-        self._warm_up: Callable[[], Awaitable[ProcessFn]] | None = None
+        self.process: ProcessFn | BatchProcessFn | None = None
+        self._warm_up: Callable[[], Awaitable[ProcessFn]] | Callable[[], Awaitable[BatchProcessFn]] | None = None
         self._shutdown: list[Callable[[], Awaitable[None]]] = []
         self.app = FastStream(
             self.broker,
@@ -92,7 +92,43 @@ class StageService:
                 msg = f"{self.stage} received a message before warm-up"
                 raise RuntimeError(msg)
             record = ReceivedRecord.from_consumer_record(message.raw_message)
-            await self.runner.handle(body, record, process=self.process, route=route)
+            await self.runner.handle(body, record, process=self.process, route=route)  # type: ignore[arg-type]
+
+    def bind_batch(
+        self,
+        *,
+        warm_up: Callable[[], Awaitable[BatchProcessFn]],
+        route: RouteFn,
+        max_records: int,
+        batch_timeout_ms: int,
+    ) -> None:
+        """Like ``bind``, but the logic gets every record one poll returned (up to ``max_records``).
+
+        The poll returns as soon as any record is there, so a lone message waits for no batch to fill.
+        The offset is committed after the whole batch's outputs are acknowledged (``AckPolicy.ACK``).
+        """
+        self._warm_up = warm_up
+
+        @self.broker.subscriber(
+            self.input_topic,
+            group_id=self.group_id,
+            ack_policy=AckPolicy.ACK,
+            decoder=raw_body,
+            batch=True,
+            max_records=max_records,
+            batch_timeout_ms=batch_timeout_ms,
+            **consumer_options(self.settings.core.kafka),
+        )
+        async def on_batch(bodies: list[bytes], message: KafkaMessage) -> None:
+            if self.process is None:  # pragma: no cover - warm-up runs before the broker starts
+                msg = f"{self.stage} received messages before warm-up"
+                raise RuntimeError(msg)
+            records = [ReceivedRecord.from_consumer_record(r) for r in message.raw_message]
+            await self.runner.handle_batch(
+                list(zip(bodies, records, strict=True)),
+                process=self.process,  # type: ignore[arg-type]
+                route=route,
+            )
 
     def on_shutdown(self, func: Callable[[], Awaitable[None]]) -> None:
         """Run ``func`` once the broker has stopped and in-flight messages are finished (close heavy resources)."""
