@@ -32,7 +32,9 @@ def build_preprocessor(settings: PreprocessSettings) -> Preprocessor:
         settings.core.models_dir,
         max_prompt_chars=settings.max_prompt_chars,
         typos=TypoCorrector(min_length=settings.typo_min_length, min_ratio=settings.typo_min_ratio),
-        detector=LanguageDetector(min_confidence=settings.language_min_confidence),
+        detector=LanguageDetector(
+            min_confidence=settings.language_min_confidence, candidates=settings.language_candidates
+        ),
         embedder=Embedder(threads=settings.embed_threads) if settings.embed else None,
         policy=TenantPolicyFile.load(settings.tenants_path),
         typo_correction=settings.typo_correction,

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["LanguageDetector", "LanguageGuess"]
+from services.preprocess.spans import segments
+
+__all__ = ["DEFAULT_CANDIDATES", "LanguageDetector", "LanguageGuess"]
 
 #: BCP 47 "undetermined": what is recorded when the detector is not confident.
 UNDETERMINED = "und"
+#: Languages the detector chooses among. Fewer candidates make short prompts far less ambiguous
+#: (py3langid knows 97, many rare; "Pages 10-20 are missing" is 0.19 English among all, 0.6 among these).
+DEFAULT_CANDIDATES = (
+    *("en", "fr", "de", "es", "it", "pt", "nl", "ru", "uk", "pl", "cs", "sv", "da", "no", "fi"),
+    *("tr", "ar", "he", "fa", "hi", "zh", "ja", "ko", "vi", "id", "th", "el", "ro", "hu"),
+)
 
 
 @dataclass(frozen=True)
@@ -30,9 +39,12 @@ class LanguageDetector:
 
     """
 
-    def __init__(self, *, min_confidence: float = 0.5, max_chars: int = 2000) -> None:
+    def __init__(
+        self, *, min_confidence: float = 0.5, max_chars: int = 2000, candidates: Sequence[str] = DEFAULT_CANDIDATES
+    ) -> None:
         self.min_confidence = min_confidence
         self.max_chars = max_chars
+        self.candidates = list(candidates)
         self._identifier: Any = None
 
     def warm_up(self) -> None:
@@ -42,6 +54,8 @@ class LanguageDetector:
         from py3langid.langid import MODEL_FILE, LanguageIdentifier  # noqa: PLC0415 - heavy, loaded once
 
         identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+        if self.candidates:
+            identifier.set_languages(self.candidates)
         identifier.classify("warm up the detector")  # the first call builds lookup tables
         self._identifier = identifier
 
@@ -49,6 +63,8 @@ class LanguageDetector:
         """The most likely language; ``und`` below ``min_confidence`` or for text without letters."""
         if self._identifier is None:
             self.warm_up()
+        # Code, URLs, emails and numbers say nothing about the language the user writes in.
+        text = " ".join(part.text for part in segments(text) if not part.protected)
         if not any(ch.isalpha() for ch in text):
             return LanguageGuess(UNDETERMINED, 0.0)
         # The first characters decide: a 1 MB prompt costs no more than a long paragraph.

@@ -62,9 +62,18 @@ _TRAILING = re.compile(r"[ \t]+\n")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
+def _invisible(ch: str) -> bool:
+    return ch not in _KEEP_CONTROLS and unicodedata.category(ch) in _INVISIBLE_CATEGORIES
+
+
 def _strip_invisible(text: str) -> str:
+    # C1 controls (U+0080-U+009F) are left for now: they are often part of mojibake that ftfy repairs.
     text = _TERMINAL_ESCAPE.sub("", text)
-    return "".join(ch for ch in text if ch in _KEEP_CONTROLS or unicodedata.category(ch) not in _INVISIBLE_CATEGORIES)
+    return "".join(ch for ch in text if not _invisible(ch) or "\x80" <= ch <= "\x9f")
+
+
+def _strip_c1(text: str) -> str:
+    return "".join(ch for ch in text if not "\x80" <= ch <= "\x9f")
 
 
 def _unify_line_endings(text: str) -> str:
@@ -170,6 +179,12 @@ def normalize_text(text: str, *, frequency: FrequencyFn | None = None) -> tuple[
     ]
     # Strip the ends only where they are prose: a code block at the end keeps its trailing whitespace.
     joined = "".join(pieces)
+    if not joined.isascii():
+        without_c1 = _strip_c1(joined)
+        if without_c1 != joined:
+            joined = without_c1
+            if "invisible_chars" not in changes:
+                changes.insert(changes.index("line_endings") + 1 if "line_endings" in changes else 0, "invisible_chars")
     new = joined
     if parts and not parts[0].protected:
         new = new.lstrip()

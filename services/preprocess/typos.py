@@ -79,7 +79,7 @@ class TypoCorrector:
 
     """
 
-    def __init__(self, *, dictionary: Path | None = None, min_length: int = 3, min_ratio: float = 10.0) -> None:
+    def __init__(self, *, dictionary: Path | None = None, min_length: int = 4, min_ratio: float = 10.0) -> None:
         self.dictionary = dictionary
         self.min_length = min_length
         self.min_ratio = min_ratio
