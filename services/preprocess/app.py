@@ -41,14 +41,19 @@ def build_preprocessor(settings: PreprocessSettings) -> Preprocessor:
     )
 
 
-def create_service(settings: PreprocessSettings | None = None) -> StageService:
-    """Build the service; heavy state (tokenizers, dictionary, detector, embedder) loads in its start-up."""
+def create_service(
+    settings: PreprocessSettings | None = None, *, preprocessor: Preprocessor | None = None
+) -> StageService:
+    """Build the service; heavy state (tokenizers, dictionary, detector, embedder) loads in its start-up.
+
+    A ``preprocessor`` given here is used instead of one built from the settings (tests share a warm one).
+    """
     settings = settings or PreprocessSettings()
     topics = settings.core.topics
     service = StageService("preprocess", settings, input_topic=topics.requests, parse=parse_request)
 
     async def warm_up() -> BatchProcessFn:
-        pre = build_preprocessor(settings)
+        pre = preprocessor or build_preprocessor(settings)
         await asyncio.to_thread(pre.warm_up)
 
         async def process(envs: list[Envelope]) -> list[Envelope | Exception]:
