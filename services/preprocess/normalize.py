@@ -54,7 +54,7 @@ _QUOTES = str.maketrans(
     }
 )
 _DASHES = str.maketrans(dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63", "-"))
-_LETTER_FLOOD = re.compile(r"([A-Za-z])\1{2,}")
+_LETTER_FLOOD = re.compile(r"([a-z])\1{3,}")
 _MARK_FLOOD = re.compile(r"([!?])\1+")
 _DOT_FLOOD = re.compile(r"\.{4,}")
 _SPACES = re.compile(r"(?<=\S)[ \t]{2,}(?![ \t]*\n)")
@@ -102,7 +102,8 @@ def _whitespace(text: str) -> str:
 
 def _collapse_floods(text: str, frequency: FrequencyFn | None) -> str:
     def letters(match: re.Match[str]) -> str:
-        # English has no letter three times in a row: "soooo" was "so" or "soo"; the dictionary decides.
+        # Four or more of a lowercase letter is a flood ("soooo" was "so" or "soo": the dictionary decides).
+        # Three are left alone: roman numerals ("iii"), "www", "zzz"; capitals too ("AAAA battery").
         start, end = match.span()
         word_start = start
         while word_start > 0 and text[word_start - 1].isalpha():

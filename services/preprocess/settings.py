@@ -33,6 +33,10 @@ class PreprocessSettings(StageSettings):
         description="ISO 639-1 codes the detector chooses among (JSON list); empty for all 97 it knows.",
     )
     embed: bool = Field(default=True, description="Embed the cleaned prompt (all-MiniLM-L6-v2) for grounding.")
-    embed_threads: int | None = Field(default=None, ge=1, description="torch threads; torch's default when unset.")
+    embed_threads: int | None = Field(
+        default=1,
+        ge=1,
+        description="torch threads for the embedder; one is steadier beside other busy processes (unset: all cores).",
+    )
     batch_max_records: int = Field(default=32, ge=1, description="Most requests handled (and embedded) together.")
     batch_timeout_ms: int = Field(default=5, ge=0, description="Longest a poll waits when nothing is there.")

@@ -77,6 +77,11 @@ class TestNormalizeText:
         """Code, URLs, emails and numbers are not repaired."""
         assert normalize_text(raw, frequency=frequency) == (raw, [])
 
+    @pytest.mark.parametrize("raw", ["Part iii", "AAAA batteries", "hmm, www", "Brrr"])
+    def test_short_and_capital_runs_are_not_floods(self, raw: str) -> None:
+        """Three letters in a row and capital runs are left as written."""
+        assert normalize_text(raw, frequency=frequency) == (raw, [])
+
     def test_whitespace_after_inline_code_collapses(self) -> None:
         """Prose next to protected spans is still tidied."""
         assert normalize_text("run `ls`   now  please") == ("run `ls` now please", ["whitespace"])
