@@ -118,7 +118,8 @@ async def _on_kafka(pre: Preprocessor, corpus: list[str]) -> tuple[float, float]
 
 async def run() -> Section:
     """Run the three measurements and report them."""
-    pre = build_preprocessor(PreprocessSettings())
+    settings = PreprocessSettings()
+    pre = build_preprocessor(settings)
     pre.warm_up()
     corpus = _corpus()
     durations, split = _low_load(pre, corpus)
@@ -129,8 +130,11 @@ async def run() -> Section:
     rows.append(["total", sum(split.values()), sum(batch_split.values())])
     body = "\n\n".join(
         [
-            f"Corpus: the {len(corpus)} dirty prompts of `tests/data/preprocess/golden.jsonl`, cycled; model "
-            f"{pre.registry.default}; embedding all-MiniLM-L6-v2 on the CPU.",
+            (
+                f"Corpus: the {len(corpus)} dirty prompts of `tests/data/preprocess/golden.jsonl`, cycled; model "
+                f"{pre.registry.default}; embedding all-MiniLM-L6-v2 on the CPU "
+                f"(torch threads: {settings.embed_threads or 'all'})."
+            ),
             table(
                 ["measure", "value", "target"],
                 [
