@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -118,6 +119,7 @@ async def _on_kafka(pre: Preprocessor, corpus: list[str]) -> tuple[float, float]
 
 async def run() -> Section:
     """Run the three measurements and report them."""
+    load = os.getloadavg()[0]
     settings = PreprocessSettings()
     pre = build_preprocessor(settings)
     pre.warm_up()
@@ -133,7 +135,8 @@ async def run() -> Section:
             (
                 f"Corpus: the {len(corpus)} dirty prompts of `tests/data/preprocess/golden.jsonl`, cycled; model "
                 f"{pre.registry.default}; embedding all-MiniLM-L6-v2 on the CPU "
-                f"(torch threads: {settings.embed_threads or 'all'})."
+                f"(torch threads: {settings.embed_threads or 'all'}). Load average when it started: {load:.1f} "
+                f"on {os.cpu_count()} cores (other work on the machine slows the embedding most)."
             ),
             table(
                 ["measure", "value", "target"],
