@@ -33,3 +33,17 @@ class TestFitToBudget:
         with pytest.raises(PipelineError, match=r"has 11 tokens; model m allows 8 \(after dropping 2") as err:
             fit_to_budget(messages, words, 8, model="m")
         assert err.value.code == "prompt_too_long"
+
+    def test_lone_messages_and_long_histories(self) -> None:
+        """Messages that are not user/assistant pairs go one by one; a long history needs only a few counts."""
+        calls: list[int] = []
+
+        def counting(messages: Sequence[ChatMessage]) -> int:
+            calls.append(len(messages))
+            return words(messages)
+
+        messages = chat(("assistant", 5), *[("user", 1), ("assistant", 1)] * 500, ("user", 2))
+        kept, tokens = fit_to_budget(messages, counting, 12, model="m")
+        assert tokens == 12
+        assert kept == list(range(len(messages) - 11, len(messages)))
+        assert len(calls) < 20
