@@ -31,6 +31,12 @@ async def raw_body(msg: StreamMessage[object]) -> bytes:
     return msg.body
 
 
+async def _batch_only(env: Envelope) -> Envelope:
+    """The per-message logic of a service bound with ``bind_batch``: it has none."""
+    msg = f"this service consumes in batches; request {env.request_id} reached the per-message path"
+    raise RuntimeError(msg)
+
+
 class StageService:
     """One stage as a FastStream application.
 
@@ -59,8 +65,8 @@ class StageService:
         self.broker = broker or make_broker(core.kafka, client_id=stage, graceful_timeout=settings.shutdown_timeout_s)
         self.runner = StageRunner(stage=stage, publisher=self.broker, core=core, replica=settings.replica, parse=parse)
         self.health = HealthServer(settings.health_host, settings.health_port, stage=stage)
-        self.process: ProcessFn | BatchProcessFn | None = None
-        self._warm_up: Callable[[], Awaitable[ProcessFn]] | Callable[[], Awaitable[BatchProcessFn]] | None = None
+        self.process: ProcessFn | None = None
+        self._warm_up: Callable[[], Awaitable[ProcessFn]] | None = None
         self._shutdown: list[Callable[[], Awaitable[None]]] = []
         self.app = FastStream(
             self.broker,
@@ -92,7 +98,7 @@ class StageService:
                 msg = f"{self.stage} received a message before warm-up"
                 raise RuntimeError(msg)
             record = ReceivedRecord.from_consumer_record(message.raw_message)
-            await self.runner.handle(body, record, process=self.process, route=route)  # type: ignore[arg-type]
+            await self.runner.handle(body, record, process=self.process, route=route)
 
     def bind_batch(
         self,
@@ -107,7 +113,13 @@ class StageService:
         The poll returns as soon as any record is there, so a lone message waits for no batch to fill.
         The offset is committed after the whole batch's outputs are acknowledged (``AckPolicy.ACK``).
         """
-        self._warm_up = warm_up
+        batch_logic: list[BatchProcessFn] = []
+
+        async def warm_up_batch() -> ProcessFn:
+            batch_logic[:] = [await warm_up()]
+            return _batch_only
+
+        self._warm_up = warm_up_batch
 
         @self.broker.subscriber(
             self.input_topic,
@@ -120,15 +132,11 @@ class StageService:
             **consumer_options(self.settings.core.kafka),
         )
         async def on_batch(bodies: list[bytes], message: KafkaMessage) -> None:
-            if self.process is None:  # pragma: no cover - warm-up runs before the broker starts
+            if not batch_logic:  # pragma: no cover - warm-up runs before the broker starts
                 msg = f"{self.stage} received messages before warm-up"
                 raise RuntimeError(msg)
             records = [ReceivedRecord.from_consumer_record(r) for r in message.raw_message]
-            await self.runner.handle_batch(
-                list(zip(bodies, records, strict=True)),
-                process=self.process,  # type: ignore[arg-type]
-                route=route,
-            )
+            await self.runner.handle_batch(list(zip(bodies, records, strict=True)), process=batch_logic[0], route=route)
 
     def on_shutdown(self, func: Callable[[], Awaitable[None]]) -> None:
         """Run ``func`` once the broker has stopped and in-flight messages are finished (close heavy resources)."""
