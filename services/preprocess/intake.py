@@ -9,6 +9,7 @@ topic/partition/offset, so a redelivered record keeps its id (idempotency).
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
@@ -22,7 +23,17 @@ __all__ = ["parse_request", "record_request_id"]
 
 _NAMESPACE = uuid.UUID("6f1d1c1e-6c6c-4d6f-8f70-6c6d6f707300")
 _PARAM_FIELDS = ("max_tokens", "temperature", "top_p", "stop", "seed")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _ROUTING_FIELDS = ("request_id", "conversation_id", "tenant", "reply_to", "deadline")
+
+
+def _reject_lone_surrogates(data: dict[str, Any]) -> None:
+    """A ``\\ud800`` escape without its pair is text no UTF-8 consumer can read (nor can the answer)."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError as exc:
+        msg = "request is not valid UTF-8 text: it contains a lone surrogate escape"
+        raise PoisonMessageError(msg) from exc
 
 
 def record_request_id(record: ReceivedRecord) -> str:
@@ -65,6 +76,8 @@ def parse_request(raw: bytes, record: ReceivedRecord) -> Envelope:
     if not isinstance(data, dict):
         msg = f"request must be a JSON object, not {type(data).__name__}"
         raise PoisonMessageError(msg)
+    if _SURROGATE_ESCAPE.search(raw):
+        _reject_lone_surrogates(data)
     if "request" not in data:
         data = _from_minimal(data)
     data.setdefault("request_id", record_request_id(record))

@@ -119,6 +119,9 @@ class Prepared(_Section):
     model: str = Field(description="The registry model the request is served by.")
     token_count: int = Field(ge=0, description="Prompt tokens with the model's chat template.")
     token_budget: int = Field(ge=0, description="Context size minus the tokens reserved for the answer.")
+    dropped_messages: int = Field(
+        default=0, ge=0, description="Oldest history messages dropped to fit the budget (system messages are kept)."
+    )
     embedding: str | None = Field(
         default=None,
         description="Embedding of the cleaned text: base64 little-endian float32 (shared.components.embedder).",

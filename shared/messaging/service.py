@@ -22,7 +22,7 @@ from shared.messaging.health import HealthServer
 from shared.messaging.logging import configure_logging, get_logger
 from shared.messaging.metrics import StageMetrics
 from shared.messaging.settings import StageSettings
-from shared.messaging.stage import ParseFn, ProcessFn, ReceivedRecord, StageRunner, parse_envelope
+from shared.messaging.stage import BatchProcessFn, ParseFn, ProcessFn, ReceivedRecord, StageRunner, parse_envelope
 from shared.messaging.telemetry import make_tracer_provider, telemetry_middleware
 
 if TYPE_CHECKING:
@@ -38,6 +38,12 @@ _LAG_INTERVAL_S = 5.0
 async def raw_body(msg: StreamMessage[object]) -> bytes:
     """FastStream decoder that hands the handler the raw value bytes: parsing is the runner's job."""
     return msg.body
+
+
+async def _batch_only(env: Envelope) -> Envelope:
+    """The per-message logic of a service bound with ``bind_batch``: it has none."""
+    msg = f"this service consumes in batches; request {env.request_id} reached the per-message path"
+    raise RuntimeError(msg)
 
 
 class StageService:
@@ -126,6 +132,57 @@ class StageService:
             t0 = time.perf_counter()
             outcome = await self.runner.handle(body, record, process=self.process, route=observed_route)
             self.metrics.observe_message(outcome, time.perf_counter() - t0)
+
+    def bind_batch(
+        self,
+        *,
+        warm_up: Callable[[], Awaitable[BatchProcessFn]],
+        route: RouteFn,
+        max_records: int,
+        batch_timeout_ms: int,
+    ) -> None:
+        """Like ``bind``, but the logic gets every record one poll returned (up to ``max_records``).
+
+        The poll returns as soon as any record is there, so a lone message waits for no batch to fill.
+        The offset is committed after the whole batch's outputs are acknowledged (``AckPolicy.ACK``).
+        """
+        batch_logic: list[BatchProcessFn] = []
+
+        async def warm_up_batch() -> ProcessFn:
+            batch_logic[:] = [await warm_up()]
+            return _batch_only
+
+        self._warm_up = warm_up_batch
+
+        def observed_route(env: Envelope) -> str:
+            self.metrics.observe_envelope(env)
+            return route(env)
+
+        self._subscriber = self.broker.subscriber(
+            self.input_topic,
+            group_id=self.group_id,
+            ack_policy=AckPolicy.ACK,
+            decoder=raw_body,
+            batch=True,
+            max_records=max_records,
+            batch_timeout_ms=batch_timeout_ms,
+            **consumer_options(self.settings.core.kafka),
+        )
+
+        @self._subscriber
+        async def on_batch(bodies: list[bytes], message: KafkaMessage) -> None:
+            if not batch_logic:  # pragma: no cover - warm-up runs before the broker starts
+                msg = f"{self.stage} received messages before warm-up"
+                raise RuntimeError(msg)
+            records = [ReceivedRecord.from_consumer_record(r) for r in message.raw_message]
+            t0 = time.perf_counter()
+            outcomes = await self.runner.handle_batch(
+                list(zip(bodies, records, strict=True)), process=batch_logic[0], route=observed_route
+            )
+            # Each message is charged the batch's time: what it waited for, as a client sees it.
+            elapsed = time.perf_counter() - t0
+            for outcome in outcomes:
+                self.metrics.observe_message(outcome, elapsed)
 
     def on_shutdown(self, func: Callable[[], Awaitable[None]]) -> None:
         """Run ``func`` once the broker has stopped and in-flight messages are finished (close heavy resources)."""

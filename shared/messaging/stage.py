@@ -13,14 +13,15 @@ checked chunks of a stream followed by the final answer).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 import structlog
 from aiokafka.errors import KafkaError
@@ -32,6 +33,7 @@ from shared.messaging.logging import get_logger
 from shared.messaging.settings import CoreSettings
 
 __all__ = [
+    "BatchProcessFn",
     "ProcessFn",
     "ProcessResult",
     "Publisher",
@@ -43,6 +45,8 @@ __all__ = [
 
 ProcessResult = Envelope | list[Envelope] | None
 ProcessFn = Callable[[Envelope], Awaitable[ProcessResult]]
+#: Batch logic: one result per input, in order; a failed item is its exception, not a raised one.
+BatchProcessFn = Callable[[list[Envelope]], Awaitable[list[Envelope | Exception]]]
 RouteFn = Callable[[Envelope], str]
 ParseFn = Callable[[bytes, "ReceivedRecord"], Envelope]
 
@@ -130,8 +134,9 @@ def _check_deadline(env: Envelope) -> None:
 def _salvage_routing(raw: bytes) -> tuple[str | None, str | None, str]:
     """Best effort: read request_id, reply_to and conversation from a message that failed to parse."""
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        # Invalid UTF-8 elsewhere in the message must not hide a readable request id.
+        data = json.loads(raw.decode("utf-8", errors="replace"))
+    except ValueError:
         return None, None, ""
     if not isinstance(data, dict):
         return None, None, ""
@@ -139,10 +144,26 @@ def _salvage_routing(raw: bytes) -> tuple[str | None, str | None, str]:
     reply_to = data.get("reply_to")
     conversation = data.get("conversation_id")
     return (
-        request_id if isinstance(request_id, str) and 0 < len(request_id) <= _MAX_ID_CHARS else None,
+        request_id if _usable_id(request_id) and 0 < len(request_id) <= _MAX_ID_CHARS else None,
         reply_to if isinstance(reply_to, str) and _TOPIC_NAME.match(reply_to) else None,
-        conversation if isinstance(conversation, str) and len(conversation) <= _MAX_ID_CHARS else "",
+        conversation if _usable_id(conversation) and len(conversation) <= _MAX_ID_CHARS else "",
     )
+
+
+def _usable_id(value: object) -> TypeGuard[str]:
+    """A string that can go back out in an answer (lone surrogates cannot be encoded)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+async def _in_order(jobs: list[Callable[[], Awaitable[None]]]) -> None:
+    for job in jobs:
+        await job()
 
 
 class StageRunner:
@@ -203,6 +224,81 @@ class StageRunner:
             return "ok"
         finally:
             structlog.contextvars.unbind_contextvars("request_id", "conversation_id", "tenant")
+
+    async def handle_batch(
+        self, items: Sequence[tuple[bytes, ReceivedRecord]], *, process: BatchProcessFn, route: RouteFn
+    ) -> list[str]:
+        """Handle records fetched together; returns one outcome per record, in order.
+
+        The logic sees every readable, unexpired envelope at once (so it can batch, e.g. embeddings).
+        Every output (result, DLQ record, error answer) is acknowledged before this returns, so the
+        offset commit that follows covers only finished work; a poison item is dead-lettered alone.
+        Outputs of one conversation are published in input order, conversations concurrently.
+        """
+        clock = _Clock.start()
+        structlog.contextvars.bind_contextvars(stage=self.stage)
+        outcomes = ["ok"] * len(items)
+        jobs: list[Callable[[], Awaitable[None]] | None] = [None] * len(items)
+        ready: list[tuple[int, Envelope]] = []
+        for i, (raw, record) in enumerate(items):
+            try:
+                env = self._parse(raw, record)
+            except PipelineError as exc:
+                outcomes[i] = "poison"
+                jobs[i] = functools.partial(self._reject_poison, raw, record, exc, clock)
+                continue
+            try:
+                _check_deadline(env)
+            except PipelineError as exc:
+                outcomes[i] = exc.code
+                jobs[i] = functools.partial(self._fail, env, raw, record, exc, clock)
+            else:
+                ready.append((i, env))
+        results = await self._run_batch([env for _, env in ready], process)
+        for (i, env), result in zip(ready, results, strict=True):
+            raw, record = items[i]
+            if isinstance(result, Envelope):
+                jobs[i] = functools.partial(self._deliver, result, route, clock)
+            else:
+                error = self._as_pipeline_error(result)
+                outcomes[i] = error.code
+                jobs[i] = functools.partial(self._fail, env, raw, record, error, clock)
+        by_key: dict[bytes | None, list[Callable[[], Awaitable[None]]]] = {}
+        for (_, record), job in zip(items, jobs, strict=True):
+            if job is not None:
+                by_key.setdefault(record.key, []).append(job)
+        await asyncio.gather(*(_in_order(group) for group in by_key.values()))
+        self.log.info(
+            "batch.done", size=len(items), failed=sum(o != "ok" for o in outcomes), duration_ms=clock.elapsed_ms()
+        )
+        return outcomes
+
+    async def _run_batch(self, envs: list[Envelope], process: BatchProcessFn) -> list[Envelope | Exception]:
+        if not envs:
+            return []
+        try:
+            results = await process(envs)
+        except Exception as exc:  # a bug in the batch logic fails each item, never the consumer
+            self.log.exception("batch.internal_error")
+            return [exc] * len(envs)
+        if len(results) != len(envs):
+            error = RuntimeError(f"batch logic returned {len(results)} results for {len(envs)} inputs")
+            return [error] * len(envs)
+        return results
+
+    def _as_pipeline_error(self, exc: Exception) -> PipelineError:
+        if isinstance(exc, PipelineError):
+            return exc
+        self.log.error("message.internal_error", error_type=type(exc).__name__)
+        return PipelineError("internal_error", f"{type(exc).__name__} in {self.stage}: {exc}")
+
+    async def _deliver(self, out: Envelope, route: RouteFn, clock: _Clock) -> None:
+        out.trail = [*out.trail, self._trail(clock, "ok")]
+        await self._publish(route(out), out)
+        with structlog.contextvars.bound_contextvars(
+            request_id=out.request_id, conversation_id=out.conversation_id, tenant=out.tenant
+        ):
+            self.log.info("message.done", outcome="ok", duration_ms=clock.elapsed_ms())
 
     async def _run(self, env: Envelope, process: ProcessFn) -> ProcessResult:
         _check_deadline(env)

@@ -1,17 +1,50 @@
 import json
 
+import pytest
 from faststream.kafka import TestKafkaBroker
 
 from services.preprocess.app import create_service
+from services.preprocess.preprocessor import Preprocessor
 from services.preprocess.settings import PreprocessSettings
+from shared.components.embedder import decode_vector
 from shared.messaging.envelope import Envelope
 from tests.conftest import capture, make_envelope
 
+# Each bad input, as raw bytes a client could produce, and the error code its answer carries.
+BAD_INPUTS: dict[str, tuple[bytes, str]] = {
+    "empty": (b'{"request_id": "bad-empty", "messages": [{"role": "user", "content": ""}]}', "empty_prompt"),
+    "whitespace": (
+        b'{"request_id": "bad-space", "messages": [{"role": "user", "content": " \\t\\n\\u3000 "}]}',
+        "empty_prompt",
+    ),
+    "controls": (
+        b'{"request_id": "bad-controls", "messages": [{"role": "user", "content": "\\u0000\\u200b\\u202e\\u0007"}]}',
+        "empty_prompt",
+    ),
+    "role": (b'{"request_id": "bad-role", "messages": [{"role": "robot", "content": "hi"}]}', "invalid_message"),
+    "huge-prompt": (
+        json.dumps({"request_id": "bad-huge", "messages": [{"role": "user", "content": "a " * 500_000}]}).encode(),
+        "prompt_too_long",
+    ),
+    "over-message-limit": (
+        json.dumps({"request_id": "bad-limit", "messages": [{"role": "user", "content": "a" * 1_100_000}]}).encode(),
+        "invalid_message",
+    ),
+    "invalid-utf8": (
+        b'{"request_id": "bad-utf8", "messages": [{"role": "user", "content": "caf\xe9 \xff\xfe"}]}',
+        "invalid_message",
+    ),
+    "lone-surrogate": (
+        b'{"request_id": "bad-surrogate", "messages": [{"role": "user", "content": "a \\ud800 b"}]}',
+        "invalid_message",
+    ),
+}
+
 
 class TestPreprocessService:
-    async def test_request_to_preprocessed(self, models_dir: object) -> None:
-        """A request comes out on the preprocessed topic with the prepared section and a trail record."""
-        service = create_service(PreprocessSettings())
+    async def test_request_to_preprocessed(self, warm_pre: Preprocessor) -> None:
+        """A request comes out on the preprocessed topic with the prepared section, embedding and a trail record."""
+        service = create_service(PreprocessSettings(), preprocessor=warm_pre)
         topics = service.settings.core.topics
         out = capture(service.broker, topics.preprocessed, topics.responses, topics.dlq)
         await service.warm_up()
@@ -24,12 +57,15 @@ class TestPreprocessService:
         assert result.prepared.text == "What is the capital of France?"
         assert result.prepared.changes == ["invisible_chars", "whitespace"]
         assert result.prepared.model == "qwen2.5-coder-0.5b-instruct"
+        assert result.prepared.language == "en"
+        assert result.prepared.embedding is not None
+        assert decode_vector(result.prepared.embedding).shape == (384,)
         assert result.trail[-1].stage == "preprocess"
         assert out[topics.dlq] == []
 
-    async def test_minimal_json_and_garbage(self, models_dir: object) -> None:
+    async def test_minimal_json_and_garbage(self, warm_pre: Preprocessor) -> None:
         """The minimal shape is accepted; garbage is dead-lettered without stopping the next message."""
-        service = create_service(PreprocessSettings())
+        service = create_service(PreprocessSettings(), preprocessor=warm_pre)
         topics = service.settings.core.topics
         out = capture(service.broker, topics.preprocessed, topics.dlq)
         await service.warm_up()
@@ -42,3 +78,39 @@ class TestPreprocessService:
         result = Envelope.from_bytes(raw)
         assert result.conversation_id == "conv-9"
         assert result.require_request().params.max_tokens == 8
+
+    async def test_batch_with_bad_items(self, warm_pre: Preprocessor) -> None:
+        """One batch: good requests are prepared and embedded, each bad one gets its own answer and DLQ record."""
+        service = create_service(PreprocessSettings(), preprocessor=warm_pre)
+        topics = service.settings.core.topics
+        out = capture(service.broker, topics.preprocessed, topics.responses, topics.dlq)
+        await service.warm_up()
+        good = [make_envelope(f"Tell me about recieving parcel number {i}", conversation_id=f"g{i}") for i in range(3)]
+        bad = [raw for raw, _ in BAD_INPUTS.values() if len(raw) < 1000]
+        async with TestKafkaBroker(service.broker) as broker:
+            await broker.publish_batch(
+                good[0].to_bytes(), *bad, good[1].to_bytes(), good[2].to_bytes(), topic=topics.requests
+            )
+        results = [Envelope.from_bytes(raw) for raw in out[topics.preprocessed]]
+        assert sorted(r.request_id for r in results) == sorted(e.request_id for e in good)
+        assert all(r.prepared and r.prepared.embedding and r.prepared.corrections for r in results)
+        assert len(out[topics.dlq]) == len(bad)
+        assert len(out[topics.responses]) == len(bad)
+
+    @pytest.mark.parametrize("name", list(BAD_INPUTS))
+    async def test_bad_input_gets_answer_and_dlq(self, warm_pre: Preprocessor, name: str) -> None:
+        """Each kind of bad input gets a clear error answer and a DLQ record with the raw bytes."""
+        raw, code = BAD_INPUTS[name]
+        service = create_service(PreprocessSettings(), preprocessor=warm_pre)
+        topics = service.settings.core.topics
+        out = capture(service.broker, topics.preprocessed, topics.responses, topics.dlq)
+        await service.warm_up()
+        async with TestKafkaBroker(service.broker) as broker:
+            await broker.publish(raw, topics.requests, key=b"bad")
+        assert out[topics.preprocessed] == []
+        assert out[topics.dlq] == [raw]
+        [answer] = [Envelope.from_bytes(a) for a in out[topics.responses]]
+        assert answer.error is not None
+        assert answer.error.code == code
+        assert answer.error.stage == "preprocess"
+        assert answer.request_id == json.loads(raw.decode(errors="replace"))["request_id"]

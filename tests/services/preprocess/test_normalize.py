@@ -1,4 +1,12 @@
+import pytest
+
 from services.preprocess.normalize import normalize_text
+
+FREQ = {"so": 1000, "soo": 1, "cool": 500, "col": 100, "good": 900, "god": 300}
+
+
+def frequency(word: str) -> int:
+    return FREQ.get(word, 0)
 
 
 class TestNormalizeText:
@@ -16,8 +24,64 @@ class TestNormalizeText:
         assert text == "payme now"
         assert changes == ["invisible_chars"]
 
+    def test_invisible_characters_are_removed_inside_code_too(self) -> None:
+        """Bidi overrides in code ("Trojan Source") are removed even though code is otherwise exact."""
+        text, changes = normalize_text("```py\nif  x:\u202e  pass\n```")
+        assert text == "```py\nif  x:  pass\n```"
+        assert changes == ["invisible_chars"]
+
     def test_line_endings_and_whitespace(self) -> None:
         """CRLF becomes LF and runs of spaces and blank lines collapse; tabs and newlines survive."""
         text, changes = normalize_text("a  b\r\n\r\n\r\n\r\nc\td ")
         assert text == "a b\n\nc\td"
         assert changes == ["line_endings", "whitespace"]
+
+    def test_mojibake(self) -> None:
+        """UTF-8 read as Windows-1252 is repaired (ftfy), and the curly quote it hid is straightened."""
+        assert normalize_text("The caf\u00c3\u00a9 doesn\u00e2\u20ac\u2122t open") == (
+            "The café doesn't open",
+            ["mojibake", "quotes"],
+        )
+
+    def test_quotes_and_dashes(self) -> None:
+        """Curly quotes become straight ones and dash variants an ASCII hyphen."""
+        assert normalize_text("“Yes” – it’s 9—5") == ('"Yes" - it\'s 9-5', ["quotes", "dashes"])
+
+    @pytest.mark.parametrize(
+        ("raw", "clean"),
+        [
+            ("sooooo cool!!!!!!", "so cool!"),
+            ("cooooool", "cool"),
+            ("goooood", "good"),
+            ("what????", "what?"),
+            ("wait.......", "wait..."),
+            ("zzzzzz", "zz"),
+        ],
+    )
+    def test_floods(self, raw: str, clean: str) -> None:
+        """Letter floods shrink to the more common of one or two letters; mark floods to one mark."""
+        assert normalize_text(raw, frequency=frequency) == (clean, ["floods"])
+
+    @pytest.mark.parametrize(
+        "raw",
+        [
+            "```py\nx  =  'sooooo'  # “quoted” —\n```",
+            "`a   —   b`",
+            "https://example.com/a––b?q=“x”",
+            "ｊｏｅ@example.com",
+            "1,000,000.00",
+            "    indented  “code”  here",
+        ],
+    )
+    def test_protected_spans_stay_byte_exact(self, raw: str) -> None:
+        """Code, URLs, emails and numbers are not repaired."""
+        assert normalize_text(raw, frequency=frequency) == (raw, [])
+
+    @pytest.mark.parametrize("raw", ["Part iii", "AAAA batteries", "hmm, www", "Brrr"])
+    def test_short_and_capital_runs_are_not_floods(self, raw: str) -> None:
+        """Three letters in a row and capital runs are left as written."""
+        assert normalize_text(raw, frequency=frequency) == (raw, [])
+
+    def test_whitespace_after_inline_code_collapses(self) -> None:
+        """Prose next to protected spans is still tidied."""
+        assert normalize_text("run `ls`   now  please") == ("run `ls` now please", ["whitespace"])

@@ -1,64 +1,185 @@
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from services.preprocess.preprocessor import Preprocessor
+from services.preprocess.policy import TenantPolicy, TenantPolicyFile
+from services.preprocess.preprocessor import STEPS, Preprocessor
+from shared.components.embedder import Embedder, decode_vector
 from shared.components.registry import ModelRegistry
 from shared.messaging.envelope import ChatMessage, Envelope, Request, SamplingParams
 from shared.messaging.errors import PipelineError
-from tests.conftest import make_envelope
+from tests.conftest import CHAT_MODEL, SMALL_MODEL, make_envelope
 
 
 @pytest.fixture(scope="module")
-def pre(registry: ModelRegistry, models_dir: Path) -> Preprocessor:
-    p = Preprocessor(registry, models_dir)
+def embedder() -> Embedder:
+    e = Embedder()
+    e.warm_up()
+    return e
+
+
+@pytest.fixture(scope="module")
+def pre(registry: ModelRegistry, models_dir: Path, embedder: Embedder) -> Preprocessor:
+    policy = TenantPolicyFile(tenants={"strict": TenantPolicy(typo_correction=False)})
+    p = Preprocessor(registry, models_dir, embedder=embedder, policy=policy)
     p.warm_up()
     return p
 
 
+def request(*messages: tuple[str, str], model: str | None = None, max_tokens: int = 256, **env: object) -> Envelope:
+    chat = [ChatMessage(role=role, content=text) for role, text in messages]  # type: ignore[arg-type]
+    return Envelope(request=Request(messages=chat, model=model, params=SamplingParams(max_tokens=max_tokens)), **env)  # type: ignore[arg-type]
+
+
 class TestPreprocessor:
     def test_fills_prepared(self, pre: Preprocessor) -> None:
-        """Cleaned messages, token count with the template, and the budget are recorded."""
+        """Cleaned messages, token count with the template, language and the budget are recorded."""
         env = pre.process(make_envelope("What is the capital of France?"))
         assert env.prepared is not None
         assert env.prepared.token_count > 20
         assert env.prepared.token_budget == 4096 - 256
+        assert (env.prepared.language, env.prepared.changes, env.prepared.corrections) == ("en", [], [])
+        assert env.prepared.language_confidence is not None
+        assert env.prepared.language_confidence > 0.8
 
-    def test_over_budget_is_rejected_clearly(self, pre: Preprocessor) -> None:
-        """A prompt longer than the context minus max_tokens is a prompt_too_long error with numbers."""
-        env = make_envelope("lorem ipsum dolor " * 1500)
-        with pytest.raises(PipelineError, match="tokens") as err:
-            pre.process(env)
-        assert err.value.code == "prompt_too_long"
+    def test_embedding_is_minilm_of_the_clean_text(self, pre: Preprocessor, embedder: Embedder) -> None:
+        """The embedding is the base64 float32 MiniLM vector of the cleaned, corrected text."""
+        env = pre.process(make_envelope("Where  do I recieve my parcel?\u200b"))
+        assert env.prepared is not None
+        assert env.prepared.text == "Where do I receive my parcel?"
+        assert env.prepared.embedding is not None
+        vector = decode_vector(env.prepared.embedding)
+        assert vector.shape == (384,)
+        assert np.allclose(vector, embedder.embed_one("Where do I receive my parcel?"), atol=1e-5)
 
-    def test_max_tokens_counts_against_the_budget(self, pre: Preprocessor) -> None:
-        """Asking for a long answer shrinks the room for the prompt."""
-        env = Envelope(
-            request=Request(
-                messages=[ChatMessage(role="user", content="word " * 2000)], params=SamplingParams(max_tokens=3000)
-            )
-        )
-        with pytest.raises(PipelineError) as err:
-            pre.process(env)
-        assert err.value.code == "prompt_too_long"
+    def test_corrections_are_recorded(self, pre: Preprocessor) -> None:
+        """Each typo fixed is listed with its position and message index; the change is named."""
+        env = pre.prepare(request(("system", "Be brief."), ("user", "Explain teh langauge barrier")))
+        assert env.prepared is not None
+        assert env.prepared.text == "Explain teh language barrier"  # qwen has " teh" as a whole token
+        assert [(c.original, c.corrected, c.position, c.message_index) for c in env.prepared.corrections] == [
+            ("langauge", "language", 12, 1)
+        ]
+        assert env.prepared.changes == ["typos"]
+
+    def test_vocabulary_guard_follows_the_model(self, pre: Preprocessor) -> None:
+        """gemma's vocabulary has "recieve" whole, so for gemma it is left alone; for qwen it is corrected."""
+        qwen = pre.prepare(request(("user", "I did not recieve it"), model=CHAT_MODEL)).prepared
+        gemma = pre.prepare(request(("user", "I did not recieve it"), model=SMALL_MODEL)).prepared
+        assert qwen is not None
+        assert gemma is not None
+        assert qwen.text == "I did not receive it"
+        assert gemma.text == "I did not recieve it"
+
+    def test_typo_switch_per_request_and_tenant(self, pre: Preprocessor) -> None:
+        """metadata typo_correction=off, or a tenant switched off, leaves the text as written."""
+        off = pre.prepare(request(("user", "recieve it"))).prepared
+        assert off is not None
+        assert off.text == "receive it"
+        chat = [ChatMessage(role="user", content="recieve it")]
+        env = Envelope(request=Request(messages=chat, metadata={"typo_correction": "off"}))
+        by_request = pre.prepare(env).prepared
+        by_tenant = pre.prepare(request(("user", "recieve it"), tenant="strict")).prepared
+        assert by_request is not None
+        assert by_tenant is not None
+        assert (by_request.text, by_request.corrections) == ("recieve it", [])
+        assert (by_tenant.text, by_tenant.corrections) == ("recieve it", [])
+
+    def test_other_languages_are_not_corrected(self, pre: Preprocessor) -> None:
+        """An English dictionary is not applied to French."""
+        prepared = pre.prepare(request(("user", "Quelle est la capitale de la France ?"))).prepared
+        assert prepared is not None
+        assert (prepared.language, prepared.corrections) == ("fr", [])
+
+    def test_timings_cover_every_step(self, pre: Preprocessor) -> None:
+        """The benchmark's split has a number for each step."""
+        pre.reset_timings()
+        pre.process(make_envelope("Recieve the parcel"))
+        assert set(pre.timings) == set(STEPS)
+        assert all(v > 0 for v in pre.timings.values())
 
     def test_unknown_model(self, pre: Preprocessor) -> None:
         """A model not in the registry is refused."""
-        env = Envelope(request=Request(messages=[ChatMessage(role="user", content="hi")], model="gpt-17"))
         with pytest.raises(PipelineError) as err:
-            pre.process(env)
+            pre.process(request(("user", "hi"), model="gpt-17"))
         assert err.value.code == "unknown_model"
 
-    def test_empty_prompt(self, pre: Preprocessor) -> None:
-        """Whitespace-only input is an error, not an empty prompt for the model."""
+    @pytest.mark.parametrize("text", [" \u200b \n ", "\x00\x01\x1b[31m\u202e", "   "])
+    def test_empty_prompt(self, pre: Preprocessor, text: str) -> None:
+        """Whitespace-only or control-only input is an error, not an empty prompt for the model."""
         with pytest.raises(PipelineError) as err:
-            pre.process(make_envelope(" \u200b \n "))
+            pre.process(make_envelope(text))
         assert err.value.code == "empty_prompt"
 
-    def test_other_model_uses_its_own_tokenizer(self, pre: Preprocessor) -> None:
-        """The count is made with the requested model's tokenizer."""
-        env = Envelope(request=Request(messages=[ChatMessage(role="user", content="hi")], model="gemma-3-270m"))
-        prepared = pre.process(env).prepared
+    def test_too_many_characters(self, pre: Preprocessor) -> None:
+        """A prompt over max_prompt_chars is refused before tokenizing."""
+        with pytest.raises(PipelineError, match="characters; the limit is 200000") as err:
+            pre.process(make_envelope("x" * 1_000_000))
+        assert err.value.code == "prompt_too_long"
+
+    def test_batch_isolates_failures(self, pre: Preprocessor) -> None:
+        """In a batch, a bad request is its own error; the others are prepared and embedded."""
+        results = pre.process_batch([make_envelope("hello there"), make_envelope("   "), make_envelope("good night")])
+        assert isinstance(results[1], PipelineError)
+        assert [r.prepared.text for r in results if isinstance(r, Envelope) and r.prepared] == [
+            "hello there",
+            "good night",
+        ]
+        assert all(r.prepared.embedding for r in results if isinstance(r, Envelope) and r.prepared)
+
+
+def long_history(turn_words: int, turns: int, last: str) -> list[tuple[str, str]]:
+    messages = [("system", "You are a helpful assistant.")]
+    for i in range(turns):
+        messages += [
+            ("user", f"question {i} " + "lorem ipsum " * turn_words),
+            ("assistant", f"answer {i} " + "dolor sit " * turn_words),
+        ]
+    return [*messages, ("user", last)]
+
+
+class TestBudget:
+    @pytest.mark.parametrize(("model", "n_ctx"), [(CHAT_MODEL, 4096), (SMALL_MODEL, 2048)])
+    def test_history_is_trimmed_oldest_first(self, pre: Preprocessor, model: str, n_ctx: int) -> None:
+        """Over the model's budget, the oldest turns go and the system prompt and latest question stay."""
+        env = request(*long_history(300, 6, "What did I ask first?"), model=model)
+        prepared = pre.prepare(env).prepared
         assert prepared is not None
-        assert prepared.model == "gemma-3-270m"
-        assert prepared.token_budget == 2048 - 256
+        assert prepared.token_budget == n_ctx - 256
+        assert prepared.token_count <= prepared.token_budget
+        assert prepared.dropped_messages > 0
+        assert prepared.dropped_messages % 2 == 0  # whole exchanges
+        assert "history_trimmed" in prepared.changes
+        assert prepared.messages[0].role == "system"
+        assert prepared.messages[-1].content == "What did I ask first?"
+        kept_questions = [m.content.split()[1] for m in prepared.messages if m.role == "user"][:-1]
+        assert kept_questions == [str(i) for i in range(6 - len(kept_questions), 6)]
+
+    @pytest.mark.parametrize(("model", "budget"), [(CHAT_MODEL, 4096 - 256), (SMALL_MODEL, 2048 - 256)])
+    def test_latest_message_alone_too_long(self, pre: Preprocessor, model: str, budget: int) -> None:
+        """A last message over the budget is prompt_too_long, with the limit and the actual count."""
+        env = request(("system", "Be brief."), ("user", "lorem ipsum dolor " * 1500), model=model)
+        with pytest.raises(PipelineError, match=rf"has \d+ tokens; model {model} allows {budget}$") as err:
+            pre.prepare(env)
+        assert err.value.code == "prompt_too_long"
+        count = int(err.value.message.split(" has ")[1].split()[0])
+        assert count > budget
+
+    def test_max_tokens_counts_against_the_budget(self, pre: Preprocessor) -> None:
+        """Asking for a long answer shrinks the room for the prompt."""
+        with pytest.raises(PipelineError, match="allows 1096") as err:
+            pre.prepare(request(("user", "word " * 2000), max_tokens=3000))
+        assert err.value.code == "prompt_too_long"
+
+    def test_corrections_follow_their_message_after_trimming(self, pre: Preprocessor) -> None:
+        """message_index points into prepared.messages after old turns were dropped; dropped turns' go."""
+        messages = long_history(300, 6, "Which langauge was it?")
+        messages[1] = ("user", "Keep these seperate: " + "the quick brown fox jumps " * 60)  # oldest turn: dropped
+        messages[-3] = ("user", "I definately want to know")  # the last exchange: kept
+        prepared = pre.prepare(request(*messages, model=CHAT_MODEL)).prepared
+        assert prepared is not None
+        assert prepared.dropped_messages > 0
+        found = {(c.original, prepared.messages[c.message_index].content.split()[0]) for c in prepared.corrections}
+        assert found == {("definately", "I"), ("langauge", "Which")}
+        assert prepared.messages[-3].content == "I definitely want to know"

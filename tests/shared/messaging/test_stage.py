@@ -1,3 +1,4 @@
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -149,3 +150,103 @@ class TestStageRunnerResults:
         env = Envelope(kind="chunk", chunk=Chunk(seq=0, text="Hi"), deadline=datetime.now(UTC) - timedelta(seconds=1))
         assert await run.handle(env.to_bytes(), RECORD, process=echo, route=lambda _e: "out") == "dropped"
         assert pub.sent == []
+
+
+async def upper_batch(envs: list[Envelope]) -> list[Envelope | Exception]:
+    """Batch logic that fails the requests whose text says so and echoes the others."""
+    out: list[Envelope | Exception] = []
+    for env in envs:
+        if env.last_user_text == "fail":
+            out.append(PipelineError("prompt_too_long", "too long"))
+        elif env.last_user_text == "bug":
+            out.append(ZeroDivisionError("oops"))
+        else:
+            out.append(env)
+    return out
+
+
+class SlowPublisher(RecordingPublisher):
+    """Acknowledges after a delay that shrinks with each call, so concurrent sends finish out of order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.delays = [0.03, 0.02, 0.01, 0.0, 0.0, 0.0]
+        self.pending = 0
+
+    async def publish(self, message: Any, topic: str = "", *, key: Any = None, headers: Any = None) -> None:
+        self.pending += 1
+        await asyncio.sleep(self.delays.pop(0) if self.delays else 0)
+        self.pending -= 1
+        await super().publish(message, topic, key=key, headers=headers)
+
+
+def record(offset: int, key: bytes) -> ReceivedRecord:
+    return ReceivedRecord(topic="llmops.requests", partition=0, offset=offset, key=key)
+
+
+class TestStageRunnerBatch:
+    async def test_each_item_gets_its_own_outcome(self) -> None:
+        """Good items are published, a poison item is dead-lettered alone, failed items get answers and DLQ records."""
+        run, pub = runner()
+        good = make_envelope("hello", conversation_id="a")
+        failing = make_envelope("fail", conversation_id="b")
+        buggy = make_envelope("bug", conversation_id="c")
+        items = [
+            (good.to_bytes(), record(1, b"a")),
+            (b"\xffgarbage", record(2, b"x")),
+            (failing.to_bytes(), record(3, b"b")),
+            (buggy.to_bytes(), record(4, b"c")),
+        ]
+        outcomes = await run.handle_batch(items, process=upper_batch, route=lambda _e: "out")
+        assert outcomes == ["ok", "poison", "prompt_too_long", "internal_error"]
+        [(_, value, _, _)] = pub.on("out")
+        assert Envelope.from_bytes(value).request_id == good.request_id
+        dlq = pub.on("llmops.dlq")
+        assert sorted(h["llmops-source-offset"] for _, _, _, h in dlq) == ["2", "3", "4"]
+        answers = {
+            Envelope.from_bytes(v).request_id: Envelope.from_bytes(v) for _, v, _, _ in pub.on("llmops.responses")
+        }
+        assert answers[failing.request_id].error is not None
+        assert answers[failing.request_id].error.code == "prompt_too_long"  # type: ignore[union-attr]
+        assert answers[buggy.request_id].error.code == "internal_error"  # type: ignore[union-attr]
+
+    async def test_all_outputs_acknowledged_before_return(self) -> None:
+        """handle_batch returns only after every publish finished, so the commit that follows covers finished work."""
+        pub = SlowPublisher()
+        run = StageRunner(stage="demo", publisher=pub, core=core_settings(), replica="demo-0")
+        items = [
+            (make_envelope(f"m{i}", conversation_id=f"c{i}").to_bytes(), record(i, f"c{i}".encode())) for i in range(4)
+        ]
+        await run.handle_batch(items, process=upper_batch, route=lambda _e: "out")
+        assert pub.pending == 0
+        assert len(pub.on("out")) == 4
+
+    async def test_one_conversation_stays_in_order(self) -> None:
+        """Outputs with the same key leave in input order even when earlier sends are slower."""
+        pub = SlowPublisher()
+        run = StageRunner(stage="demo", publisher=pub, core=core_settings(), replica="demo-0")
+        envs = [make_envelope(f"turn {i}", conversation_id="same") for i in range(3)]
+        items = [(env.to_bytes(), record(i, b"same")) for i, env in enumerate(envs)]
+        await run.handle_batch(items, process=upper_batch, route=lambda _e: "out")
+        assert [Envelope.from_bytes(v).last_user_text for _, v, _, _ in pub.on("out")] == ["turn 0", "turn 1", "turn 2"]
+
+    async def test_batch_logic_crash_fails_each_item(self) -> None:
+        """If the batch logic itself raises, every item gets an internal_error answer and a DLQ record."""
+        run, pub = runner()
+
+        async def crash(_envs: list[Envelope]) -> list[Envelope | Exception]:
+            raise RuntimeError("boom")
+
+        items = [(make_envelope(f"m{i}").to_bytes(), record(i, b"k")) for i in range(2)]
+        assert await run.handle_batch(items, process=crash, route=lambda _e: "out") == ["internal_error"] * 2
+        assert len(pub.on("llmops.dlq")) == 2
+        assert len(pub.on("llmops.responses")) == 2
+
+    async def test_invalid_utf8_still_answers_when_the_id_is_readable(self) -> None:
+        """A request with invalid UTF-8 bytes in a value is dead-lettered and its readable request id answered."""
+        run, pub = runner()
+        raw = b'{"request_id": "r-utf8", "messages": [{"role": "user", "content": "bad \xff\xfe"}]}'
+        assert await run.handle(raw, RECORD, process=echo, route=lambda _e: "out") == "poison"
+        [(_, value, _, _)] = pub.on("llmops.responses")
+        assert Envelope.from_bytes(value).request_id == "r-utf8"
+        assert pub.on("llmops.dlq")[0][1] == raw

@@ -1,0 +1,83 @@
+"""The preprocess service on the real Tansu broker: bad inputs answered and dead-lettered, offsets committed."""
+
+import asyncio
+import json
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from services.preprocess.app import create_service
+from services.preprocess.preprocessor import Preprocessor
+from services.preprocess.settings import PreprocessSettings
+from shared.messaging.envelope import Envelope
+from shared.stack.topics import ensure_topics
+from tests.conftest import core_settings, make_envelope, tail_consumer
+from tests.services.preprocess.test_app import BAD_INPUTS
+
+
+async def _collect(consumer: AIOKafkaConsumer, count: int, seconds: float) -> list[bytes]:
+    found: list[bytes] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while len(found) < count and loop.time() < deadline:
+        batches = await consumer.getmany(timeout_ms=200)
+        found += [r.value for records in batches.values() for r in records if r.value is not None]
+    return found
+
+
+class TestPreprocessOnKafka:
+    async def test_bad_inputs_and_a_good_one(self, tansu: str, warm_pre: Preprocessor) -> None:
+        """Through the real broker: each bad input gets an error answer and a DLQ record, the good one goes on."""
+        core = core_settings(tansu, prefix="pre-kafka.")
+        core.kafka.max_message_bytes = 1_048_576
+        await ensure_topics(core.kafka, core.topics.all())
+        settings = PreprocessSettings(core=core, group_id="pre-kafka-test")
+        service = create_service(settings, preprocessor=warm_pre)
+        topics = core.topics
+        answers = await tail_consumer(core, topics.responses)
+        dlq = await tail_consumer(core, topics.dlq)
+        out = await tail_consumer(core, topics.preprocessed)
+        await service.warm_up()
+        await service.broker.start()
+        producer = AIOKafkaProducer(bootstrap_servers=tansu, max_request_size=2_000_000)
+        await producer.start()
+        try:
+            good = make_envelope("Please recieve this  message", conversation_id="good-conv")
+            for raw, _ in BAD_INPUTS.values():
+                await producer.send_and_wait(topics.requests, raw, key=b"bad-conv")
+            await producer.send_and_wait(topics.requests, good.to_bytes(), key=b"good-conv")
+
+            [result] = [Envelope.from_bytes(v) for v in await _collect(out, 1, 60)]
+            assert result.request_id == good.request_id
+            assert result.prepared is not None
+            assert result.prepared.text == "Please receive this message"
+            replies = {}
+            for value in await _collect(answers, len(BAD_INPUTS), 60):
+                env = Envelope.from_bytes(value)
+                assert env.error is not None
+                replies[env.request_id] = env.error.code
+            expected = {
+                json.loads(raw.decode(errors="replace"))["request_id"]: code for raw, code in BAD_INPUTS.values()
+            }
+            assert replies == expected
+            dead = await _collect(dlq, len(BAD_INPUTS), 30)
+            assert sorted(dead) == sorted(raw for raw, _ in BAD_INPUTS.values())
+
+            # Every record's offset was committed once its outputs were acknowledged.
+            committed = AIOKafkaConsumer(bootstrap_servers=tansu, group_id="pre-kafka-test", enable_auto_commit=False)
+            await committed.start()
+            try:
+                tps = [TopicPartition(topics.requests, p) for p in range(core.kafka.partitions)]
+                ends = await committed.end_offsets(tps)
+                for _ in range(50):
+                    positions = {tp: await committed.committed(tp) or 0 for tp in tps}
+                    if positions == ends:
+                        break
+                    await asyncio.sleep(0.2)
+                assert positions == ends
+            finally:
+                await committed.stop()
+        finally:
+            await producer.stop()
+            await service.broker.stop()
+            for consumer in (answers, dlq, out):
+                await consumer.stop()
