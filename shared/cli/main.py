@@ -10,6 +10,7 @@ import sys
 import uuid
 from collections.abc import Sequence
 
+from shared.cli import safety as safety_cli
 from shared.cli.render import format_answer, format_timings
 from shared.client import LlmopsClient
 from shared.components.model_store import ModelIntegrityError, ModelMissingError, ensure_local, fetch_model
@@ -144,6 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     models.add_argument("names", nargs="*")
 
     sub.add_parser("topics", help="create the pipeline's topics on LLMOPS_KAFKA_BOOTSTRAP")
+    safety_cli.add_parsers(sub)
     return parser
 
 
@@ -152,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     core = CoreSettings()
     # The chat owns the terminal: the launcher only reports problems there (services log to files).
-    quiet = args.command in {"chat", "ask"} or (args.command == "up" and args.chat)
+    quiet = args.command in {"chat", "ask", *safety_cli.COMMANDS} or (args.command == "up" and args.chat)
     configure_logging("WARNING" if quiet else core.log_level, core.log_format)
     if args.command == "up":
         return asyncio.run(_up(core, args))
@@ -163,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "models":
         return _models(core, args)
+    if args.command in safety_cli.COMMANDS:
+        return safety_cli.run(args)
     created = asyncio.run(ensure_topics(core.kafka, core.topics.all()))
     print(f"created: {', '.join(created) or 'nothing (all exist)'}")  # noqa: T201
     return 0
