@@ -152,10 +152,11 @@ def _negative_values() -> dict[str, str]:
             ]
         ),
         "ORDER": f"ORD-{rng.randint(2019, 2026)}-{rng.randint(100000, 999999)}",
-        "DATE": fake.date(),
+        # Faker's date()/time() are relative to today: drawn here so the file is the same on every run.
+        "DATE": f"{rng.randint(1970, 2025)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
         "ISBN": rng.choice([fake.isbn13(), fake.isbn10()]),
         "BADCARD": bad,
-        "TIME": fake.time(),
+        "TIME": f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}",
         "TICKET": f"JIRA-{rng.randint(100, 99999)}",
         "TICKET2": f"JIRA-{rng.randint(100, 99999)}",
         "SHA": fake.sha1()[: rng.choice([7, 12, 40])],
