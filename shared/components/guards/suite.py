@@ -98,7 +98,11 @@ class Placeholders:
 
 @dataclass(frozen=True)
 class SuiteResult:
-    """The findings on one text, the text with redact-findings replaced, and the placeholder map."""
+    """The findings on one text, the redacted text and the placeholder map.
+
+    ``redacted`` has redact-findings replaced by numbered placeholders (``<EMAIL_1>``, in the map)
+    and block-findings by their bare type (``<AWS_SECRET_KEY>``, never in the map).
+    """
 
     text: str
     findings: list[GuardFinding]
@@ -288,10 +292,11 @@ class GuardSuite:
         out: list[str] = []
         pos = 0
         for f in findings:
-            if f.action != "redact" or f.check not in _SPAN_CHECKS or f.start < pos:
+            if f.action not in {"redact", "block"} or f.check not in _SPAN_CHECKS or f.start < pos:
                 continue
             out.append(text[pos : f.start])
-            out.append(placeholders.get(f.type, text[f.start : f.end]))
+            # A blocked value is masked too but never enters the map, so nothing can restore it.
+            out.append(placeholders.get(f.type, text[f.start : f.end]) if f.action == "redact" else f"<{f.type}>")
             pos = f.end
         out.append(text[pos:])
         return "".join(out)

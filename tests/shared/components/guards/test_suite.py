@@ -54,10 +54,13 @@ class TestGuardSuite:
 
     def test_block_names_the_category(self, resources: GuardResources) -> None:
         """A card number blocks; the blocking finding says what it was, not the value."""
-        result = suite_for(resources).scan("charge 4111 1111 1111 1111 please")
+        result = suite_for(resources).scan("charge 4111 1111 1111 1111 please, receipt to jo@example.com")
         assert result.verdict == "block"
         assert result.blocking is not None
         assert result.blocking.name == "pii.credit_card"
+        # The blocked value is masked by type and kept out of the map; redact-findings are numbered.
+        assert result.redacted == "charge <CREDIT_CARD> please, receipt to <EMAIL_1>"
+        assert result.placeholders == {"<EMAIL_1>": "jo@example.com"}
 
     def test_tenant_changes_the_action(self, resources: GuardResources) -> None:
         """The same text is blocked for the default tenant and redacted for devtools."""
