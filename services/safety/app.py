@@ -7,7 +7,8 @@ import asyncio
 from services.safety.checker import SafetyChecker
 from services.safety.policy import SafetyPolicy
 from services.safety.settings import SafetySettings
-from shared.components.guards import TextGuard
+from shared.components.embedder import Embedder
+from shared.components.guards import GuardResources
 from shared.messaging.envelope import Envelope
 from shared.messaging.service import ProcessFn, StageService
 
@@ -21,7 +22,8 @@ def create_service(settings: SafetySettings | None = None) -> StageService:
     service = StageService("safety", settings, input_topic=topics.grounded)
 
     async def warm_up() -> ProcessFn:
-        checker = SafetyChecker(TextGuard(), SafetyPolicy.load(settings.policy_path))
+        resources = GuardResources(Embedder(threads=settings.embed_threads))
+        checker = SafetyChecker(SafetyPolicy.load(settings.policy_path), resources)
         await asyncio.to_thread(checker.warm_up)
 
         async def process(env: Envelope) -> Envelope:

@@ -1,13 +1,19 @@
-"""The safety stage's work: scan the request's own messages and apply the policy."""
+"""The safety stage's work: check retrieved chunks and the user's messages, and apply the tenant's policy."""
 
 from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
+import numpy.typing as npt
+import structlog
+
 from services.safety.policy import SafetyPolicy
 from shared.components.chat_render import render_plain
-from shared.components.guards import TextGuard
-from shared.messaging.envelope import ChatMessage, Envelope, Finding, Safety
+from shared.components.embedder import decode_vector
+from shared.components.guards import GuardResources, GuardSuite, Placeholders
+from shared.components.guards.suite import GuardFinding, Stage
+from shared.messaging.envelope import ChatMessage, Document, Envelope, Finding, Safety
 from shared.messaging.errors import PipelineError
 
 __all__ = ["SafetyChecker"]
@@ -16,71 +22,142 @@ _SEVERITY: dict[str, Literal["low", "medium", "high"]] = {"block": "high", "reda
 
 
 class SafetyChecker:
-    """Runs the guard over every user message of the assembled prompt and decides the verdict.
+    """Drops poisoned retrieved chunks, scans every user message, and decides the verdict.
 
-    Verdict: ``block`` if any finding's action is block, else ``redact`` if any is redact,
-    else ``allow``. A redacted prompt is recorded in the safety section; the grounding
-    section is left as it was.
+    Verdict: ``block`` if any finding's action is block (the refusal names the category, never
+    the matched text), else ``redact`` if any is redact (typed placeholders, the map in
+    ``safety.placeholders``), else ``allow``. A chunk with injected instructions is removed
+    from the prompt and listed in ``safety.dropped_documents``; the request goes on. A changed
+    prompt is written to the safety section; the grounding section is left as it was.
 
     Example:
-        >>> checker = SafetyChecker(TextGuard(), SafetyPolicy.load())
+        >>> checker = SafetyChecker(SafetyPolicy.load())
+        >>> checker.warm_up()
         >>> checker.process(envelope).safety.verdict
         'allow'
 
     """
 
-    def __init__(self, guard: TextGuard, policy: SafetyPolicy) -> None:
-        self.guard = guard
+    def __init__(self, policy: SafetyPolicy, resources: GuardResources | None = None) -> None:
         self.policy = policy
+        self.resources = resources or GuardResources()
+        self._suites: dict[tuple[str, Stage], GuardSuite] = {}
 
     def warm_up(self) -> None:
-        """Build the guard."""
-        self.guard.warm_up()
+        """Load the models and build every tenant's guards."""
+        self.resources.warm_up()
+        for tenant in ["default", *self.policy.tenants]:
+            self.suite(tenant, "input").warm_up()
+            self.suite(tenant, "context").warm_up()
+
+    def suite(self, tenant: str, stage: Stage) -> GuardSuite:
+        """The tenant's guard for a stage (unknown tenants share the default's)."""
+        key = (tenant if tenant in self.policy.tenants else "default", stage)
+        if key not in self._suites:
+            self._suites[key] = GuardSuite(self.policy.for_tenant(key[0]), stage, self.resources)
+        return self._suites[key]
 
     def process(self, env: Envelope) -> Envelope:
         """Fill ``safety``."""
         if env.grounding is None:
             raise PipelineError("invalid_message", "safety needs the grounding section")
+        policy = self.policy.for_tenant(env.tenant)
+        messages = list(env.grounding.messages)
         findings: list[Finding] = []
-        redacted: list[ChatMessage] = []
-        for index, msg in enumerate(env.grounding.messages):
-            if msg.role != "user":
-                redacted.append(msg)
-                continue
-            scan = self.guard.scan(msg.content)
-            for span in scan.spans:
-                action = self.policy.action_for(span.check)
-                findings.append(
-                    Finding(
-                        check=span.check,
-                        start=span.start,
-                        end=span.end,
-                        severity=_SEVERITY[action],
-                        action=action,
-                        message_index=index,
-                    )
-                )
-            to_redact = {s.check for s in scan.spans if self.policy.action_for(s.check) == "redact"}
-            redacted.append(ChatMessage(role=msg.role, content=scan.redact_only(to_redact)))
 
-        blocked = [f for f in findings if f.action == "block"]
-        if blocked:
-            category = blocked[0].check
+        dropped = self._poisoned(env.tenant, env.grounding.documents, findings)
+        if dropped:
+            messages = [_without(m, [d.text for d in dropped]) for m in messages]
+
+        placeholders = Placeholders()
+        blocking: GuardFinding | None = None
+        suite = self.suite(env.tenant, "input")
+        for index, msg in enumerate(messages):
+            if msg.role != "user":
+                continue
+            last = env.prepared is not None and msg.content == env.prepared.text
+            result = suite.scan(
+                msg.content,
+                embedding=self._prepared_embedding(env) if last else None,
+                token_count=env.prepared.token_count if last and env.prepared else None,
+                placeholders=placeholders,
+            )
+            findings += [_finding(f, message_index=index) for f in result.findings]
+            blocking = blocking or result.blocking
+            if result.redacted != msg.content:
+                messages[index] = ChatMessage(role=msg.role, content=result.redacted)
+
+        common = {
+            "findings": findings,
+            "policy_version": self.policy.version,
+            "dropped_documents": [d.id for d in dropped],
+        }
+        changed = messages != env.grounding.messages
+        if blocking is not None:
             safety = Safety(
                 verdict="block",
-                findings=findings,
-                category=category,
-                policy_version=self.policy.version,
-                refusal=self.policy.refusal_text(category),
-            )
-        elif any(f.action == "redact" for f in findings):
-            safety = Safety(
-                verdict="redact",
-                findings=findings,
-                policy_version=self.policy.version,
-                messages=redacted,
-                prompt=render_plain(redacted),
+                category=blocking.name,
+                refusal=policy.refusal_text(blocking.name),
+                **common,
             )
         else:
-            safety = Safety(verdict="allow", findings=findings, policy_version=self.policy.version)
+            safety = Safety(
+                verdict="redact" if placeholders.mapping else "allow",
+                messages=messages if changed else None,
+                prompt=render_plain(messages) if changed else None,
+                placeholders=placeholders.mapping,
+                restore_placeholders=policy.restore_placeholders and bool(placeholders.mapping),
+                **common,
+            )
+        # Verdicts and check names only: never the text or what matched (DESIGN.md §7).
+        structlog.get_logger("safety.checker").info(
+            "safety.verdict",
+            verdict=safety.verdict,
+            category=safety.category,
+            findings=sorted({f.check for f in findings}),
+            dropped=len(dropped),
+        )
         return env.model_copy(update={"safety": safety})
+
+    def _poisoned(self, tenant: str, documents: list[Document], findings: list[Finding]) -> list[Document]:
+        suite = self.suite(tenant, "context")
+        dropped = []
+        for doc in documents:
+            result = suite.scan(doc.text)
+            if result.findings:
+                dropped.append(doc)
+                findings += [_finding(f, document_id=doc.id, action="drop") for f in result.findings]
+        return dropped
+
+    @staticmethod
+    def _prepared_embedding(env: Envelope) -> npt.NDArray[np.float32] | None:
+        if env.prepared is None or not env.prepared.embedding:
+            return None
+        return decode_vector(env.prepared.embedding)
+
+
+def _without(message: ChatMessage, texts: list[str]) -> ChatMessage:
+    content = message.content
+    for text in texts:
+        content = content.replace(text, "[removed: this retrieved passage contained instructions]")
+    return message if content == message.content else ChatMessage(role=message.role, content=content)
+
+
+def _finding(
+    f: GuardFinding,
+    *,
+    message_index: int = -1,
+    document_id: str | None = None,
+    action: Literal["redact", "block", "warn", "drop"] | None = None,
+) -> Finding:
+    return Finding(
+        check=f.name,
+        type=f.type,
+        score=round(f.score, 4),
+        start=f.start,
+        end=f.end,
+        severity=_SEVERITY.get(f.action, "low") if action is None else "low",
+        action=action or f.action,
+        message_index=message_index,
+        document_id=document_id,
+    )

@@ -1,45 +1,33 @@
-"""The safety policy: which action each check's finding triggers."""
+"""The safety policy file: the packaged ``shared/components/guards/policy.yaml`` or ``LLMOPS_SAFETY_POLICY_PATH``."""
 
 from __future__ import annotations
 
-from importlib.resources import files
 from pathlib import Path
-from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from shared.components.guards.policy import Action, PolicySet
 
 __all__ = ["Action", "SafetyPolicy"]
 
-Action = Literal["redact", "block", "warn"]
 
-
-class SafetyPolicy(BaseModel):
-    """Actions per check, with a default for checks the policy does not name.
+class SafetyPolicy(PolicySet):
+    """Every tenant's guard policy, read once at start.
 
     Example:
-        >>> SafetyPolicy(actions={"pii.email": "redact"}).action_for("pii.email")
+        >>> policy = SafetyPolicy.load()
+        >>> policy.for_tenant("clinic").action_for("pii.person")
         'redact'
 
     """
 
-    model_config = ConfigDict(extra="forbid")
-
-    version: int = Field(default=1, ge=1)
-    actions: dict[str, Action] = Field(default_factory=dict)
-    default_action: Action = "redact"
-    refusal: str = "I can't help with this request because it contains {category}."
-
     @classmethod
     def load(cls, path: Path | None = None) -> SafetyPolicy:
-        """Read the policy (the packaged ``policy.yaml`` unless ``path`` is given)."""
-        text = path.read_text() if path else files("services.safety").joinpath("policy.yaml").read_text()
-        return cls.model_validate(yaml.safe_load(text))
+        """Read and validate the policy (the packaged ``policy.yaml`` unless ``path`` is given)."""
+        return cls.model_validate(PolicySet.load(path).model_dump())
 
-    def action_for(self, check: str) -> Action:
-        """The action for a finding of ``check``."""
-        return self.actions.get(check, self.default_action)
+    def action_for(self, finding: str, tenant: str = "default") -> Action:
+        """The action for a finding (``pii.email``) under a tenant's policy."""
+        return self.for_tenant(tenant).action_for(finding)
 
-    def refusal_text(self, category: str) -> str:
+    def refusal_text(self, category: str, tenant: str = "default") -> str:
         """The refusal shown to the user for a blocked request."""
-        return self.refusal.format(category=category.replace("pii.", "").replace("_", " "))
+        return self.for_tenant(tenant).refusal_text(category)

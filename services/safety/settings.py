@@ -18,3 +18,9 @@ class SafetySettings(StageSettings):
     model_config = SettingsConfigDict(env_prefix="LLMOPS_SAFETY_", env_file=".env", extra="ignore")
 
     policy_path: Path | None = Field(default=None, description="Policy file; the packaged policy.yaml when absent.")
+    embed_threads: int | None = Field(
+        default=1,
+        ge=1,
+        description="Torch threads for MiniLM (one prompt at a time: 1 avoids spin-waiting on busy cores); "
+        "unset = torch's default. Scale with replicas.",
+    )

@@ -187,8 +187,11 @@ class Finding(_Section):
     start: int = Field(ge=0)
     end: int = Field(ge=0)
     severity: Literal["low", "medium", "high"] = "medium"
-    action: Literal["redact", "block", "warn"]
+    action: Literal["redact", "block", "warn", "drop"] = Field(description="'drop': a retrieved chunk was removed.")
     message_index: int = Field(default=-1, description="Index in prepared.messages; -1 for the last.")
+    type: str | None = Field(default=None, description="Finding type, e.g. 'EMAIL', 'AWS_SECRET_KEY', 'OVERRIDE'.")
+    score: float | None = Field(default=None, description="The check's confidence or similarity (1.0 for patterns).")
+    document_id: str | None = Field(default=None, description="The retrieved chunk it was found in, if any.")
 
 
 class Safety(_Section):
@@ -207,6 +210,9 @@ class Safety(_Section):
     )
     restore_placeholders: bool = Field(
         default=False, description="Whether postprocess may put the user's own values back into the answer."
+    )
+    dropped_documents: list[str] = Field(
+        default_factory=list, description="Ids of retrieved chunks removed for injected instructions."
     )
 
 

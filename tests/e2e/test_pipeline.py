@@ -51,7 +51,7 @@ class TestPipeline:
         assert answer.safety is not None
         assert answer.safety.verdict == "redact"
         assert answer.safety.messages is not None
-        assert "<EMAIL>" in answer.safety.messages[-1].content
+        assert "<EMAIL_1>" in answer.safety.messages[-1].content
         assert answer.response is not None
 
     async def test_over_budget_gets_clear_error_and_dlq_record(self, pipeline: CoreSettings) -> None:

@@ -6,17 +6,16 @@ answers (DESIGN.md §4: the guards used on both input and output live in ``share
 
 from __future__ import annotations
 
-import os
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from guardrails import Guard, OnFailAction
-from guardrails.settings import settings as guardrails_settings
 
 from shared.components.guards.detectors import Detection, redact
+from shared.components.guards.offline import go_offline
 from shared.components.guards.validators import PIIValidator
 
-__all__ = ["ScanResult", "TextGuard"]
+__all__ = ["ScanResult", "Span", "TextGuard"]
 
 
 @dataclass(frozen=True)
@@ -64,13 +63,12 @@ class TextGuard:
 
     def warm_up(self) -> None:
         """Build the guard; hub telemetry is switched off so nothing leaves the machine."""
-        # Validators run in order in the calling thread; guardrails' async mode would need its own event loop.
-        os.environ.setdefault("GUARDRAILS_RUN_SYNC", "true")
+        # Validators run in order in the calling thread (GUARDRAILS_RUN_SYNC); no telemetry, no downloads.
+        go_offline()
         guard = Guard(name="llmops-pii")
         # Guard() reads ~/.guardrailsrc, whose absence means "metrics on" (an HTTPS exporter to the
         # guardrails hub); switch it off on the instance and for validators so nothing leaves the machine.
         guard.configure(allow_metrics_collection=False)
-        guardrails_settings.rc.enable_metrics = False
         self._guard = guard.use(PIIValidator(kinds=self.kinds, on_fail=OnFailAction.FIX))
 
     def scan(self, text: str) -> ScanResult:

@@ -1,0 +1,69 @@
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from shared.components.guards.policy import GuardPolicy, PolicySet, describe
+
+
+class TestGuardPolicy:
+    def test_action_per_type_then_check(self) -> None:
+        """A type's own action wins over its check's action."""
+        policy = GuardPolicy.model_validate(
+            {"checks": {"pii": {"action": "redact", "actions": {"CREDIT_CARD": "block"}}}}
+        )
+        assert policy.action_for("pii.email") == "redact"
+        assert policy.action_for("pii.credit_card") == "block"
+        assert policy.action_for("nosuch.thing") == "warn"
+
+    def test_refusal_names_category_not_value(self) -> None:
+        """The refusal describes the category in words."""
+        policy = GuardPolicy()
+        assert "credit card" in policy.refusal_text("pii.credit_card")
+        assert "prompt injection" in policy.refusal_text("injection.override")
+        assert describe("secrets.aws_secret_key") == "a secret or credential"
+
+    def test_typos_fail(self) -> None:
+        """Unknown keys and actions are rejected."""
+        with pytest.raises(ValidationError):
+            GuardPolicy.model_validate({"checks": {"pii": {"acton": "redact"}}})
+        with pytest.raises(ValidationError):
+            GuardPolicy.model_validate({"checks": {"pii": {"action": "explode"}}})
+
+
+class TestPolicySet:
+    def test_packaged_tenants(self) -> None:
+        """The packaged file has a default and the clinic and devtools overrides."""
+        policies = PolicySet.load()
+        default, clinic, devtools = (policies.for_tenant(t) for t in ("default", "clinic", "devtools"))
+        assert (default.action_for("pii.email"), default.action_for("pii.credit_card")) == ("redact", "block")
+        assert default.action_for("pii.person") == "warn"
+        assert clinic.action_for("pii.person") == "redact"
+        assert clinic.action_for("pii.email") == "redact"  # inherited
+        assert not clinic.restore_placeholders
+        assert clinic.checks.banned_topics.enabled
+        assert devtools.action_for("secrets.api_key") == "redact"
+        assert devtools.action_for("injection.override") == "warn"
+        assert not devtools.checks.profanity.enabled
+
+    def test_unknown_tenant_gets_default(self) -> None:
+        """A tenant without an entry is served by the default policy."""
+        policies = PolicySet.load()
+        assert policies.for_tenant("someone-new") == policies.for_tenant("default")
+
+    def test_deep_merge_and_validation_at_load(self, tmp_path: Path) -> None:
+        """Overrides name only what differs; a broken tenant fails at load."""
+        path = tmp_path / "p.yaml"
+        path.write_text(
+            "version: 3\ndefault:\n  checks:\n    pii: {action: warn, min_score: 0.7}\n"
+            "tenants:\n  a:\n    checks:\n      pii: {action: block}\n"
+        )
+        policies = PolicySet.load(path)
+        assert policies.version == 3
+        assert (policies.for_tenant("a").checks.pii.action, policies.for_tenant("a").checks.pii.min_score) == (
+            "block",
+            0.7,
+        )
+        path.write_text("default: {}\ntenants:\n  b:\n    checks:\n      pii: {action: nope}\n")
+        with pytest.raises(ValidationError):
+            PolicySet.load(path)
