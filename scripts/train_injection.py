@@ -84,6 +84,7 @@ def _sha256(path: Path) -> str:
 
 
 def main() -> int:
+    """Train the injection classifier and write its weights and metrics."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train", type=Path, required=True)
     parser.add_argument("--dev", type=Path, required=True)
