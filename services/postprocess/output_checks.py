@@ -6,8 +6,8 @@ safety stage uses on input are the ones used here; the leakage checks come from
 ``shared.components.guards.leakage``. ``ValidatorScanner`` runs those guardrails validators
 directly: a ``Guard`` adds ~2 ms of history and tracing per call, more than a streamed
 sentence may cost, and finds exactly the same spans (a test compares them).
-``StopgapDetectors`` adds secrets and profanity, which the shared guards do not cover yet:
-drop it once they do.
+Secrets come from the safety stage's ``SecretsValidator`` (the same patterns, incl. the AWS
+secret key the hub validator misses); ``ProfanityWords`` gives word spans to mask.
 """
 
 from __future__ import annotations
@@ -22,10 +22,18 @@ from guardrails.validator_base import FailResult, Validator
 from services.postprocess.policy import OutputPolicy
 from shared.components.guards import ScanResult, Span
 from shared.components.guards.leakage import find_leaks
-from shared.components.guards.validators import PIIValidator
+from shared.components.guards.validators import PIIValidator, SecretsValidator
 from shared.messaging.envelope import Envelope, Finding
 
-__all__ = ["CheckResult", "OutputChecker", "OutputContext", "OutputGuard", "StopgapDetectors", "ValidatorScanner"]
+__all__ = [
+    "CheckResult",
+    "OutputChecker",
+    "OutputContext",
+    "OutputGuard",
+    "ProfanityWords",
+    "ValidatorScanner",
+    "default_guards",
+]
 
 _SEVERITY: dict[str, Literal["low", "medium", "high"]] = {"block": "high", "redact": "medium", "warn": "low"}
 # When spans overlap, the check listed first wins (a key inside a leaked prompt is a leak).
@@ -68,39 +76,24 @@ class ValidatorScanner:
         for prefix, validator in self.validators:
             result = validator.validate(text, {})
             if isinstance(result, FailResult):
-                spans += [Span(f"{prefix}.{s.reason}", s.start, s.end) for s in result.error_spans or []]
+                # The shared validators write "kind:score" as the reason; the kind names the check.
+                spans += [Span(f"{prefix}.{s.reason.split(':')[0]}", s.start, s.end) for s in result.error_spans or []]
         return ScanResult(text=text, redacted=text, spans=spans)
 
 
-class StopgapDetectors:
-    """Secrets and profanity as plain regexes (an ``OutputGuard``), until the shared guards cover them.
+class ProfanityWords:
+    """Offensive words, masked one by one (an ``OutputGuard``).
+
+    The shared ``ProfanityValidator`` scores a whole text, which decides a verdict but cannot
+    mask a word inside an otherwise useful answer; this list gives the spans to mask.
 
     Example:
-        >>> StopgapDetectors().scan("key AKIAABCDEFGHIJKLMNOP").spans[0].check
-        'secret.api_key'
+        >>> ProfanityWords().scan("what a shitty day").spans[0].check
+        'offensive.profanity'
 
     """
 
     _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-        (
-            "secret.private_key",
-            re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)", re.DOTALL),
-        ),
-        (
-            "secret.api_key",
-            re.compile(
-                r"\b(?:(?:AKIA|ASIA)[0-9A-Z]{16}|sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}|gh[pousr]_[A-Za-z0-9]{36,}"
-                r"|xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}|eyJ[\w-]{10,}\.[\w-]{10,}\.[\w-]{10,})"
-            ),
-        ),
-        (
-            "secret.credential",
-            # Only values with a digit or symbol: "the secret: patience" is prose, "password: hunter2!" is not.
-            re.compile(
-                r"(?i)\b(?:password|passwd|pwd|api[_-]?key|secret|token)[\"']?\s*[:=]\s*[\"']?"
-                r"(?!<)(?=[^\s\"'`,;]*[\d!@#$%^&*_+=/])([^\s\"'`,;]{6,})"
-            ),
-        ),
         (
             "offensive.profanity",
             re.compile(
@@ -114,13 +107,20 @@ class StopgapDetectors:
         """Nothing to build."""
 
     def scan(self, text: str) -> ScanResult:
-        """Spans of secrets (only the value of ``password = value``) and profanity."""
+        """Spans of offensive words."""
         spans = []
         for check, pattern in self._PATTERNS:
             for m in pattern.finditer(text):
                 group = 1 if pattern.groups else 0
                 spans.append(Span(check=check, start=m.start(group), end=m.end(group)))
         return ScanResult(text=text, redacted=text, spans=spans)
+
+
+def default_guards() -> list[OutputGuard]:
+    """The output guards: the shared PII and secrets validators, and offensive words."""
+    # detect-secrets' entropy plugins cost tens of ms: the shared patterns alone keep a sentence under 2 ms.
+    secrets = ValidatorScanner([("secret", SecretsValidator(use_detect_secrets=False))])
+    return [ValidatorScanner(), secrets, ProfanityWords()]
 
 
 def _cut_out(text: str, parts: Sequence[str]) -> str:
@@ -142,13 +142,14 @@ class OutputContext:
 
         The system messages when the template has them; otherwise (models without a system
         role get the instructions inside a user turn) the whole plain-text prompt. Documents
-        grounding dropped as poisoned are read from ``grounding.dropped`` when the envelope has
-        it (a list of documents); the prompt's own documents may be quoted freely.
+        the safety stage dropped as poisoned (``safety.dropped_documents``, ids of grounding's
+        documents) must not be echoed; the prompt's other documents may be quoted freely.
         """
         grounding = env.grounding
         if grounding is None:
             return cls()
-        allowed = [d.text for d in grounding.documents]
+        dropped_ids = set(env.safety.dropped_documents) if env.safety is not None else set()
+        allowed = [d.text for d in grounding.documents if d.id not in dropped_ids]
         allowed += [text for turn in grounding.memory for text in (turn.user, turn.assistant)]
         messages = env.prepared.messages if env.prepared else env.request.messages if env.request else []
         allowed += [m.content for m in messages if m.role != "system"]
@@ -157,8 +158,7 @@ class OutputContext:
         # "ok" out of the prompt would cut it out of every word.
         cut = sorted((t for t in allowed if len(t) >= _MIN_CUT_CHARS), key=len, reverse=True)
         prompts = tuple(_cut_out(prompt, cut) for prompt in system or [grounding.prompt])
-        dropped = getattr(grounding, "dropped", None) or []
-        return cls(prompts, tuple(str(getattr(d, "text", d)) for d in dropped))
+        return cls(prompts, tuple(d.text for d in grounding.documents if d.id in dropped_ids))
 
     @property
     def references(self) -> list[tuple[str, str]]:
@@ -183,7 +183,7 @@ class OutputChecker:
     """Runs the guards and the leakage check over an answer and applies the output policy.
 
     Example:
-        >>> checker = OutputChecker([ValidatorScanner(), StopgapDetectors()], OutputPolicy.load())
+        >>> checker = OutputChecker(default_guards(), OutputPolicy.load())
         >>> checker.warm_up()
         >>> checker.check("Write to ann@corp.example.", OutputContext()).text
         'Write to <EMAIL>.'
@@ -191,9 +191,7 @@ class OutputChecker:
     """
 
     def __init__(self, guards: Sequence[OutputGuard] | None = None, policy: OutputPolicy | None = None) -> None:
-        self.guards: list[OutputGuard] = (
-            list(guards) if guards is not None else [ValidatorScanner(), StopgapDetectors()]
-        )
+        self.guards: list[OutputGuard] = list(guards) if guards is not None else default_guards()
         self.policy = policy or OutputPolicy.load()
 
     def warm_up(self) -> None:

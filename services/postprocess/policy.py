@@ -42,7 +42,8 @@ class OutputPolicy(BaseModel):
 
     def action_for(self, check: str) -> Action:
         """The action for a finding of ``check``."""
-        return self.actions.get(check, self.default_action)
+        family = check.split(".", 1)[0] + ".*"
+        return self.actions.get(check) or self.actions.get(family) or self.default_action
 
     def mask_for(self, check: str) -> str:
         """What a redacted span of ``check`` is replaced with (``pii.email`` → ``<EMAIL>``)."""

@@ -20,13 +20,6 @@ from shared.messaging.envelope import (
     Safety,
 )
 
-
-class GroundingWithDropped(Grounding):
-    """Grounding with the documents it dropped as poisoned (``grounding.dropped``, the contract postprocess reads)."""
-
-    dropped: list[Document]
-
-
 DATA = Path(__file__).parents[2] / "data" / "postprocess"
 CONTEXT = json.loads((DATA / "context.json").read_text())
 CASES = [json.loads(line) for line in (DATA / "golden.jsonl").read_text().splitlines() if line.strip()]
@@ -74,8 +67,13 @@ class TestGolden:
         """The final answer is exactly the expected text, with the expected flags."""
         env = golden_envelope(case)
         if case.get("poisoned") and env.grounding is not None:
-            dropped = [Document(id="bad", source="x", score=0.1, text=t) for t in CONTEXT["poisoned"]]
-            env.grounding = GroundingWithDropped(**env.grounding.model_dump(), dropped=dropped)
+            # The safety stage dropped these retrieved chunks as poisoned: their ids are in safety.dropped_documents.
+            dropped = [
+                Document(id=f"bad-{i}", source="x", score=0.1, text=t) for i, t in enumerate(CONTEXT["poisoned"])
+            ]
+            env.grounding.documents = [*env.grounding.documents, *dropped]
+            safety = env.safety or Safety(verdict="allow")
+            env.safety = safety.model_copy(update={"dropped_documents": [d.id for d in dropped]})
         response = finisher.finish(env).envelope.response
         assert response is not None
         assert response.text == case["expected"]

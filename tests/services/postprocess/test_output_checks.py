@@ -1,6 +1,12 @@
 import pytest
 
-from services.postprocess.output_checks import OutputChecker, OutputContext, StopgapDetectors, ValidatorScanner
+from services.postprocess.output_checks import (
+    OutputChecker,
+    OutputContext,
+    ProfanityWords,
+    ValidatorScanner,
+    default_guards,
+)
 from services.postprocess.policy import OutputPolicy
 from shared.components.guards import TextGuard
 from shared.messaging.envelope import ChatMessage, Document, Envelope, Grounding, MemoryTurn
@@ -25,27 +31,37 @@ class TestValidatorScanner:
         assert ValidatorScanner().scan("Paris is the capital.").spans == []
 
 
-class TestStopgapDetectors:
+class TestDefaultGuards:
     @pytest.mark.parametrize(
         ("text", "check", "found"),
         [
-            ("key AKIAIOSFODNN7EXAMPLE here", "secret.api_key", "AKIAIOSFODNN7EXAMPLE"),
+            ("key AKIAIOSFODNN7EXAMPLE here", "secret.aws_access_key", "AKIAIOSFODNN7EXAMPLE"),
             ("token ghp_" + "a" * 36, "secret.api_key", "ghp_" + "a" * 36),
-            ("password = 'hunter2!'", "secret.credential", "hunter2!"),
-            ("-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----", "secret.private_key", None),
+            ("password = 'hunter2!'", "secret.password", "hunter2!"),
             ("what a shitty day", "offensive.profanity", "shitty"),
         ],
     )
-    def test_finds(self, text: str, check: str, found: str | None) -> None:
-        """Secrets (only the value of an assignment) and profanity are found."""
-        [span] = StopgapDetectors().scan(text).spans
-        assert span.check == check
-        assert text[span.start : span.end] == (found or text)
+    def test_finds(self, text: str, check: str, found: str) -> None:
+        """Secrets (the safety stage's validator: only the value of an assignment) and profanity are found."""
+        spans = [span for guard in default_guards() for span in guard.scan(text).spans]
+        assert [(s.check, text[s.start : s.end]) for s in spans] == [(check, found)]
+
+    def test_private_key(self) -> None:
+        """A PEM private key block is a secret."""
+        text = (
+            "-----BEGIN PRIVATE KEY-----\nMIIBVQIBADANBgkqhkiG9w0BAQEFAASCAT8wggE7AgEAAkEA\n-----END PRIVATE KEY-----"
+        )
+        spans = [span for guard in default_guards() for span in guard.scan(text).spans]
+        assert [s.check for s in spans] == ["secret.private_key"]
 
     @pytest.mark.parametrize("text", ["the secret: patience", "a token of thanks", "Scunthorpe is a town"])
     def test_prose_is_not_a_secret(self, text: str) -> None:
         """Words that merely name secrets, and words containing profanity, are clean."""
-        assert StopgapDetectors().scan(text).spans == []
+        assert [span for guard in default_guards() for span in guard.scan(text).spans] == []
+
+    def test_profanity_words_only(self) -> None:
+        """The word list finds words, not substrings."""
+        assert ProfanityWords().scan("a shitty day").spans[0].check == "offensive.profanity"
 
 
 class TestOutputContext:
