@@ -33,13 +33,16 @@ class TestSafetyEndToEnd:
         assert answer.safety.category == "secrets.aws_secret_key"
 
     async def test_email_reaches_the_model_as_a_placeholder(self, pipeline: CoreSettings) -> None:
-        """The model gets <EMAIL_1>; the placeholder map travels in the envelope for postprocess."""
+        """The model gets <EMAIL_1>; the map travels to postprocess, which restores it and keeps it from the client."""
         async with LlmopsClient(pipeline) as client:
             answer = await client.ask("My email is jo@example.com. Repeat my email address back to me.", max_tokens=24)
         assert answer.safety is not None
         assert answer.safety.verdict == "redact"
-        assert answer.safety.placeholders == {"<EMAIL_1>": "jo@example.com"}
+        # Postprocess used the map (restoring the user's own value) and left it out of what the client sees.
+        assert answer.safety.placeholders == {}
         assert answer.safety.restore_placeholders
+        assert answer.response is not None
+        assert "<EMAIL_1>" not in answer.response.text
         assert answer.safety.prompt is not None
         assert "jo@example.com" not in answer.safety.prompt
         assert "<EMAIL_1>" in answer.safety.prompt
