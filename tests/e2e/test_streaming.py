@@ -27,12 +27,13 @@ ROOT = Path(__file__).parents[2]
 
 @pytest.fixture(scope="module")
 async def postprocess(tansu: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[CoreSettings]:
-    """One real postprocess process on its own topics; its policy blocks API keys (and redacts PII as packaged)."""
+    """One real postprocess process on its own topics; its policy blocks API keys and AWS key ids (and redacts PII as packaged)."""
     core = core_settings(tansu, prefix=f"stream{uuid.uuid4().hex[:8]}.")
     topics = core.topics
     await ensure_topics(core.kafka, [topics.generated, topics.responses, topics.turns, topics.dlq])
     policy = OutputPolicy.load()
     policy.actions["secret.api_key"] = "block"
+    policy.actions["secret.aws_access_key"] = "block"
     folder = tmp_path_factory.mktemp("postprocess")
     policy_path = folder / "policy.json"  # JSON is YAML
     policy_path.write_text(policy.model_dump_json())
