@@ -42,6 +42,16 @@ async def _run_one(name: str) -> Section:
     return result
 
 
+def _write(out: Path, sections: dict[str, str]) -> None:
+    header = (
+        "# Benchmarks\n\nWritten by `make bench` (`python -m benchmarks`); each section is replaced when its "
+        "benchmark runs again.\n\n" + machine_summary() + "\n"
+    )
+    body = "\n\n".join(_MARK.format(name=n) + "\n" + sections[n] for n in sorted(sections))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(header + "\n" + body + "\n", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the named benchmarks (all by default) and rewrite the results file."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
@@ -56,14 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         sections[name] = f"## {section.title}\n\n_Run {stamp}._\n\n{section.body}"
         for key, value in section.figures.items():
-            print(f"{name}.{key}={value:.3f}")  # noqa: T201 - machine-readable figures
-    header = (
-        "# Benchmarks\n\nWritten by `make bench` (`python -m benchmarks`); each section is replaced when its "
-        "benchmark runs again.\n\n" + machine_summary() + "\n"
-    )
-    body = "\n\n".join(_MARK.format(name=n) + "\n" + sections[n] for n in sorted(sections))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(header + "\n" + body + "\n", encoding="utf-8")
+            print(f"{name}.{key}={value:.3f}", flush=True)  # noqa: T201 - machine-readable figures
+        # Written after each benchmark, so a long run that stops keeps what it measured.
+        _write(args.out, sections)
     return 0
 
 

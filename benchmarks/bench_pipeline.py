@@ -21,6 +21,7 @@ from shared.client import LlmopsClient
 from shared.components.registry import ModelRegistry
 from shared.messaging.envelope import Envelope
 from shared.messaging.settings import CoreSettings
+from shared.stack.embedded import STAGES
 
 CHAT_MODEL = "qwen2.5-coder-0.5b-instruct"
 MAX_TOKENS = 64
@@ -81,7 +82,8 @@ async def run() -> Section:
 
     throughput: list[list[object]] = []
     stack = embedded_stack(CHAT_MODEL)
-    await stack.start(timeout=300)  # a broker for the stage runs; its own services idle
+    stack.scale = dict.fromkeys(STAGES, 0)  # only the broker: each stage run starts its own replicas
+    await stack.start(timeout=300)
     try:
         for stage in ("preprocess", "grounding", "safety", "postprocess"):
             row: list[object] = [stage]

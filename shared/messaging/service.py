@@ -107,21 +107,31 @@ class StageService:
         """The consumer group of this stage's replicas."""
         return self.settings.group_id or f"llmops-{self.stage}"
 
-    def bind(self, *, warm_up: Callable[[], Awaitable[ProcessFn]], route: RouteFn) -> None:
-        """Subscribe the input topic; ``warm_up`` builds the logic once, before consuming starts."""
-        self._warm_up = warm_up
+    def _observed(self, route: RouteFn) -> RouteFn:
+        """``route``, counting each output's domain figures on the way (verdicts, tokens)."""
 
         def observed_route(env: Envelope) -> str:
             self.metrics.observe_envelope(env)
             return route(env)
 
-        self._subscriber = self.broker.subscriber(
+        return observed_route
+
+    def _subscribe(self, **options: Any) -> Any:
+        """The input subscriber: commit after the handler (``AckPolicy.ACK``), raw bytes to the runner."""
+        return self.broker.subscriber(
             self.input_topic,
             group_id=self.group_id,
             ack_policy=AckPolicy.ACK,
             decoder=raw_body,
+            **options,
             **consumer_options(self.settings.core.kafka),
         )
+
+    def bind(self, *, warm_up: Callable[[], Awaitable[ProcessFn]], route: RouteFn) -> None:
+        """Subscribe the input topic; ``warm_up`` builds the logic once, before consuming starts."""
+        self._warm_up = warm_up
+        observed_route = self._observed(route)
+        self._subscriber = self._subscribe()
 
         @self._subscriber
         async def on_message(body: bytes, message: KafkaMessage) -> None:
@@ -153,21 +163,8 @@ class StageService:
             return _batch_only
 
         self._warm_up = warm_up_batch
-
-        def observed_route(env: Envelope) -> str:
-            self.metrics.observe_envelope(env)
-            return route(env)
-
-        self._subscriber = self.broker.subscriber(
-            self.input_topic,
-            group_id=self.group_id,
-            ack_policy=AckPolicy.ACK,
-            decoder=raw_body,
-            batch=True,
-            max_records=max_records,
-            batch_timeout_ms=batch_timeout_ms,
-            **consumer_options(self.settings.core.kafka),
-        )
+        observed_route = self._observed(route)
+        self._subscriber = self._subscribe(batch=True, max_records=max_records, batch_timeout_ms=batch_timeout_ms)
 
         @self._subscriber
         async def on_batch(bodies: list[bytes], message: KafkaMessage) -> None:
