@@ -48,12 +48,11 @@ async def lag_of(port: int) -> float:
 
 async def soak(minutes: float, rate: float, sample_s: float, model: str) -> dict[str, object]:
     """Run the soak and return its figures."""
-    data = Path(tempfile.mkdtemp(prefix="llmops-soak-"))
-    core = CoreSettings(
-        kafka=KafkaSettings(bootstrap=f"127.0.0.1:{free_port()}"), topics=TopicSettings(), data_dir=data
-    )
+    scratch = Path(tempfile.mkdtemp(prefix="llmops-soak-"))
+    core = CoreSettings(kafka=KafkaSettings(bootstrap=f"127.0.0.1:{free_port()}"), topics=TopicSettings())
     core.default_model = model
-    stack = EmbeddedStack(core, log_dir=data / "logs")
+    # Own broker, knowledge folder and logs; the installed models.
+    stack = EmbeddedStack(core, log_dir=scratch / "logs", extra_env={"LLMOPS_QDRANT_PATH": str(scratch / "qdrant")})
     await stack.start(timeout=300)
     samples: dict[str, list[float]] = {s.name: [] for s in stack.services}
     max_lag = 0.0
