@@ -6,20 +6,22 @@ import asyncio
 import contextlib
 import time
 
-from aiokafka.errors import KafkaError
 from fastapi import Request
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from services.gateway.auth import Authenticator, Principal, RateLimiter
-from services.gateway.lag import LagProbe
 from services.gateway.protocol import ApiError, ChatCompletionRequest
 from services.gateway.settings import GatewaySettings
 from services.gateway.stats import PipelineStats
-from shared.client import LlmopsClient
+from shared.client import BROKER_ERRORS, LlmopsClient
 from shared.components.registry import ModelRegistry, UnknownModelError
 from shared.messaging.envelope import Envelope
+from shared.messaging.lag import LagProbe
 from shared.messaging.logging import get_logger
 from shared.stack.topics import ensure_topics
+
+# The broker away (a connection or Kafka error) or the client refusing to start: retry later.
+_CONNECT_ERRORS: tuple[type[Exception], ...] = (*BROKER_ERRORS, RuntimeError)
 
 __all__ = ["Gateway"]
 
@@ -81,7 +83,7 @@ class Gateway:
             try:
                 await ensure_topics(self.settings.core.kafka, [self.reply_topic])
                 await self.client.start()
-            except (KafkaError, OSError, RuntimeError) as exc:
+            except _CONNECT_ERRORS as exc:
                 self.log.warning("gateway.broker_unavailable", error=f"{type(exc).__name__}: {exc}")
                 with contextlib.suppress(Exception):
                     await self.client.stop()

@@ -1,5 +1,5 @@
 """The Python client SDK."""
 
-from shared.client.sdk import LlmopsClient, PipelineErrorAnswer
+from shared.client.sdk import BROKER_ERRORS, LlmopsClient, PipelineErrorAnswer
 
-__all__ = ["LlmopsClient", "PipelineErrorAnswer"]
+__all__ = ["BROKER_ERRORS", "LlmopsClient", "PipelineErrorAnswer"]

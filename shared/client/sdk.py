@@ -21,12 +21,16 @@ from types import TracebackType
 from typing import Any, Self
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from shared.messaging.envelope import ChatMessage, Envelope, Request, SamplingParams
 from shared.messaging.settings import CoreSettings
 from shared.messaging.stage import envelope_headers
 
-__all__ = ["LlmopsClient", "PipelineErrorAnswer"]
+__all__ = ["BROKER_ERRORS", "LlmopsClient", "PipelineErrorAnswer"]
+
+#: What starting or using the client raises when the broker is unreachable (callers need no Kafka imports).
+BROKER_ERRORS: tuple[type[Exception], ...] = (KafkaError, OSError)
 
 _SEEN_LIMIT = 10_000
 

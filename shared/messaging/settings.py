@@ -110,6 +110,16 @@ class TopicSettings(BaseSettings):
         """The ``dlq`` topic."""
         return self.name("dlq")
 
+    def stage_inputs(self) -> dict[str, str]:
+        """Each stage's input topic (its consumer group ``llmops-<stage>`` reads it), in flow order."""
+        return {
+            "preprocess": self.requests,
+            "grounding": self.preprocessed,
+            "safety": self.grounded,
+            "inference": self.checked,
+            "postprocess": self.generated,
+        }
+
     def all(self) -> list[str]:
         """Every topic the pipeline needs, in flow order."""
         return [

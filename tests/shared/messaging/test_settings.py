@@ -34,3 +34,16 @@ class TestSettings:
         assert core.kafka.bootstrap == "127.0.0.1:9092"
         assert core.kafka.fetch_max_wait_ms <= 10
         assert core.kafka.enable_idempotence is False
+
+
+class TestStageInputs:
+    def test_each_stage_reads_the_topic_before_it(self) -> None:
+        """The stage → input topic map follows the flow and uses the prefix."""
+        topics = TopicSettings(prefix="x.")
+        assert topics.stage_inputs() == {
+            "preprocess": "x.requests",
+            "grounding": "x.preprocessed",
+            "safety": "x.grounded",
+            "inference": "x.checked",
+            "postprocess": "x.generated",
+        }

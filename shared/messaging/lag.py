@@ -14,14 +14,6 @@ from shared.messaging.settings import CoreSettings
 
 __all__ = ["LagProbe"]
 
-_STAGE_INPUTS = {
-    "preprocess": "requests",
-    "grounding": "preprocessed",
-    "safety": "grounded",
-    "inference": "checked",
-    "postprocess": "generated",
-}
-
 
 class LagProbe:
     """Measures the lag of the ``llmops-<stage>`` groups, at most once per ``cache_s``; ``None`` where unknown."""
@@ -34,7 +26,7 @@ class LagProbe:
         self._consumer: AIOKafkaConsumer | None = None
         self._cached: tuple[float, dict[str, int | None]] | None = None
         self._lock = asyncio.Lock()
-        self.log = get_logger("llmops.gateway.lag")
+        self.log = get_logger("llmops.lag")
 
     async def stop(self) -> None:
         """Close the admin and offsets clients."""
@@ -58,7 +50,7 @@ class LagProbe:
             except Exception as exc:  # noqa: BLE001 - stats must never fail the caller
                 self.log.warning("lag.unavailable", error=f"{type(exc).__name__}: {exc}")
                 await self.stop()
-                lag = dict.fromkeys(_STAGE_INPUTS)
+                lag = dict.fromkeys(self.core.topics.stage_inputs())
             self._cached = (now, lag)
             return lag
 
@@ -71,8 +63,7 @@ class LagProbe:
             self._consumer = AIOKafkaConsumer(bootstrap_servers=servers, group_id=None, enable_auto_commit=False)
             await self._consumer.start()
         lag: dict[str, int | None] = {}
-        for stage, stem in _STAGE_INPUTS.items():
-            topic = self.core.topics.name(stem)
+        for stage, topic in self.core.topics.stage_inputs().items():
             partitions = self._consumer.partitions_for_topic(topic) or set()
             if not partitions:
                 await self._consumer.topics()
