@@ -133,6 +133,8 @@ async def run() -> Section:
             ),
             f"End to end over bare, p50: **{ratio:.2f}x** (target at most 1.15x).",
             "Each stage's own time (trail):\n\n" + table(["stage", "p50 ms", "p99 ms"], stage_rows),
+            "Each hop (next stage's start minus the previous one's end, trail timestamps):\n\n"
+            + table(["hop", "p50 ms", "p99 ms"], split.hop_rows()),
             "Throughput from a backlog of "
             f"{STAGE_BACKLOG} real captured inputs (messages/s):\n\n"
             + table(["stage", "1 replica", "2 replicas"], throughput),

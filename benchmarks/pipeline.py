@@ -11,6 +11,7 @@ from __future__ import annotations
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from benchmarks.report import percentile
@@ -43,18 +44,35 @@ class Split:
     stages: list[float] = field(default_factory=list)
     generation: list[float] = field(default_factory=list)
     per_stage: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
+    #: Each hop's gap ("preprocess → grounding": the next stage's start minus this one's end), from the trail.
+    per_hop: dict[str, list[float]] = field(default_factory=dict)
     errors: int = 0
 
     def add(self, answer: Envelope, e2e_ms: float) -> None:
-        """Record one answer."""
+        """Record one answer (call it as the answer arrives: the last hop ends now)."""
+        received = datetime.now(UTC)
         if answer.error is not None:
             self.errors += 1
             return
+        self._hops(answer, received)
         self.e2e.append(e2e_ms)
         self.stages.append(sum(t.duration_ms for t in answer.trail))
         self.generation.append(answer.completion.generation_ms if answer.completion else 0.0)
         for record in answer.trail:
             self.per_stage.setdefault(record.stage, []).append(record.duration_ms)
+
+    def _hops(self, answer: Envelope, received: datetime) -> None:
+        previous, ended = "client", answer.created_at
+        for record in answer.trail:
+            self.per_hop.setdefault(f"{previous} → {record.stage}", []).append(
+                (record.started_at - ended).total_seconds() * 1000
+            )
+            previous, ended = record.stage, record.started_at + timedelta(milliseconds=record.duration_ms)
+        self.per_hop.setdefault(f"{previous} → client", []).append((received - ended).total_seconds() * 1000)
+
+    def hop_rows(self) -> list[list[object]]:
+        """Rows of ``hop, p50 ms, p99 ms`` for a report table."""
+        return [[hop, percentile(v, 50), percentile(v, 99)] for hop, v in self.per_hop.items() if v]
 
     @property
     def transport(self) -> list[float]:

@@ -59,8 +59,9 @@ async def capture_inputs(core: CoreSettings) -> dict[str, list[bytes]]:
 def _fresh_copy(raw: bytes) -> Envelope:
     env = Envelope.from_bytes(raw)
     rid = uuid.uuid4().hex
+    # No reply_to: postprocess answers on the sub-stack's responses topic, where they are counted.
     return env.model_copy(
-        update={"request_id": rid, "conversation_id": rid, "trail": list(env.trail), "deadline": None}
+        update={"request_id": rid, "conversation_id": rid, "trail": list(env.trail), "deadline": None, "reply_to": None}
     )
 
 

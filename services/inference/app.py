@@ -58,6 +58,7 @@ def create_service(settings: InferenceSettings | None = None) -> StageService:
             verify_sha256=settings.verify_sha256,
             on_chunk=send_chunk,
             metrics=metrics,
+            skip_generation=settings.bench_skip_generation,
         )
         service.log.info(
             "inference.gpu",

@@ -68,6 +68,7 @@ class Generator:
         verify_sha256: bool = True,
         on_chunk: ChunkSink | None = None,
         metrics: InferenceMetrics | None = None,
+        skip_generation: bool = False,
     ) -> None:
         self.registry = registry
         self.models_dir = models_dir
@@ -78,6 +79,7 @@ class Generator:
         self.verify_sha256 = verify_sha256
         self.on_chunk = on_chunk
         self.metrics = metrics
+        self.skip_generation = skip_generation
         self.engine: LlamaEngine | None = None
         self._lock = asyncio.Lock()
         self._inflight: asyncio.Future[Any] | None = None
@@ -110,7 +112,10 @@ class Generator:
         return engine
 
     def warm_up(self) -> None:
-        """Load the start-up model (hash-checked) and generate a token."""
+        """Load the start-up model (hash-checked) and generate a token; nothing when generation is skipped."""
+        if self.skip_generation:
+            self.log.warning("inference.skip_generation", reason="bench-only flag: every answer is empty")
+            return
         self._load(self.model, self.warm_up_tokens)
 
     def _entry(self, env: Envelope) -> ModelEntry:
@@ -145,6 +150,9 @@ class Generator:
         messages = safety.messages if safety is not None and safety.messages is not None else env.grounding.messages
         prompt = safety.prompt if safety is not None and safety.prompt is not None else env.grounding.prompt
         deadline = env.deadline.timestamp() if env.deadline is not None else None
+        if self.skip_generation:  # benchmarks only: the hops without the model
+            skipped = Generation("", 0, 0, "stop", None, 0.0)
+            return env.model_copy(update=self._result_sections(env, entry.name, skipped, 0))
         async with self._lock:
             engine = self.engine
             if engine is None or engine.entry.name != entry.name:

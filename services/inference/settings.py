@@ -50,3 +50,10 @@ class InferenceSettings(StageSettings):
     warm_up_tokens: int = Field(
         default=1, ge=0, description="Tokens generated at start so the first request is not cold."
     )
+    bench_skip_generation: bool = Field(
+        default=False,
+        description=(
+            "Benchmarks only: answer every request with an empty completion without loading or running a "
+            "model, so the hops can be timed on their own (`make bench`, hop latency). Never in production."
+        ),
+    )

@@ -122,8 +122,10 @@ class SafetyChecker:
     def _poisoned(self, tenant: str, documents: list[Document], findings: list[Finding]) -> list[Document]:
         suite = self.suite(tenant, "context")
         dropped = []
-        for doc in documents:
-            result = suite.scan(doc.text)
+        # One batched MiniLM call for every retrieved chunk, not one call per chunk.
+        vectors = suite.embed_many([doc.text for doc in documents])
+        for doc, vector in zip(documents, vectors, strict=True):
+            result = suite.scan(doc.text, embedding=vector)
             if result.findings:
                 dropped.append(doc)
                 findings += [_finding(f, document_id=doc.id, action="drop") for f in result.findings]

@@ -189,6 +189,22 @@ class GuardSuite:
         self._guard: Guard | None = None
         self._names: dict[str, str] = {}
 
+    @property
+    def needs_embedding(self) -> bool:
+        """Whether a scan embeds its text (an injection or banned-topics check is on for this stage)."""
+        checks = self.policy.checks
+        return any(
+            checks.get(name).enabled and (name != "banned_topics" or bool(checks.banned_topics.topics))
+            for name in _STAGE_CHECKS[self.stage]
+            if name in {"injection", "context_injection", "banned_topics"}
+        )
+
+    def embed_many(self, texts: list[str]) -> list[npt.NDArray[np.float32] | None]:
+        """One batched embedding per text when scans need them (pass each to ``scan``), else ``None`` each."""
+        if not texts or not self.needs_embedding:
+            return [None] * len(texts)
+        return list(self.resources.embedder.embed(texts))
+
     def _validators(self) -> list[tuple[str, Any]]:
         checks = self.policy.checks
         out: list[tuple[str, Any]] = []

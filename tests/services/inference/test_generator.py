@@ -180,3 +180,15 @@ class TestModelIntegrity:
         adapter.unlink()
         with pytest.raises(PipelineError, match="not at"):
             await gen.process(ready("Hi", "gemma-tuned"))
+
+
+class TestSkipGeneration:
+    async def test_bench_flag_answers_empty_without_a_model(self, registry: ModelRegistry, tmp_path: Path) -> None:
+        """The bench-only flag loads nothing (no model file needed) and answers an empty, finished completion."""
+        gen = Generator(registry, tmp_path, model="gemma-3-270m", skip_generation=True)
+        gen.warm_up()
+        assert gen.engine is None
+        out = await gen.process(ready("Say hello.", "gemma-3-270m"))
+        assert out.completion is not None
+        assert (out.completion.text, out.completion.tokens_out, out.completion.finish_reason) == ("", 0, "stop")
+        assert out.error is None
