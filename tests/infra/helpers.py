@@ -19,6 +19,7 @@ from services.inference.settings import InferenceSettings
 from services.postprocess.settings import PostprocessSettings
 from services.preprocess.settings import PreprocessSettings
 from services.safety.settings import SafetySettings
+from shared.components.cache import CacheSettings
 from shared.components.knowledge.settings import KnowledgeSettings
 from shared.messaging.settings import CoreSettings, KafkaSettings, StageSettings, TopicSettings
 
@@ -80,6 +81,7 @@ def known_variables() -> set[str]:
         CoreSettings,
         GatewaySettings,
         KnowledgeSettings,
+        CacheSettings,
         *STAGE_SETTINGS.values(),
     ):
         prefix = cls.model_config["env_prefix"]
