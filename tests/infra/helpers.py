@@ -56,6 +56,7 @@ METRICS = {
     "llmops_time_to_first_token_seconds": "histogram",  # {model}
     "llmops_consumer_lag": "gauge",  # {stage, topic, partition}
     "llmops_gpu_layers": "gauge",  # {model}
+    "llmops_cache_lookups_total": "counter",  # {model, result}: hit / miss (safety)
 }
 _SERIES_SUFFIXES = ("_bucket", "_sum", "_count")
 
