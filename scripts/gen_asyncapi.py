@@ -24,6 +24,8 @@ from services.inference.app import create_service as inference
 from services.postprocess.app import create_service as postprocess
 from services.preprocess.app import create_service as preprocess
 from services.safety.app import create_service as safety
+from shared.components.cache import CacheEntry
+from shared.components.usage import UsageRecord
 from shared.messaging.envelope import Envelope, Turn
 from shared.messaging.service import StageService
 from shared.messaging.settings import TopicSettings
@@ -37,7 +39,7 @@ OUTPUTS: dict[str, Callable[[TopicSettings], list[str]]] = {
     "grounding": lambda t: [t.grounded, t.ingest_progress],
     "safety": lambda t: [t.checked, t.generated],
     "inference": lambda t: [t.generated],
-    "postprocess": lambda t: [t.responses, t.turns],
+    "postprocess": lambda t: [t.responses, t.turns, t.usage, t.cache],
 }
 FACTORIES: dict[str, Callable[[], StageService]] = {
     "preprocess": preprocess,
@@ -51,11 +53,13 @@ FACTORIES: dict[str, Callable[[], StageService]] = {
 def build() -> dict[str, Any]:
     """The AsyncAPI 3.0 document as plain data."""
     topics = TopicSettings()
+    # Topics that carry something other than the envelope.
+    own_schemas: dict[str, type[Any]] = {topics.turns: Turn, topics.usage: UsageRecord, topics.cache: CacheEntry}
     brokers = []
     for stage, factory in FACTORIES.items():
         service = factory()
         for topic in [*OUTPUTS[stage](topics), topics.dlq]:
-            schema = Turn if topic == topics.turns else Envelope
+            schema = own_schemas.get(topic, Envelope)
             service.broker.publisher(topic, schema=schema, title=f"{stage}:{topic}", description=f"{stage} writes")
         brokers.append(service.broker)
     spec: dict[str, Any] = (
@@ -68,7 +72,8 @@ def build() -> dict[str, Any]:
     schemas.update(envelope_schema.pop("$defs", {}))
     schemas["Envelope"] = envelope_schema
     for name, message in spec["components"].get("messages", {}).items():
-        if "ingest" not in name and "Turn" not in json.dumps(message.get("payload", {})):
+        payload = json.dumps(message.get("payload", {}))
+        if "ingest" not in name and not any(schema.__name__ in payload for schema in own_schemas.values()):
             message["payload"] = {"$ref": "#/components/schemas/Envelope"}
     return spec
 

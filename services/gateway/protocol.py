@@ -9,6 +9,7 @@ ids, the trail of stage timings, citations and safety findings.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -37,6 +38,7 @@ _STATUS: dict[str, tuple[int, str]] = {
     "deadline_exceeded": (504, "timeout_error"),
     "timeout": (504, "timeout_error"),
     "model_unavailable": (503, "server_error"),
+    "quota_exceeded": (429, "rate_limit_error"),
 }
 _OPENAI_CODE = {"prompt_too_long": "context_length_exceeded", "unknown_model": "model_not_found"}
 
@@ -177,11 +179,13 @@ def answer_error(env: Envelope) -> ApiError | None:
     if env.error is None:
         return None
     status, type_ = _STATUS.get(env.error.code, (500, "server_error"))
+    retry_after = env.error.retry_after_s
     return ApiError(
         status,
         env.error.message,
         type_=type_,
         code=_OPENAI_CODE.get(env.error.code, env.error.code),
+        headers={"Retry-After": str(max(1, math.ceil(retry_after)))} if retry_after is not None else None,
         stage=env.error.stage,
         request_id=env.request_id,
     )

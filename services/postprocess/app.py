@@ -1,5 +1,8 @@
 """Postprocess service wiring: ``llmops.generated`` → the request's reply topic, and the turn to ``llmops.turns``.
 
+Each final answer also writes its token accounting to ``llmops.usage`` and, when the semantic
+cache looked it up and it passed every check unchanged, offers itself on ``llmops.cache``.
+
 Streamed pieces (``kind="chunk"``) go through the ``StreamGate`` and come out as zero or one
 checked chunk each; the message with the whole completion becomes the last chunk (what was
 held back) followed by the final answer.
@@ -14,6 +17,9 @@ from services.postprocess.output_checks import OutputChecker
 from services.postprocess.policy import OutputPolicy
 from services.postprocess.settings import PostprocessSettings
 from services.postprocess.stream import StreamGate
+from shared.components.cache import CacheEntry, cacheable_answer
+from shared.components.registry import ModelRegistry
+from shared.components.usage import usage_record
 from shared.messaging.envelope import Envelope
 from shared.messaging.service import ProcessFn, StageService
 
@@ -31,6 +37,32 @@ def create_service(settings: PostprocessSettings | None = None) -> StageService:
         finisher = Finisher(checker)
         await asyncio.to_thread(finisher.warm_up)
         gate = StreamGate(checker, max_streams=settings.max_streams)
+        registry = ModelRegistry.load(settings.core.registry_path, default=settings.core.default_model)
+
+        async def account(final: Envelope) -> None:
+            """Usage to ``llmops.usage`` and a cacheable answer to ``llmops.cache``, acknowledged before the answer."""
+            sends = []
+            if settings.publish_usage:
+                record = usage_record(final, registry)
+                sends.append(
+                    service.runner.send(
+                        topics.usage,
+                        record.model_dump_json().encode(),
+                        key=final.tenant.encode(),
+                        headers={"request_id": final.request_id},
+                    )
+                )
+            if final.cache is not None and cacheable_answer(final):
+                entry = CacheEntry.from_answer(final)
+                sends.append(
+                    service.runner.send(
+                        topics.cache,
+                        entry.model_dump_json().encode(),
+                        key=entry.key.encode(),
+                        headers={"request_id": final.request_id},
+                    )
+                )
+            await asyncio.gather(*sends)
 
         async def process(env: Envelope) -> list[Envelope]:
             if env.kind == "chunk":
@@ -45,6 +77,7 @@ def create_service(settings: PostprocessSettings | None = None) -> StageService:
                     key=env.conversation_id.encode(),
                     headers={"request_id": env.request_id},
                 )
+            await account(finished.envelope)
             return [*pieces, finished.envelope]
 
         return process

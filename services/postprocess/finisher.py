@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from services.postprocess.citations import map_citations
 from services.postprocess.output_checks import CheckResult, OutputChecker, OutputContext
 from services.postprocess.polish import polish_answer
-from shared.messaging.envelope import Envelope, Response, Safety, Turn, Usage
+from shared.messaging.envelope import CacheHit, Envelope, Response, Safety, Turn, Usage
 from shared.messaging.errors import PipelineError
 
 __all__ = ["Finished", "Finisher", "Restored", "restore_placeholders"]
@@ -99,8 +99,11 @@ class Finisher:
             response = Response(text=safety.refusal or "I can't help with this request.", refused=True)
             return Finished(self._final(env, response), None)
         completion = env.completion
+        hit = env.cache.hit if env.cache is not None else None
+        if completion is None and hit is not None:
+            return self._from_cache(env, hit)
         if completion is None:
-            raise PipelineError("invalid_message", "postprocess needs a completion or a blocked verdict")
+            raise PipelineError("invalid_message", "postprocess needs a completion, a cache hit or a blocked verdict")
         usage = Usage(
             prompt_tokens=completion.tokens_in,
             completion_tokens=completion.tokens_out,
@@ -137,6 +140,24 @@ class Finisher:
             for placeholder, value in safety.placeholders.items():
                 memory_text = memory_text.replace(value, placeholder)
         return Finished(final, self._turn(env, memory_text))
+
+    def _from_cache(self, env: Envelope, hit: CacheHit) -> Finished:
+        """The cached answer, polished and checked when it was first given; checked again against this prompt."""
+        checked = self.checker.check(hit.text, OutputContext.from_envelope(env))
+        usage = Usage(prompt_tokens=0, completion_tokens=0, total_tokens=0)
+        if checked.blocked_by is not None:
+            response = Response(text=checked.text, refused=True, findings=checked.findings, usage=usage)
+            return Finished(self._final(env, response), None)
+        response = Response(
+            text=checked.text,
+            changes=["output_redacted"] if any(f.action == "redact" for f in checked.findings) else [],
+            citations=hit.citations,
+            findings=checked.findings,
+            usage=usage,
+            cached=True,
+            cached_from=hit.request_id,
+        )
+        return Finished(self._final(env, response), self._turn(env, checked.text))
 
     @staticmethod
     def _final(env: Envelope, response: Response) -> Envelope:

@@ -18,6 +18,7 @@ class PostprocessSettings(StageSettings):
     model_config = SettingsConfigDict(env_prefix="LLMOPS_POSTPROCESS_", env_file=".env", extra="ignore")
 
     publish_turns: bool = True
+    publish_usage: bool = Field(default=True, description="Write each answer's token accounting to llmops.usage.")
     policy_path: Path | None = Field(
         default=None, description="Output policy file (actions per check); the packaged policy.yaml when absent."
     )

@@ -3,23 +3,37 @@
 Records are consumed in batches (whatever one poll returns, up to ``batch_max_records``):
 each request is cleaned on its own and the batch is embedded in one model call. A poll
 returns as soon as anything is there, so a lone request does not wait for company.
+
+Quotas come first: a tenant over its limits is answered ``quota_exceeded`` before any work.
+When any tenant has limits, the counts are rebuilt from ``llmops.usage`` before consuming
+starts and kept current by reading it (every replica, no group).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaMessage
+from pydantic import ValidationError
 
 from services.preprocess.intake import parse_request
 from services.preprocess.language import LanguageDetector
 from services.preprocess.policy import TenantPolicyFile
 from services.preprocess.preprocessor import Preprocessor
+from services.preprocess.quota import QuotaTracker
 from services.preprocess.settings import PreprocessSettings
 from services.preprocess.typos import TypoCorrector
 from shared.components.embedder import Embedder
 from shared.components.registry import ModelRegistry
+from shared.components.usage import UsageRecord
+from shared.messaging.broker import consumer_options
 from shared.messaging.envelope import Envelope
-from shared.messaging.service import StageService
-from shared.messaging.stage import BatchProcessFn
+from shared.messaging.errors import PoisonMessageError
+from shared.messaging.service import StageService, raw_body
+from shared.messaging.stage import BatchProcessFn, ReceivedRecord
+from shared.messaging.topic_reader import read_topic
 
 __all__ = ["build_preprocessor", "create_service"]
 
@@ -51,14 +65,21 @@ def create_service(
     settings = settings or PreprocessSettings()
     topics = settings.core.topics
     service = StageService("preprocess", settings, input_topic=topics.requests, parse=parse_request)
+    quota = QuotaTracker(TenantPolicyFile.load(settings.tenants_path))
+    rebuild_quota = _count_usage(service, quota) if quota.active else None
 
     async def warm_up() -> BatchProcessFn:
         pre = preprocessor or build_preprocessor(settings)
         await asyncio.to_thread(pre.warm_up)
+        if rebuild_quota is not None:
+            await rebuild_quota()
 
         async def process(envs: list[Envelope]) -> list[Envelope | Exception]:
+            refusals = quota.admit_all(envs)
+            admitted = [env for env, refusal in zip(envs, refusals, strict=True) if refusal is None]
             # Off the event loop: heartbeats and publishing go on while the CPU works.
-            return await asyncio.to_thread(pre.process_batch, envs)
+            done = iter(await asyncio.to_thread(pre.process_batch, admitted) if admitted else [])
+            return [refusal if refusal is not None else next(done) for refusal in refusals]
 
         return process
 
@@ -69,3 +90,42 @@ def create_service(
         batch_timeout_ms=settings.batch_timeout_ms,
     )
     return service
+
+
+def _count_usage(service: StageService, quota: QuotaTracker) -> Callable[[], Awaitable[None]]:
+    """Feed ``quota`` from the usage topic: every replica reads all of it (no group), live; returns the rebuild.
+
+    The rebuild reads the topic to its end before consuming starts, so a restarted replica knows
+    the counts before it admits anything; the subscriber (also from the beginning) keeps them current.
+    """
+    kafka = service.settings.core.kafka
+    topic = service.settings.core.topics.usage
+
+    async def rebuild_quota() -> None:
+        try:
+            records = await asyncio.wait_for(read_topic(kafka, topic), timeout=60)
+        except Exception as exc:  # noqa: BLE001 - the live usage subscriber (from the beginning) catches up
+            service.log.warning("quota.rebuild_failed", error=str(exc)[:300])
+            return
+        counted = 0
+        for record in records:
+            try:
+                quota.record(UsageRecord.model_validate_json(record.value))
+            except (ValidationError, ValueError):
+                continue  # the live subscriber dead-letters it
+            counted += 1
+        service.log.info("quota.rebuilt", usage_records=counted)
+
+    @service.broker.subscriber(
+        topic, group_id=None, ack_policy=AckPolicy.ACK_FIRST, decoder=raw_body, **consumer_options(kafka)
+    )
+    async def on_usage(body: bytes, message: KafkaMessage) -> None:
+        try:
+            usage = UsageRecord.model_validate_json(body)
+        except (ValidationError, ValueError) as exc:
+            record = ReceivedRecord.from_consumer_record(message.raw_message)
+            await service.runner.dead_letter(body, record, PoisonMessageError(f"invalid usage record: {exc}"))
+            return
+        quota.record(usage)
+
+    return rebuild_quota

@@ -1,4 +1,4 @@
-"""Per-tenant and per-request switches for the preprocess stage (typo correction for now)."""
+"""Per-tenant and per-request switches for the preprocess stage: typo correction, quotas."""
 
 from __future__ import annotations
 
@@ -23,6 +23,12 @@ class TenantPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     typo_correction: bool | None = Field(default=None, description="Correct typos in this tenant's prompts.")
+    requests_per_minute: int | None = Field(
+        default=None, ge=0, description="Most requests admitted in any 60 s; unlimited when absent."
+    )
+    tokens_per_day: int | None = Field(
+        default=None, ge=0, description="Most prompt plus completion tokens per UTC day; unlimited when absent."
+    )
 
 
 class TenantPolicyFile(BaseModel):

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "LoraAdapter",
     "ModelEntry",
+    "ModelPrice",
     "ModelRegistry",
     "ModelSource",
     "PathSource",
@@ -100,6 +101,20 @@ class LoraAdapter(BaseModel):
         return path if path.is_absolute() else models_dir / path
 
 
+class ModelPrice(BaseModel):
+    """What a token of this model costs (for usage accounting), per million tokens."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt_per_1m: float = Field(default=0.0, ge=0.0, description="Price of a million prompt tokens.")
+    completion_per_1m: float = Field(default=0.0, ge=0.0, description="Price of a million generated tokens.")
+    currency: str = "USD"
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """The price of that many tokens."""
+        return (prompt_tokens * self.prompt_per_1m + completion_tokens * self.completion_per_1m) / 1_000_000
+
+
 class ModelEntry(BaseModel):
     """One servable model."""
 
@@ -117,6 +132,13 @@ class ModelEntry(BaseModel):
     lora: LoraAdapter | None = None
     sampling: SamplingDefaults = Field(default_factory=SamplingDefaults)
     tenants: list[str] | None = Field(default=None, description="Tenants allowed to use the model; all when absent.")
+    price: ModelPrice = Field(default_factory=ModelPrice, description="Token prices for usage accounting.")
+
+    @property
+    def revision(self) -> str:
+        """What identifies the weights served under this name: the GGUF's and the adapter's hashes."""
+        lora = (self.lora.sha256 or str(self.lora.path)) if self.lora else ""
+        return f"{self.sha256[:16]}{'+' + lora[:16] if lora else ''}"
 
     def path_in(self, models_dir: Path) -> Path:
         """Where the GGUF file lives: the source path for a ``path`` source, else in the models folder."""
@@ -140,7 +162,9 @@ def _inherit(name: str, entry: dict[str, Any], raw: dict[str, Any], seen: tuple[
         raise ValueError(msg)
     base = _inherit(base_name, dict(raw[base_name]), raw, (*seen, name))
     inherited = {
-        k: v for k, v in base.items() if k in {"file", "sha256", "size_bytes", "chat_format", "n_ctx", "source"}
+        k: v
+        for k, v in base.items()
+        if k in {"file", "sha256", "size_bytes", "chat_format", "n_ctx", "source", "price"}
     }
     return inherited | entry
 

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "SCHEMA_VERSION",
+    "CacheHit",
+    "CacheInfo",
     "ChatMessage",
     "Chunk",
     "Citation",
@@ -251,6 +253,27 @@ class Response(_Section):
         default_factory=list, description="What the output checks found (offsets in the polished answer, no values)."
     )
     usage: Usage | None = Field(default=None, description="Tokens used, from the completion.")
+    cached: bool = Field(default=False, description="Answered from the semantic cache, without inference.")
+    cached_from: str | None = Field(default=None, description="The request id whose answer the cache gave.")
+
+
+class CacheHit(_Section):
+    """A cached answer similar enough to be given instead of generating one."""
+
+    request_id: str = Field(description="The request whose answer this is.")
+    similarity: float = Field(description="Cosine of this prompt's embedding and the cached one's.")
+    text: str = Field(description="The answer as it was checked and sent then.")
+    citations: list[Citation] = Field(default_factory=list)
+    model: str
+    tokens_in: int = Field(default=0, ge=0, description="Prompt tokens the original request used (saved now).")
+    tokens_out: int = Field(default=0, ge=0, description="Completion tokens the original request used (saved now).")
+
+
+class CacheInfo(_Section):
+    """Filled by safety when the tenant uses the semantic cache: the lookup key, and the hit if any."""
+
+    key: str = Field(description="Exact part of the cache key (tenant, model, template, policy, context hash).")
+    hit: CacheHit | None = Field(default=None, description="Set when the answer comes from the cache.")
 
 
 class Chunk(_Section):
@@ -267,6 +290,7 @@ class ErrorInfo(_Section):
     message: str
     stage: str
     retriable: bool = False
+    retry_after_s: float | None = Field(default=None, ge=0, description="When a retry can succeed (quota_exceeded).")
 
 
 class TrailRecord(_Section):
@@ -305,6 +329,7 @@ class Envelope(BaseModel):
     prepared: Prepared | None = None
     grounding: Grounding | None = None
     safety: Safety | None = None
+    cache: CacheInfo | None = Field(default=None, description="Semantic cache lookup (safety), when enabled.")
     completion: Completion | None = None
     response: Response | None = None
     chunk: Chunk | None = Field(default=None, description="Set on streamed pieces (kind 'chunk').")

@@ -13,11 +13,12 @@ class PipelineError(Exception):
 
     """
 
-    def __init__(self, code: str, message: str, *, retriable: bool = False) -> None:
+    def __init__(self, code: str, message: str, *, retriable: bool = False, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.retriable = retriable
+        self.retry_after_s = retry_after_s
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"

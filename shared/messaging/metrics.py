@@ -3,7 +3,7 @@
 Names are a contract with the Grafana dashboard and the KEDA/Prometheus files in
 ``infra/``: change them together. Counters are fed from two places only: the service
 wrapper around ``StageRunner.handle`` (outcome and duration of every message) and
-``observe_envelope`` on every output (verdicts, tokens, time to first token).
+``observe_envelope`` on every output (verdicts, cache lookups, tokens, time to first token).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ METRIC_NAMES = (
     "llmops_time_to_first_token_seconds",
     "llmops_consumer_lag",
     "llmops_gpu_layers",
+    "llmops_cache_lookups_total",
 )
 
 
@@ -85,6 +86,9 @@ class StageMetrics:
             registry=r,
         )
         self.gpu_layers = Gauge("llmops_gpu_layers", "Model layers offloaded to the GPU.", ["model"], registry=r)
+        self.cache_lookups = Counter(
+            "llmops_cache_lookups", "Semantic cache lookups, by result (hit, miss).", ["model", "result"], registry=r
+        )
         self.lag_by_partition: dict[tuple[str, int], int] = {}
 
     def observe_message(self, outcome: str, seconds: float) -> None:
@@ -96,11 +100,13 @@ class StageMetrics:
             self.dead_lettered.labels(self.stage, outcome).inc()
 
     def observe_envelope(self, env: Envelope) -> None:
-        """Domain figures from a stage's output: verdicts (safety), tokens and speed (inference)."""
+        """Domain figures from a stage's output: verdicts and cache lookups (safety), tokens and speed (inference)."""
         if self.stage == "safety" and env.safety is not None:
             checks = sorted({f.check for f in env.safety.findings}) or ["none"]
             for check in checks:
                 self.verdicts.labels(self.stage, env.safety.verdict, check).inc()
+        if self.stage == "safety" and env.cache is not None and env.prepared is not None:
+            self.cache_lookups.labels(env.prepared.model, "miss" if env.cache.hit is None else "hit").inc()
         if self.stage == "inference" and env.completion is not None and env.kind != "chunk":
             done = env.completion
             self.tokens.labels(done.model, "prompt").inc(done.tokens_in)

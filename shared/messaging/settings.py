@@ -96,6 +96,16 @@ class TopicSettings(BaseSettings):
         return self.name("turns")
 
     @property
+    def usage(self) -> str:
+        """The ``usage`` topic: one token-accounting record per answered request (postprocess writes it)."""
+        return self.name("usage")
+
+    @property
+    def cache(self) -> str:
+        """The ``cache`` topic: answers the semantic cache may give again (postprocess writes, safety reads)."""
+        return self.name("cache")
+
+    @property
     def ingest(self) -> str:
         """The ``ingest`` topic: documents for the knowledge base (embedded mode: grounding writes them)."""
         return self.name("ingest")
@@ -130,6 +140,8 @@ class TopicSettings(BaseSettings):
             self.generated,
             self.responses,
             self.turns,
+            self.usage,
+            self.cache,
             self.ingest,
             self.ingest_progress,
             self.dlq,

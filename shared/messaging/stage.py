@@ -332,7 +332,13 @@ class StageRunner:
         return self.core.topics.responses
 
     def _error_info(self, exc: PipelineError) -> ErrorInfo:
-        return ErrorInfo(code=exc.code, message=exc.message, stage=self.stage, retriable=exc.retriable)
+        return ErrorInfo(
+            code=exc.code,
+            message=exc.message,
+            stage=self.stage,
+            retriable=exc.retriable,
+            retry_after_s=exc.retry_after_s,
+        )
 
     async def _fail(self, env: Envelope, raw: bytes, record: ReceivedRecord, exc: PipelineError, clock: _Clock) -> None:
         await self.dead_letter(raw, record, exc, request_id=env.request_id)

@@ -19,6 +19,7 @@ from services.inference.settings import InferenceSettings
 from services.postprocess.settings import PostprocessSettings
 from services.preprocess.settings import PreprocessSettings
 from services.safety.settings import SafetySettings
+from shared.components.cache import CacheSettings
 from shared.components.knowledge.settings import KnowledgeSettings
 from shared.messaging.settings import CoreSettings, KafkaSettings, StageSettings, TopicSettings
 
@@ -55,6 +56,7 @@ METRICS = {
     "llmops_time_to_first_token_seconds": "histogram",  # {model}
     "llmops_consumer_lag": "gauge",  # {stage, topic, partition}
     "llmops_gpu_layers": "gauge",  # {model}
+    "llmops_cache_lookups_total": "counter",  # {model, result}: hit / miss (safety)
 }
 _SERIES_SUFFIXES = ("_bucket", "_sum", "_count")
 
@@ -80,6 +82,7 @@ def known_variables() -> set[str]:
         CoreSettings,
         GatewaySettings,
         KnowledgeSettings,
+        CacheSettings,
         *STAGE_SETTINGS.values(),
     ):
         prefix = cls.model_config["env_prefix"]

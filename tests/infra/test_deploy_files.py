@@ -16,6 +16,7 @@ from services.inference.settings import InferenceSettings
 from services.postprocess.settings import PostprocessSettings
 from services.preprocess.settings import PreprocessSettings
 from services.safety.settings import SafetySettings
+from shared.components.cache import CacheSettings
 from shared.components.knowledge.settings import KnowledgeSettings
 from shared.messaging.settings import CoreSettings, KafkaSettings, TopicSettings
 from shared.stack.embedded import STAGES
@@ -25,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _known_variables() -> set[str]:
     known = set()
-    for cls in (KafkaSettings, TopicSettings, CoreSettings, KnowledgeSettings):
+    for cls in (KafkaSettings, TopicSettings, CoreSettings, KnowledgeSettings, CacheSettings):
         prefix = cls.model_config["env_prefix"]
         known |= {f"{prefix}{name}".upper() for name in cls.model_fields}
     stages = (PreprocessSettings, GroundingSettings, SafetySettings, InferenceSettings, PostprocessSettings)

@@ -143,6 +143,19 @@ class TestAnswers:
         assert (error.status, error.code) == (status, openai_code)
         assert error.body()["error"]["stage"] == "s"
 
+    def test_quota_exceeded_is_429_with_retry_after(self) -> None:
+        """A tenant over its quota gets 429 and Retry-After from the error's retry_after_s."""
+        env = make_envelope().model_copy(
+            update={
+                "kind": "final",
+                "error": ErrorInfo(code="quota_exceeded", message="m", stage="preprocess", retry_after_s=12.5),
+            }
+        )
+        error = answer_error(env)
+        assert error is not None
+        assert (error.status, error.type, error.code) == (429, "rate_limit_error", "quota_exceeded")
+        assert error.headers == {"Retry-After": "13"}
+
     def test_a_real_answer_is_no_error(self) -> None:
         """An answer without error or block maps to no error."""
         assert answer_error(_answer()) is None

@@ -2,9 +2,12 @@ from faststream.kafka import TestKafkaBroker
 
 from services.postprocess.app import create_service
 from services.postprocess.settings import PostprocessSettings
-from shared.messaging.envelope import Chunk, Envelope, Request, Turn
+from shared.components.cache import CacheEntry
+from shared.components.usage import UsageRecord
+from shared.messaging.envelope import CacheHit, CacheInfo, Chunk, Envelope, Request, Turn
 from tests.conftest import capture
 from tests.services.postprocess.test_finisher import generated
+from tests.shared.components.cache.helpers import checked
 
 
 class TestPostprocessService:
@@ -56,3 +59,39 @@ class TestPostprocessService:
         ]
         assert answers[-1].response is not None
         assert answers[-1].response.text == "Paris is big. Mail <EMAIL> now."
+
+    async def test_usage_for_every_answer_and_clean_answers_offered_to_the_cache(self) -> None:
+        """Each answer writes a usage record; a looked-up, clean, complete answer is offered on the cache topic."""
+        service = create_service(PostprocessSettings())
+        topics = service.settings.core.topics
+        out = capture(service.broker, topics.responses, topics.usage, topics.cache)
+        await service.warm_up()
+        miss = checked("What is the capital of France?")
+        miss.cache = CacheInfo(key="k1")
+        miss.completion = generated("Paris.").completion
+        truncated = miss.model_copy(
+            update={"request_id": "cut", "completion": generated("Paris is", finish_reason="length").completion}
+        )
+        uncached_tenant = checked("Hello?")
+        uncached_tenant.completion = generated("Hi.").completion
+        hit = checked("What's France's capital?")
+        hit.cache = CacheInfo(
+            key="k1",
+            hit=CacheHit(
+                request_id=miss.request_id, similarity=0.97, text="Paris.", model="m", tokens_in=3, tokens_out=5
+            ),
+        )
+        async with TestKafkaBroker(service.broker) as broker:
+            for env in (miss, truncated, uncached_tenant, hit):
+                await broker.publish(env.to_bytes(), topics.generated)
+        answers = {a.request_id: a for a in (Envelope.from_bytes(r) for r in out[topics.responses])}
+        assert answers[hit.request_id].response is not None
+        assert answers[hit.request_id].response.cached_from == miss.request_id  # type: ignore[union-attr]
+        usage = {u.request_id: u for u in (UsageRecord.model_validate_json(r) for r in out[topics.usage])}
+        assert set(usage) == {miss.request_id, "cut", uncached_tenant.request_id, hit.request_id}
+        assert (usage[miss.request_id].total_tokens, usage[hit.request_id].total_tokens) == (8, 0)
+        assert usage[hit.request_id].cached
+        assert usage[hit.request_id].saved_completion_tokens == 5
+        [entry] = [CacheEntry.model_validate_json(r) for r in out[topics.cache]]
+        assert (entry.request_id, entry.key, entry.text) == (miss.request_id, "k1", "Paris.")
+        assert entry.embedding == miss.prepared.embedding  # type: ignore[union-attr]

@@ -1,6 +1,8 @@
 from services.postprocess.finisher import Finisher, restore_placeholders
 from services.postprocess.output_checks import CheckResult
 from shared.messaging.envelope import (
+    CacheHit,
+    CacheInfo,
     ChatMessage,
     Completion,
     Document,
@@ -123,3 +125,29 @@ class TestFinisher:
         out = finisher.process(env)
         out.trail.append(out.trail[0])
         assert len(env.trail) == 1
+
+
+class TestCachedAnswer:
+    def test_cache_hit_becomes_the_answer_marked_cached(self, finisher: Finisher) -> None:
+        """No completion, a hit: the cached text is the answer, marked with the original request id, no tokens."""
+        env = make_envelope("Capital of France?")
+        env.cache = CacheInfo(
+            key="k", hit=CacheHit(request_id="r0", similarity=0.98, text="Paris.", model="m", tokens_in=9, tokens_out=3)
+        )
+        finished = finisher.finish(env)
+        response = finished.envelope.response
+        assert response is not None
+        assert (response.text, response.cached, response.cached_from) == ("Paris.", True, "r0")
+        assert response.usage is not None
+        assert response.usage.total_tokens == 0
+        assert finished.envelope.completion is None
+
+    def test_cached_text_is_checked_again(self, finisher: Finisher) -> None:
+        """What the output policy redacts is redacted in a cached answer too."""
+        env = make_envelope("Who to mail?")
+        env.cache = CacheInfo(
+            key="k", hit=CacheHit(request_id="r0", similarity=0.98, text="Mail x@evil.example now.", model="m")
+        )
+        response = finisher.process(env).response
+        assert response is not None
+        assert "x@evil.example" not in response.text

@@ -5,9 +5,12 @@ from faststream.kafka import TestKafkaBroker
 
 from services.safety.app import create_service
 from services.safety.settings import SafetySettings
+from shared.components.cache import CacheEntry, CacheSettings
 from shared.messaging.envelope import ChatMessage, Envelope, Grounding
 from shared.messaging.logging import configure_logging
 from tests.conftest import capture, make_envelope
+from tests.shared.components.cache.helpers import checked as cache_checked
+from tests.shared.components.cache.helpers import finished as cache_finished
 
 SECRET_PROMPTS = [
     "Capital of France?",
@@ -50,3 +53,36 @@ class TestSafetyService:
         assert sorted(verdicts) == ["allow", "block", "block", "redact"]
         for text in [*SECRET_PROMPTS, *PII_VALUES, "4111", "maria"]:
             assert text not in logs
+
+
+class TestSemanticCacheRouting:
+    async def test_a_cache_hit_skips_inference(self) -> None:
+        """First ask: to inference with its key; once its answer is offered on the cache topic, the same ask skips to postprocess."""
+        service = create_service(SafetySettings(), cache=CacheSettings(tenants={"acme": {"enabled": True}}))  # type: ignore[dict-item]
+        topics = service.settings.core.topics
+        out = capture(service.broker, topics.checked, topics.generated)
+        await service.warm_up()
+        async with TestKafkaBroker(service.broker) as broker:
+            first = cache_checked(tenant="acme")
+            first.safety = None
+            await broker.publish(first.to_bytes(), topics.grounded)
+            [miss] = [Envelope.from_bytes(r) for r in out[topics.checked]]
+            assert miss.cache is not None
+            assert miss.cache.hit is None
+            entry = CacheEntry.from_answer(cache_finished(miss, key=miss.cache.key))
+            await broker.publish(entry.model_dump_json().encode(), topics.cache)
+            again = cache_checked(tenant="acme")
+            again.safety = None
+            await broker.publish(again.to_bytes(), topics.grounded)
+            other = cache_checked(tenant="beta")
+            other.safety = None
+            await broker.publish(other.to_bytes(), topics.grounded)
+        [hit] = [Envelope.from_bytes(r) for r in out[topics.generated]]
+        assert hit.request_id == again.request_id
+        assert hit.cache is not None
+        assert hit.cache.hit is not None
+        assert hit.cache.hit.request_id == first.request_id
+        assert [e.request_id for e in (Envelope.from_bytes(r) for r in out[topics.checked])] == [
+            first.request_id,
+            other.request_id,
+        ]

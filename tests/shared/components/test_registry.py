@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.components.registry import ModelRegistry, UnknownModelError
+from shared.components.registry import LoraAdapter, ModelRegistry, UnknownModelError
 
 
 class TestModelRegistry:
@@ -89,3 +89,22 @@ class TestRegistryFile:
             path.write_text(text)
             with pytest.raises((ValueError, KeyError)):
                 ModelRegistry.load(path)
+
+
+class TestPricesAndRevisions:
+    def test_every_packaged_model_has_a_price(self) -> None:
+        """Usage accounting prices each model's tokens from the registry."""
+        registry = ModelRegistry.load()
+        for name in registry.names():
+            price = registry.get(name).price
+            assert price.prompt_per_1m > 0
+            assert price.cost(1_000_000, 0) == price.prompt_per_1m
+            assert price.cost(0, 2_000_000) == 2 * price.completion_per_1m
+
+    def test_revision_follows_the_weights(self) -> None:
+        """New weights (sha256) or a LoRA adapter under the same name give a new revision."""
+        entry = ModelRegistry.load().get("gemma-3-270m")
+        assert entry.revision == entry.sha256[:16]
+        assert entry.model_copy(update={"sha256": "0" * 64}).revision != entry.revision
+        tuned = entry.model_copy(update={"lora": LoraAdapter(path=Path("a.gguf"), sha256="1" * 64)})
+        assert tuned.revision != entry.revision

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from shared.messaging.envelope import Completion, Finding, Safety
+from shared.messaging.envelope import CacheHit, CacheInfo, Completion, Finding, Safety
 from shared.messaging.metrics import METRIC_NAMES, StageMetrics
 from tests.conftest import make_envelope
+from tests.shared.components.cache.helpers import checked
 
 
 def _value(metrics: StageMetrics, name: str, **labels: str) -> float:
@@ -30,6 +31,17 @@ class TestStageMetrics:
         env.safety = Safety(verdict="redact", findings=[Finding(check="pii.email", start=0, end=3, action="redact")])
         m.observe_envelope(env)
         assert _value(m, "llmops_safety_verdicts_total", stage="safety", verdict="redact", check="pii.email") == 1
+
+    def test_safety_cache_lookups_by_result(self) -> None:
+        """Safety counts each cache lookup as a hit or a miss, per model; requests not looked up are not counted."""
+        m = StageMetrics("safety")
+        hit = CacheHit(request_id="r0", similarity=0.97, text="Paris.", model="m")
+        for cache in (CacheInfo(key="k"), CacheInfo(key="k", hit=hit), None):
+            env = checked()
+            env.cache = cache
+            m.observe_envelope(env)
+        assert _value(m, "llmops_cache_lookups_total", model="gemma-3-270m", result="miss") == 1
+        assert _value(m, "llmops_cache_lookups_total", model="gemma-3-270m", result="hit") == 1
 
     def test_inference_tokens_and_speed(self) -> None:
         """Inference counts tokens both ways, speed, time to first token and GPU layers."""

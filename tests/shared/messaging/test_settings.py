@@ -15,6 +15,8 @@ class TestSettings:
             "llmops.generated",
             "llmops.responses",
             "llmops.turns",
+            "llmops.usage",
+            "llmops.cache",
             "llmops.ingest",
             "llmops.ingest-progress",
             "llmops.dlq",

@@ -1,0 +1,141 @@
+"""Semantic cache: lookup latency as the cache grows, and hits on paraphrases versus near misses.
+
+Targets (issue "Cost controls"): the lookup adds under 5 ms p50 to a miss. The lookup is timed
+in-process (``CacheLookup.process``: key, embedding decode, search) at 1,000 and 10,000 entries
+under one exact key (the worst case: one tenant, one context). ``tests/data/cache/paraphrases.jsonl``
+holds prompt pairs that mean the same (should hit) and near misses that do not (must not); the
+hit and false-hit rates are reported for a few thresholds with the real MiniLM embeddings.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.report import Section, percentile, table
+from services.safety.cache_lookup import CacheLookup
+from shared.components.cache import CacheEntry, CacheSettings, SemanticCache
+from shared.components.embedder import EMBEDDING_DIM, Embedder, encode_vector
+from shared.components.registry import ModelRegistry
+from shared.messaging.envelope import ChatMessage, Envelope, Grounding, Prepared, Request, Safety
+
+__all__ = ["run"]
+
+_PAIRS = Path(__file__).resolve().parents[1] / "tests" / "data" / "cache" / "paraphrases.jsonl"
+_SIZES = (1_000, 10_000)
+_ITERATIONS = 300
+_THRESHOLDS = (0.85, 0.9, 0.95)
+
+
+def _checked(vector: np.ndarray) -> Envelope:
+    text = "What is the capital of France?"
+    messages = [ChatMessage(role="user", content=text)]
+    env = Envelope(tenant="bench", request=Request(messages=messages))
+    model = ModelRegistry.load().default
+    env.prepared = Prepared(
+        messages=messages, text=text, model=model, token_count=9, token_budget=2000, embedding=encode_vector(vector)
+    )
+    env.grounding = Grounding(template_id="default", template_version=1, messages=messages, prompt=text)
+    env.safety = Safety(verdict="allow")
+    return env
+
+
+def _unit(rng: np.random.Generator, n: int) -> np.ndarray:
+    vectors = rng.normal(size=(n, EMBEDDING_DIM)).astype(np.float32)
+    unit: np.ndarray = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    return unit
+
+
+def _latency() -> list[list[object]]:
+    rng = np.random.default_rng(0)
+    lookup = CacheLookup(CacheSettings(enabled=True), ModelRegistry.load())
+    probe = lookup.process(_checked(_unit(rng, 1)[0]))
+    key = probe.cache.key if probe.cache else ""
+    rows: list[list[object]] = []
+    for size in _SIZES:
+        stored = _unit(rng, size - len(lookup.cache))
+        for i, vector in enumerate(stored, start=len(lookup.cache)):
+            lookup.offer(
+                CacheEntry(
+                    key=key,
+                    tenant="bench",
+                    request_id=f"r{i}",
+                    embedding=encode_vector(vector),
+                    text="Paris.",
+                    model="m",
+                    tokens_in=9,
+                    tokens_out=3,
+                )
+            )
+        miss, hit = _checked(_unit(rng, 1)[0]), _checked(stored[0])
+        samples: dict[str, list[float]] = {"miss": [], "hit": []}
+        for _ in range(_ITERATIONS):
+            for name, env in (("miss", miss), ("hit", hit)):
+                t0 = time.perf_counter()
+                lookup.process(env)
+                samples[name].append((time.perf_counter() - t0) * 1000)
+        rows += [[f"{size:,} entries, {name}", percentile(s, 50), percentile(s, 95)] for name, s in samples.items()]
+    return rows
+
+
+def _hit_rates() -> tuple[list[list[object]], dict[str, float]]:
+    pairs = [json.loads(line) for line in _PAIRS.read_text().splitlines() if line.strip()]
+    embedder = Embedder(threads=1)
+    cached = embedder.embed([p["cached"] for p in pairs])
+    asked = embedder.embed([p["asked"] for p in pairs])
+    sims = np.einsum("ij,ij->i", cached, asked)
+    same = np.array([p["same"] for p in pairs])
+    rows: list[list[object]] = []
+    figures: dict[str, float] = {}
+    for threshold in _THRESHOLDS:
+        cache = SemanticCache()
+        hits = 0
+        false_hits = 0
+        for i, pair in enumerate(pairs):
+            entry = CacheEntry(
+                key="k",
+                tenant=f"t{i}",  # one tenant per pair: each pair is compared alone
+                request_id=f"r{i}",
+                embedding=encode_vector(cached[i]),
+                text="answer",
+                model="m",
+                tokens_in=1,
+                tokens_out=1,
+            )
+            cache.add(entry)
+            found = cache.lookup(f"t{i}", "k", asked[i], threshold=threshold, ttl_s=60) is not None
+            hits += int(found and pair["same"])
+            false_hits += int(found and not pair["same"])
+        hit_rate = hits / max(1, int(same.sum()))
+        false_rate = false_hits / max(1, int((~same).sum()))
+        rows.append([threshold, f"{hit_rate:.0%}", f"{false_rate:.0%}"])
+        figures[f"hit_rate_{threshold}"] = hit_rate
+        figures[f"false_hit_rate_{threshold}"] = false_rate
+    figures["paraphrase_similarity_p50"] = float(np.median(sims[same]))
+    figures["near_miss_similarity_p50"] = float(np.median(sims[~same]))
+    return rows, figures
+
+
+def run() -> Section:
+    """Time lookups and measure paraphrase hit rates."""
+    latency = _latency()
+    rates, figures = _hit_rates()
+    body = "\n\n".join(
+        [
+            "Lookup in safety (`CacheLookup.process`: exact key, embedding decode, search), in-process:",
+            table(["case", "p50 ms", "p95 ms"], latency),
+            (
+                f"Paraphrase pairs ({_PAIRS.name}): hit rate on pairs that mean the same, false hits on near misses "
+                f"(median cosine: paraphrases {figures['paraphrase_similarity_p50']:.3f}, "
+                f"near misses {figures['near_miss_similarity_p50']:.3f}):"
+            ),
+            table(["threshold", "hit rate", "false hits"], rates),
+        ]
+    )
+    for row in latency:  # "10,000 entries, miss" -> lookup_p50_ms_10000_miss
+        size, _, case = str(row[0]).replace(",", "").partition(" entries ")
+        figures[f"lookup_p50_ms_{size}_{case.strip()}"] = float(str(row[1]))
+    return Section("Semantic cache", body, figures)

@@ -1,0 +1,141 @@
+"""Per-tenant quotas, enforced as the first thing preprocess does: requests per minute, tokens per day.
+
+Counts come from two places: the requests this replica admits (at once) and the usage records
+on ``llmops.usage`` (every replica's finished requests, and the history a restarted replica
+rebuilds from). Both are keyed by request id, so nothing is counted twice. Only admitted
+requests count: a refused request does not push the window further out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from services.preprocess.policy import TenantPolicyFile
+from shared.components.usage import UsageRecord
+from shared.messaging.envelope import Envelope
+from shared.messaging.errors import PipelineError
+
+__all__ = ["QuotaExceededError", "QuotaTracker"]
+
+_MINUTE = timedelta(minutes=1)
+
+
+class QuotaExceededError(PipelineError):
+    """A tenant is over one of its limits; ``retry_after_s`` says when a retry can succeed."""
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__("quota_exceeded", message, retriable=True, retry_after_s=retry_after_s)
+
+
+def _day(when: datetime) -> datetime:
+    return when.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+class _TenantCounts:
+    """One tenant's requests of the last minute and tokens of the current UTC day."""
+
+    def __init__(self) -> None:
+        self.requests: deque[tuple[datetime, str]] = deque()  # admission times, oldest first
+        self.request_ids: set[str] = set()
+        self.day: datetime | None = None
+        self.tokens = 0
+        self.token_ids: set[str] = set()
+
+    def prune(self, now: datetime) -> None:
+        while self.requests and self.requests[0][0] <= now - _MINUTE:
+            _, request_id = self.requests.popleft()
+            self.request_ids.discard(request_id)
+        today = _day(now)
+        if self.day != today:
+            self.day, self.tokens, self.token_ids = today, 0, set()
+
+    def add_request(self, request_id: str, at: datetime) -> None:
+        if request_id in self.request_ids:
+            return
+        self.request_ids.add(request_id)
+        # Usage records arrive out of admission order: keep the window sorted by time.
+        if not self.requests or self.requests[-1][0] <= at:
+            self.requests.append((at, request_id))
+        else:
+            self.requests = deque(sorted([*self.requests, (at, request_id)]))
+
+
+class QuotaTracker:
+    """Admits or refuses requests by the tenants' limits in the policy file.
+
+    Example:
+        >>> policy = TenantPolicyFile.model_validate({"tenants": {"acme": {"requests_per_minute": 2}}})
+        >>> quota = QuotaTracker(policy)
+        >>> quota.admit("acme", "r1"); quota.admit("acme", "r2")
+        >>> quota.admit("acme", "r3")
+        Traceback (most recent call last):
+        QuotaExceededError: quota_exceeded: tenant acme is over 2 requests per minute; retry in 60 s
+
+    """
+
+    def __init__(self, policy: TenantPolicyFile) -> None:
+        self.policy = policy
+        self._tenants: dict[str, _TenantCounts] = {}
+
+    @property
+    def active(self) -> bool:
+        """Whether any tenant has a limit (otherwise there is nothing to count)."""
+        return any(
+            t.requests_per_minute is not None or t.tokens_per_day is not None for t in self.policy.tenants.values()
+        )
+
+    def _counts(self, tenant: str, now: datetime) -> _TenantCounts:
+        counts = self._tenants.setdefault(tenant, _TenantCounts())
+        counts.prune(now)
+        return counts
+
+    def admit(self, tenant: str, request_id: str, *, now: datetime | None = None) -> None:
+        """Count the request in, or raise ``QuotaExceededError`` (a redelivered admitted request passes again)."""
+        limits = self.policy.tenants.get(tenant)
+        if limits is None or (limits.requests_per_minute is None and limits.tokens_per_day is None):
+            return
+        now = now or datetime.now(UTC)
+        counts = self._counts(tenant, now)
+        if request_id in counts.request_ids:
+            return
+        if limits.tokens_per_day is not None and counts.tokens >= limits.tokens_per_day:
+            retry = (_day(now) + timedelta(days=1) - now).total_seconds()
+            msg = f"tenant {tenant} used {counts.tokens} of {limits.tokens_per_day} tokens today (UTC)"
+            raise QuotaExceededError(f"{msg}; retry in {math.ceil(retry)} s", retry_after_s=math.ceil(retry))
+        if limits.requests_per_minute is not None and len(counts.requests) >= limits.requests_per_minute:
+            # The request whose leaving the window frees a place (a limit of 0 never frees one).
+            frees = counts.requests[-limits.requests_per_minute][0] if limits.requests_per_minute else now
+            retry = max(1.0, (frees + _MINUTE - now).total_seconds())
+            msg = f"tenant {tenant} is over {limits.requests_per_minute} requests per minute"
+            raise QuotaExceededError(f"{msg}; retry in {math.ceil(retry)} s", retry_after_s=math.ceil(retry))
+        counts.add_request(request_id, now)
+
+    def admit_all(self, envs: Sequence[Envelope], *, now: datetime | None = None) -> list[QuotaExceededError | None]:
+        """``admit`` each request in order: None where admitted, the error where refused."""
+        results: list[QuotaExceededError | None] = []
+        for env in envs:
+            try:
+                self.admit(env.tenant, env.request_id, now=now)
+            except QuotaExceededError as exc:
+                results.append(exc)
+            else:
+                results.append(None)
+        return results
+
+    def record(self, usage: UsageRecord, *, now: datetime | None = None) -> None:
+        """Count a finished request's tokens (today's) and its place in the minute window."""
+        now = now or datetime.now(UTC)
+        counts = self._counts(usage.tenant, now)
+        if usage.requested_at > now - _MINUTE:
+            counts.add_request(usage.request_id, usage.requested_at)
+        if _day(usage.at) == counts.day and usage.request_id not in counts.token_ids:
+            counts.token_ids.add(usage.request_id)
+            counts.tokens += usage.total_tokens
+
+    def used(self, tenant: str, *, now: datetime | None = None) -> tuple[int, int]:
+        """(requests in the last minute, tokens today) counted for ``tenant``."""
+        counts = self._counts(tenant, now or datetime.now(UTC))
+        return len(counts.requests), counts.tokens

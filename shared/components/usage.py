@@ -1,0 +1,183 @@
+"""Token accounting: one ``UsageRecord`` per answered request on ``llmops.usage``, and their sums.
+
+Postprocess writes a record for every final answer it sends (generated, cached or refused);
+``llmops usage`` sums them per tenant and model, and preprocess rebuilds its quota counts
+from them. Prices come from the model registry (``price`` of each entry).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.components.registry import ModelPrice, ModelRegistry, UnknownModelError
+from shared.messaging.envelope import Envelope
+
+__all__ = ["UsageRecord", "UsageTotal", "dedupe", "parse_since", "summarize", "usage_record"]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class UsageRecord(BaseModel):
+    """What one request used, and what the cache saved (the value on ``llmops.usage``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: Literal[1] = 1
+    request_id: str
+    tenant: str
+    model: str
+    requested_at: datetime = Field(description="When the client made the request (the envelope's created_at).")
+    at: datetime = Field(default_factory=_now, description="When the answer was sent.")
+    prompt_tokens: int = Field(default=0, ge=0)
+    completion_tokens: int = Field(default=0, ge=0)
+    cached: bool = Field(default=False, description="Answered from the semantic cache.")
+    refused: bool = False
+    saved_prompt_tokens: int = Field(default=0, ge=0, description="Prompt tokens the cache hit did not use.")
+    saved_completion_tokens: int = Field(default=0, ge=0, description="Tokens the cache hit did not generate.")
+    cost: float = Field(default=0.0, ge=0.0, description="Price of the tokens used, from the registry.")
+    saved_cost: float = Field(default=0.0, ge=0.0, description="Price of the tokens the cache saved.")
+    currency: str = "USD"
+
+    @property
+    def total_tokens(self) -> int:
+        """Prompt plus completion tokens used."""
+        return self.prompt_tokens + self.completion_tokens
+
+
+def usage_record(env: Envelope, registry: ModelRegistry) -> UsageRecord:
+    """The record of a final answer; cache hits use no tokens and save the original request's.
+
+    Example:
+        >>> usage_record(final_answer, ModelRegistry.load()).total_tokens
+        42
+
+    """
+    completion = env.completion
+    hit = env.cache.hit if env.cache is not None else None
+    model = (
+        completion.model
+        if completion
+        else hit.model
+        if hit
+        else (env.prepared.model if env.prepared else env.require_request().model or registry.default)
+    )
+    try:
+        price = registry.get(model).price
+    except UnknownModelError:
+        price = ModelPrice()
+    prompt = completion.tokens_in if completion else 0
+    generated = completion.tokens_out if completion else 0
+    saved_in = hit.tokens_in if hit else 0
+    saved_out = hit.tokens_out if hit else 0
+    return UsageRecord(
+        request_id=env.request_id,
+        tenant=env.tenant,
+        model=model,
+        requested_at=env.created_at,
+        prompt_tokens=prompt,
+        completion_tokens=generated,
+        cached=hit is not None,
+        refused=env.response is not None and env.response.refused,
+        saved_prompt_tokens=saved_in,
+        saved_completion_tokens=saved_out,
+        cost=price.cost(prompt, generated),
+        saved_cost=price.cost(saved_in, saved_out),
+        currency=price.currency,
+    )
+
+
+def dedupe(records: Iterable[UsageRecord]) -> list[UsageRecord]:
+    """One record per request id (a redelivered answer writes its record again), the first kept."""
+    seen: dict[str, UsageRecord] = {}
+    for record in records:
+        seen.setdefault(record.request_id, record)
+    return list(seen.values())
+
+
+@dataclass
+class UsageTotal:
+    """The sums of one tenant's records for one model."""
+
+    tenant: str
+    model: str
+    requests: int = 0
+    cached: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    saved_tokens: int = 0
+    cost: float = 0.0
+    saved_cost: float = 0.0
+    currency: str = "USD"
+
+    @property
+    def total_tokens(self) -> int:
+        """Prompt plus completion tokens used."""
+        return self.prompt_tokens + self.completion_tokens
+
+    def add(self, record: UsageRecord) -> None:
+        """Count one record in."""
+        self.requests += 1
+        self.cached += int(record.cached)
+        self.prompt_tokens += record.prompt_tokens
+        self.completion_tokens += record.completion_tokens
+        self.saved_tokens += record.saved_prompt_tokens + record.saved_completion_tokens
+        self.cost += record.cost
+        self.saved_cost += record.saved_cost
+        self.currency = record.currency
+
+    def as_dict(self) -> dict[str, object]:
+        """The JSON form (``llmops usage --json``)."""
+        return {
+            "tenant": self.tenant,
+            "model": self.model,
+            "requests": self.requests,
+            "cached": self.cached,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+            "saved_tokens": self.saved_tokens,
+            "cost": round(self.cost, 9),
+            "saved_cost": round(self.saved_cost, 9),
+            "currency": self.currency,
+        }
+
+
+def summarize(
+    records: Iterable[UsageRecord], *, tenant: str | None = None, since: datetime | None = None
+) -> list[UsageTotal]:
+    """Sums per (tenant, model), sorted, over records of ``tenant`` answered at or after ``since``."""
+    totals: dict[tuple[str, str], UsageTotal] = {}
+    for record in dedupe(records):
+        if tenant is not None and record.tenant != tenant:
+            continue
+        if since is not None and record.at < since:
+            continue
+        key = (record.tenant, record.model)
+        totals.setdefault(key, UsageTotal(record.tenant, record.model)).add(record)
+    return [totals[k] for k in sorted(totals)]
+
+
+_RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_since(value: str, *, now: datetime | None = None) -> datetime:
+    """``--since``: an ISO date or time (UTC when no zone is given) or an age such as ``30m``, ``24h``, ``7d``."""
+    match = _RELATIVE.match(value.strip().lower())
+    if match:
+        amount, unit = match.groups()
+        return (now or _now()) - timedelta(**{_UNITS[unit]: int(amount)})
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        msg = f"--since takes an ISO time (2026-01-31, 2026-01-31T12:00) or an age (30m, 24h, 7d), not {value!r}"
+        raise ValueError(msg) from exc
+    return when if when.tzinfo else when.replace(tzinfo=UTC)

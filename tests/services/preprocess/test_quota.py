@@ -1,0 +1,94 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.preprocess.policy import TenantPolicyFile
+from services.preprocess.quota import QuotaExceededError, QuotaTracker
+from shared.components.usage import UsageRecord
+from tests.conftest import make_envelope
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def tracker(**limits: int) -> QuotaTracker:
+    return QuotaTracker(TenantPolicyFile.model_validate({"tenants": {"acme": limits}}))
+
+
+def usage(request_id: str, tokens: int, *, at: datetime = NOW, tenant: str = "acme") -> UsageRecord:
+    return UsageRecord(request_id=request_id, tenant=tenant, model="m", requested_at=at, at=at, prompt_tokens=tokens)
+
+
+class TestRequestsPerMinute:
+    def test_refused_over_the_limit_with_retry_after_then_recovers(self) -> None:
+        """The third request in a minute is refused with when to retry; after the window it passes."""
+        quota = tracker(requests_per_minute=2)
+        quota.admit("acme", "r1", now=NOW)
+        quota.admit("acme", "r2", now=NOW + timedelta(seconds=20))
+        with pytest.raises(QuotaExceededError) as err:
+            quota.admit("acme", "r3", now=NOW + timedelta(seconds=30))
+        assert err.value.code == "quota_exceeded"
+        assert err.value.retriable
+        assert err.value.retry_after_s == 30
+        quota.admit("acme", "r3", now=NOW + timedelta(seconds=61))
+
+    def test_refusals_do_not_count_and_redeliveries_pass(self) -> None:
+        """Refused requests take no place in the window; an admitted request redelivered is admitted again."""
+        quota = tracker(requests_per_minute=1)
+        quota.admit("acme", "r1", now=NOW)
+        for i in range(5):
+            with pytest.raises(QuotaExceededError):
+                quota.admit("acme", f"x{i}", now=NOW + timedelta(seconds=i))
+        quota.admit("acme", "r1", now=NOW + timedelta(seconds=10))
+        assert quota.used("acme", now=NOW + timedelta(seconds=10)) == (1, 0)
+        quota.admit("acme", "r2", now=NOW + timedelta(seconds=60))
+
+    def test_other_tenants_are_not_limited(self) -> None:
+        """Limits are per tenant; tenants without limits are never counted."""
+        quota = tracker(requests_per_minute=1)
+        quota.admit("acme", "r1", now=NOW)
+        for i in range(10):
+            quota.admit("beta", f"b{i}", now=NOW)
+        assert quota.active
+
+
+class TestTokensPerDay:
+    def test_refused_once_the_days_tokens_are_used_until_midnight(self) -> None:
+        """Usage records add up; at the limit requests wait for the next UTC day."""
+        quota = tracker(tokens_per_day=100)
+        quota.record(usage("a", 60), now=NOW)
+        quota.admit("acme", "r1", now=NOW)
+        quota.record(usage("b", 40), now=NOW)
+        with pytest.raises(QuotaExceededError) as err:
+            quota.admit("acme", "r2", now=NOW)
+        assert err.value.retry_after_s == 12 * 3600
+        quota.admit("acme", "r2", now=NOW + timedelta(hours=12))
+
+    def test_yesterdays_tokens_and_repeated_records_do_not_count(self) -> None:
+        """Only today's records count, each request once."""
+        quota = tracker(tokens_per_day=100)
+        quota.record(usage("old", 500, at=NOW - timedelta(days=1)), now=NOW)
+        quota.record(usage("a", 30), now=NOW)
+        quota.record(usage("a", 30), now=NOW)
+        assert quota.used("acme", now=NOW) == (1, 30)
+
+
+class TestRebuild:
+    def test_state_rebuilt_from_usage_records_after_a_restart(self) -> None:
+        """A fresh tracker fed the usage topic refuses what the old one would have."""
+        before = tracker(requests_per_minute=2, tokens_per_day=1000)
+        records = [usage("r1", 10, at=NOW), usage("r2", 10, at=NOW + timedelta(seconds=5))]
+        for r in records:
+            before.admit("acme", r.request_id, now=r.requested_at)
+        after = tracker(requests_per_minute=2, tokens_per_day=1000)
+        for r in records:
+            after.record(r, now=NOW + timedelta(seconds=10))
+        assert after.used("acme", now=NOW + timedelta(seconds=10)) == (2, 20)
+        with pytest.raises(QuotaExceededError):
+            after.admit("acme", "r3", now=NOW + timedelta(seconds=10))
+
+    def test_admit_all_keeps_order(self) -> None:
+        """One result per request: None where admitted."""
+        quota = tracker(requests_per_minute=1)
+        envs = [make_envelope(tenant="acme"), make_envelope(tenant="acme"), make_envelope(tenant="beta")]
+        results = quota.admit_all(envs, now=NOW)
+        assert [type(r).__name__ for r in results] == ["NoneType", "QuotaExceededError", "NoneType"]
