@@ -24,7 +24,13 @@ _MINUTE = timedelta(minutes=1)
 
 
 class QuotaExceededError(PipelineError):
-    """A tenant is over one of its limits; ``retry_after_s`` says when a retry can succeed."""
+    """A tenant is over one of its limits; ``retry_after_s`` says when a retry can succeed.
+
+    Not dead-lettered: the request was fine, the tenant was over its limit, and a tenant
+    hammering past its quota must not flood the DLQ (the refusal is counted and logged).
+    """
+
+    dead_letter = False
 
     def __init__(self, message: str, *, retry_after_s: float) -> None:
         super().__init__("quota_exceeded", message, retriable=True, retry_after_s=retry_after_s)

@@ -13,6 +13,9 @@ class PipelineError(Exception):
 
     """
 
+    #: Whether the failed message is kept in the DLQ; refusals by policy (a quota) are answered only.
+    dead_letter: bool = True
+
     def __init__(self, code: str, message: str, *, retriable: bool = False, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.code = code

@@ -341,7 +341,8 @@ class StageRunner:
         )
 
     async def _fail(self, env: Envelope, raw: bytes, record: ReceivedRecord, exc: PipelineError, clock: _Clock) -> None:
-        await self.dead_letter(raw, record, exc, request_id=env.request_id)
+        if exc.dead_letter:
+            await self.dead_letter(raw, record, exc, request_id=env.request_id)
         answer = env.model_copy(update={"kind": "final", "error": self._error_info(exc)})
         answer.trail.append(self._trail(clock, exc.code))
         await self._publish(self.reply_topic(answer), answer)

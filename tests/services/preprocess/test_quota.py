@@ -92,3 +92,10 @@ class TestRebuild:
         envs = [make_envelope(tenant="acme"), make_envelope(tenant="acme"), make_envelope(tenant="beta")]
         results = quota.admit_all(envs, now=NOW)
         assert [type(r).__name__ for r in results] == ["NoneType", "QuotaExceededError", "NoneType"]
+
+
+def test_quota_refusals_stay_out_of_the_dlq() -> None:
+    """A quota refusal is answered, never dead-lettered (it is not a broken message)."""
+    from services.preprocess.quota import QuotaExceededError
+
+    assert QuotaExceededError("over", retry_after_s=1).dead_letter is False

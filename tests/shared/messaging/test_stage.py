@@ -93,6 +93,24 @@ class TestStageRunner:
         assert pub.on("llmops.dlq")[0][3]["request_id"] == env.request_id
         assert pub.on("out") == []
 
+    async def test_refusal_by_policy_is_answered_not_dead_lettered(self) -> None:
+        """An error marked ``dead_letter = False`` (a quota refusal) answers the client and skips the DLQ."""
+        run, pub = runner()
+
+        class RefusedError(PipelineError):
+            dead_letter = False
+
+        async def over_quota(_env: Envelope) -> Envelope:
+            raise RefusedError("quota_exceeded", "over 2 requests per minute", retriable=True, retry_after_s=30)
+
+        env = make_envelope()
+        assert await run.handle(env.to_bytes(), RECORD, process=over_quota, route=lambda _e: "out") == "quota_exceeded"
+        [(_, value, _, _)] = pub.on("llmops.responses")
+        error = Envelope.from_bytes(value).error
+        assert error is not None
+        assert (error.code, error.retry_after_s) == ("quota_exceeded", 30)
+        assert pub.on("llmops.dlq") == []
+
     async def test_bug_in_logic_is_contained(self) -> None:
         """An unexpected exception becomes an internal_error answer instead of a crash."""
         run, pub = runner()
