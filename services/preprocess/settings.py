@@ -39,4 +39,6 @@ class PreprocessSettings(StageSettings):
         description="torch threads for the embedder; one is steadier beside other busy processes (unset: all cores).",
     )
     batch_max_records: int = Field(default=32, ge=1, description="Most requests handled (and embedded) together.")
-    batch_timeout_ms: int = Field(default=5, ge=0, description="Longest a poll waits when nothing is there.")
+    batch_timeout_ms: int = Field(
+        default=100, ge=1, description="Longest one poll waits for a first record; it returns as soon as one arrives."
+    )

@@ -24,10 +24,13 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
     "EMBEDDING_DIM",
     "Embedder",
+    "EmbedderSettings",
     "Precision",
     "decode_vector",
     "encode_vector",
@@ -42,6 +45,16 @@ Precision = Literal["auto", "fp32", "bf16"]
 _PRECISIONS = ("auto", "fp32", "bf16")
 
 
+class EmbedderSettings(BaseSettings):
+    """``LLMOPS_EMBED_*``: how every process that embeds runs MiniLM."""
+
+    model_config = SettingsConfigDict(env_prefix="LLMOPS_EMBED_", env_file=".env", extra="ignore")
+
+    precision: Precision = Field(
+        default="auto", description="auto = bfloat16 on CPUs with AMX or AVX512-BF16, float32 elsewhere."
+    )
+
+
 @cache
 def native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     """Whether the CPU computes bfloat16 natively (AMX or AVX512-BF16 flags); False when unknown."""
@@ -54,7 +67,7 @@ def native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
 
 def resolve_precision(requested: str | None = None) -> Literal["fp32", "bf16"]:
     """The precision to run: ``requested`` (or ``LLMOPS_EMBED_PRECISION``), ``auto`` meaning bf16 where native."""
-    choice = (requested or os.environ.get("LLMOPS_EMBED_PRECISION") or "auto").strip().lower()
+    choice = (requested or EmbedderSettings().precision).strip().lower()
     if choice not in _PRECISIONS:
         msg = f"embedding precision must be one of {', '.join(_PRECISIONS)}, not {choice!r}"
         raise ValueError(msg)

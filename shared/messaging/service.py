@@ -29,7 +29,7 @@ from shared.messaging.telemetry import make_tracer_provider, telemetry_middlewar
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
 
-__all__ = ["BATCH_POLL_MS", "ProcessFn", "StageService", "poll_without_idle_sleep", "raw_body"]
+__all__ = ["ProcessFn", "StageService", "poll_without_idle_sleep", "raw_body"]
 
 RouteFn = Callable[[Envelope], str]
 
@@ -166,7 +166,7 @@ class StageService:
         self._warm_up = warm_up_batch
         observed_route = self._observed(route)
         self._subscriber = self._subscribe(batch=True, max_records=max_records, batch_timeout_ms=batch_timeout_ms)
-        poll_without_idle_sleep(self._subscriber)
+        poll_without_idle_sleep(self._subscriber, batch_timeout_ms)
 
         @self._subscriber
         async def on_batch(bodies: list[bytes], message: KafkaMessage) -> None:
@@ -254,11 +254,7 @@ class StageService:
         await self.app.run()
 
 
-#: How long one batch poll waits for a first record; it returns as soon as one is there.
-BATCH_POLL_MS = 100
-
-
-def poll_without_idle_sleep(subscriber: Any, poll_ms: int = BATCH_POLL_MS) -> None:
+def poll_without_idle_sleep(subscriber: Any, poll_ms: int) -> None:
     """Make a FastStream batch subscriber poll without sleeping between empty polls.
 
     FastStream 0.7's batch subscriber sleeps ``batch_timeout_ms`` after every empty poll, so

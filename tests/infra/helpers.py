@@ -20,6 +20,7 @@ from services.postprocess.settings import PostprocessSettings
 from services.preprocess.settings import PreprocessSettings
 from services.safety.settings import SafetySettings
 from shared.components.cache import CacheSettings
+from shared.components.embedder import EmbedderSettings
 from shared.components.knowledge.settings import KnowledgeSettings
 from shared.messaging.settings import CoreSettings, KafkaSettings, StageSettings, TopicSettings
 
@@ -83,6 +84,7 @@ def known_variables() -> set[str]:
         GatewaySettings,
         KnowledgeSettings,
         CacheSettings,
+        EmbedderSettings,
         *STAGE_SETTINGS.values(),
     ):
         prefix = cls.model_config["env_prefix"]

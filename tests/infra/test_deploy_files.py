@@ -10,30 +10,10 @@ import yaml
 from dotenv import dotenv_values
 
 from services.gateway.auth import AuthConfig
-from services.gateway.settings import GatewaySettings
-from services.grounding.settings import GroundingSettings
-from services.inference.settings import InferenceSettings
-from services.postprocess.settings import PostprocessSettings
-from services.preprocess.settings import PreprocessSettings
-from services.safety.settings import SafetySettings
-from shared.components.cache import CacheSettings
-from shared.components.knowledge.settings import KnowledgeSettings
-from shared.messaging.settings import CoreSettings, KafkaSettings, TopicSettings
 from shared.stack.embedded import STAGES
+from tests.infra.helpers import known_variables
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _known_variables() -> set[str]:
-    known = set()
-    for cls in (KafkaSettings, TopicSettings, CoreSettings, KnowledgeSettings, CacheSettings):
-        prefix = cls.model_config["env_prefix"]
-        known |= {f"{prefix}{name}".upper() for name in cls.model_fields}
-    stages = (PreprocessSettings, GroundingSettings, SafetySettings, InferenceSettings, PostprocessSettings)
-    for cls in (*stages, GatewaySettings):
-        prefix = cls.model_config["env_prefix"]
-        known |= {f"{prefix}{name}".upper() for name in cls.model_fields}
-    return known
 
 
 class TestComposeFile:
@@ -64,7 +44,7 @@ class TestComposeFile:
         text = (ROOT / "docker-compose.yml").read_text()
         used = set(re.findall(r"^\s*(LLMOPS_[A-Z0-9_]+):", text, re.MULTILINE))
         assert used
-        assert used <= _known_variables()
+        assert used <= known_variables()
 
     @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed")
     def test_docker_compose_config_validates(self) -> None:
@@ -81,7 +61,7 @@ class TestEnvExample:
         text = (ROOT / ".env.example").read_text()
         names = set(re.findall(r"^#? ?(LLMOPS_[A-Z0-9_]+)=", text, re.MULTILINE))
         assert len(names) > 30
-        assert names <= _known_variables()
+        assert names <= known_variables()
         values = dotenv_values(ROOT / ".env.example")
         assert values["LLMOPS_KAFKA_BOOTSTRAP"] == "127.0.0.1:9092"
         assert values["LLMOPS_TOPIC_PREFIX"] == "llmops."
