@@ -118,11 +118,16 @@ class StageService:
         return observed_route
 
     def _subscribe(self, **options: Any) -> Any:
-        """The input subscriber: commit after the handler (``AckPolicy.ACK``), raw bytes to the runner."""
+        """The input subscriber: commit after the handler, raw bytes to the runner.
+
+        The runner turns every failure into an answer and a DLQ record, so the handler raises
+        only when even those could not be published (the broker away): ``NACK_ON_ERROR`` then
+        rewinds the offset and the message is redelivered instead of committed and lost.
+        """
         return self.broker.subscriber(
             self.input_topic,
             group_id=self.group_id,
-            ack_policy=AckPolicy.ACK,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
             decoder=raw_body,
             **options,
             **consumer_options(self.settings.core.kafka),
@@ -155,7 +160,7 @@ class StageService:
         """Like ``bind``, but the logic gets every record one poll returned (up to ``max_records``).
 
         The poll returns as soon as any record is there, so a lone message waits for no batch to fill.
-        The offset is committed after the whole batch's outputs are acknowledged (``AckPolicy.ACK``).
+        The offset is committed after the whole batch's outputs are acknowledged (rewound if the handler raises).
         """
         batch_logic: list[BatchProcessFn] = []
 

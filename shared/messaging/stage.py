@@ -2,8 +2,9 @@
 
 For every input record ``StageRunner.handle``: parses it (poison → DLQ + error answer),
 drops expired work, runs the stage logic, appends the trail record and publishes the
-result, all before the handler returns, so that FastStream's ``AckPolicy.ACK`` commits
-the offset only after the output is acknowledged by the broker.
+result, all before the handler returns, so that FastStream commits the offset only after
+the output is acknowledged by the broker (and, should the handler raise because nothing
+can be published, rewinds it: ``AckPolicy.NACK_ON_ERROR``).
 
 The logic usually returns one envelope; it may also return ``None`` (publish nothing, e.g. a
 streamed chunk held back until a sentence ends) or a list (published in order, e.g. the
@@ -52,6 +53,19 @@ ParseFn = Callable[[bytes, "ReceivedRecord"], Envelope]
 
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _PUBLISH_ATTEMPTS = 4
+#: What a publish raises once its bounded retries are spent.
+_PUBLISH_ERRORS = (KafkaError, TimeoutError)
+
+
+def _publish_failed(topic: str, exc: BaseException) -> PipelineError:
+    """The output could not be published: the client gets this error and the input goes to the DLQ.
+
+    If even those cannot be published (the broker is away), the exception propagates and the
+    service's ``AckPolicy.NACK_ON_ERROR`` rewinds the offset: the message is redelivered, not lost.
+    """
+    return PipelineError("publish_failed", f"could not publish to {topic}: {type(exc).__name__}: {exc}", retriable=True)
+
+
 _MAX_ID_CHARS = 128
 
 
@@ -161,9 +175,12 @@ def _usable_id(value: object) -> TypeGuard[str]:
     return True
 
 
-async def _in_order(jobs: list[Callable[[], Awaitable[None]]]) -> None:
-    for job in jobs:
-        await job()
+async def _in_order(jobs: list[tuple[int, Callable[[], Awaitable[str | None]]]], outcomes: list[str]) -> None:
+    """Run one conversation's jobs in order; a job returning an outcome replaces the item's."""
+    for index, job in jobs:
+        outcome = await job()
+        if outcome is not None:
+            outcomes[index] = outcome
 
 
 class StageRunner:
@@ -219,7 +236,12 @@ class StageRunner:
             for out in outputs:
                 # A new list: outputs made with model_copy share their input's trail list.
                 out.trail = [*out.trail, self._trail(clock, "ok")]
-                await self._publish(route(out), out)
+                try:
+                    await self._publish(route(out), out)
+                except _PUBLISH_ERRORS as exc:
+                    failure = _publish_failed(route(out), exc)
+                    await self._fail(env, raw, record, failure, clock)
+                    return failure.code
             self.log.info("message.done", outcome="ok", duration_ms=clock.elapsed_ms(), published=len(outputs))
             return "ok"
         finally:
@@ -238,7 +260,7 @@ class StageRunner:
         clock = _Clock.start()
         structlog.contextvars.bind_contextvars(stage=self.stage)
         outcomes = ["ok"] * len(items)
-        jobs: list[Callable[[], Awaitable[None]] | None] = [None] * len(items)
+        jobs: list[Callable[[], Awaitable[str | None]] | None] = [None] * len(items)
         ready: list[tuple[int, Envelope]] = []
         for i, (raw, record) in enumerate(items):
             try:
@@ -258,16 +280,16 @@ class StageRunner:
         for (i, env), result in zip(ready, results, strict=True):
             raw, record = items[i]
             if isinstance(result, Envelope):
-                jobs[i] = functools.partial(self._deliver, result, route, clock)
+                jobs[i] = functools.partial(self._deliver, result, route, clock, (env, raw, record))
             else:
                 error = self._as_pipeline_error(result)
                 outcomes[i] = error.code
                 jobs[i] = functools.partial(self._fail, env, raw, record, error, clock)
-        by_key: dict[bytes | None, list[Callable[[], Awaitable[None]]]] = {}
-        for (_, record), job in zip(items, jobs, strict=True):
+        by_key: dict[bytes | None, list[tuple[int, Callable[[], Awaitable[str | None]]]]] = {}
+        for index, ((_, record), job) in enumerate(zip(items, jobs, strict=True)):
             if job is not None:
-                by_key.setdefault(record.key, []).append(job)
-        await asyncio.gather(*(_in_order(group) for group in by_key.values()))
+                by_key.setdefault(record.key, []).append((index, job))
+        await asyncio.gather(*(_in_order(group, outcomes) for group in by_key.values()))
         self.log.info(
             "batch.done", size=len(items), failed=sum(o != "ok" for o in outcomes), duration_ms=clock.elapsed_ms()
         )
@@ -292,13 +314,22 @@ class StageRunner:
         self.log.error("message.internal_error", error_type=type(exc).__name__)
         return PipelineError("internal_error", f"{type(exc).__name__} in {self.stage}: {exc}")
 
-    async def _deliver(self, out: Envelope, route: RouteFn, clock: _Clock) -> None:
+    async def _deliver(
+        self, out: Envelope, route: RouteFn, clock: _Clock, source: tuple[Envelope, bytes, ReceivedRecord]
+    ) -> str | None:
+        """Publish one output; returns ``publish_failed`` when it went to the DLQ instead."""
         out.trail = [*out.trail, self._trail(clock, "ok")]
-        await self._publish(route(out), out)
+        try:
+            await self._publish(route(out), out)
+        except _PUBLISH_ERRORS as exc:
+            failure = _publish_failed(route(out), exc)
+            await self._fail(*source, failure, clock)
+            return failure.code
         with structlog.contextvars.bound_contextvars(
             request_id=out.request_id, conversation_id=out.conversation_id, tenant=out.tenant
         ):
             self.log.info("message.done", outcome="ok", duration_ms=clock.elapsed_ms())
+        return None
 
     async def _run(self, env: Envelope, process: ProcessFn) -> ProcessResult:
         _check_deadline(env)

@@ -3,6 +3,9 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+from aiokafka.errors import KafkaTimeoutError
+
 from shared.messaging.envelope import Chunk, Envelope
 from shared.messaging.errors import PipelineError
 from shared.messaging.stage import ReceivedRecord, StageRunner
@@ -22,6 +25,21 @@ class RecordingPublisher:
 
     def on(self, topic: str) -> list[tuple[str, bytes, bytes | None, dict[str, str]]]:
         return [s for s in self.sent if s[0] == topic]
+
+
+class FailingPublisher(RecordingPublisher):
+    """The broker refuses every publish to the given topics (after the runner's own retries)."""
+
+    def __init__(self, failing: set[str]) -> None:
+        super().__init__()
+        self.failing = failing
+        self.attempts = 0
+
+    async def publish(self, message: Any, topic: str = "", *, key: Any = None, headers: Any = None) -> None:
+        if topic in self.failing:
+            self.attempts += 1
+            raise KafkaTimeoutError
+        await super().publish(message, topic, key=key, headers=headers)
 
 
 def runner() -> tuple[StageRunner, RecordingPublisher]:
@@ -92,6 +110,44 @@ class TestStageRunner:
         assert (answer.error.code, answer.error.stage) == ("prompt_too_long", "demo")
         assert pub.on("llmops.dlq")[0][3]["request_id"] == env.request_id
         assert pub.on("out") == []
+
+    async def test_unpublishable_output_becomes_error_answer_and_dlq(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """After bounded retries the client gets publish_failed and the input is dead-lettered, not lost."""
+        monkeypatch.setattr("shared.messaging.stage.random.random", lambda: 0.0)  # shortest backoff
+        pub = FailingPublisher({"out"})
+        run = StageRunner(stage="demo", publisher=pub, core=core_settings(), replica="demo-0")
+        env = make_envelope()
+        assert await run.handle(env.to_bytes(), RECORD, process=echo, route=lambda _e: "out") == "publish_failed"
+        assert pub.attempts == 4
+        [(_, value, _, _)] = pub.on("llmops.responses")
+        error = Envelope.from_bytes(value).error
+        assert error is not None
+        assert (error.code, error.retriable) == ("publish_failed", True)
+        assert pub.on("llmops.dlq")[0][1] == env.to_bytes()
+
+    async def test_batch_output_that_cannot_be_published_fails_alone(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """In a batch, only the item whose output the broker refuses becomes publish_failed."""
+        monkeypatch.setattr("shared.messaging.stage.random.random", lambda: 0.0)
+        pub = FailingPublisher({"bad"})
+        run = StageRunner(stage="demo", publisher=pub, core=core_settings(), replica="demo-0")
+        good, bad = make_envelope(conversation_id="good"), make_envelope(conversation_id="bad")
+
+        async def echo_all(envs: list[Envelope]) -> list[Envelope | Exception]:
+            return list(envs)
+
+        items = [(good.to_bytes(), RECORD), (bad.to_bytes(), RECORD)]
+        outcomes = await run.handle_batch(items, process=echo_all, route=lambda e: e.conversation_id)
+        assert outcomes == ["ok", "publish_failed"]
+        assert len(pub.on("good")) == 1
+        assert len(pub.on("llmops.dlq")) == 1
+
+    async def test_broker_away_raises_so_the_offset_is_rewound(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """When not even the error answer can be published, the handler raises (NACK_ON_ERROR redelivers)."""
+        monkeypatch.setattr("shared.messaging.stage.random.random", lambda: 0.0)
+        pub = FailingPublisher({"out", "llmops.dlq", "llmops.responses"})
+        run = StageRunner(stage="demo", publisher=pub, core=core_settings(), replica="demo-0")
+        with pytest.raises(KafkaTimeoutError):
+            await run.handle(make_envelope().to_bytes(), RECORD, process=echo, route=lambda _e: "out")
 
     async def test_refusal_by_policy_is_answered_not_dead_lettered(self) -> None:
         """An error marked ``dead_letter = False`` (a quota refusal) answers the client and skips the DLQ."""
