@@ -109,7 +109,6 @@ async def _run(core: CoreSettings, args: argparse.Namespace) -> int:
             results_path.open("w") as sink,
             tqdm(total=total, unit="case", desc=f"eval {suite.name}", file=sys.stderr, dynamic_ncols=True) as bar,
         ):
-
             failed = 0
 
             def record(result: EvalResult) -> None:

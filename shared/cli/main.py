@@ -182,7 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     core = CoreSettings()
     # The chat owns the terminal: the launcher only reports problems there (services log to files).
-    quiet = args.command in {"chat", "ask", "usage", "eval", *safety_cli.COMMANDS} or (args.command == "up" and args.chat)
+    quiet = args.command in {"chat", "ask", "usage", "eval", *safety_cli.COMMANDS} or (
+        args.command == "up" and args.chat
+    )
     configure_logging("WARNING" if quiet else core.log_level, core.log_format)
     return _COMMANDS[args.command](core, args)
 
