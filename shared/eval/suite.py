@@ -57,7 +57,7 @@ class Expectations(_Strict):
         description="true: refused; false: not refused; a string: refused with that category (or its prefix).",
     )
     json_schema: dict[str, Any] | None = Field(default=None, description="The answer is JSON valid against it.")
-    max_tokens: int | None = Field(default=None, ge=1, description="Completion tokens at most.")
+    max_tokens: int | None = Field(default=None, ge=0, description="Completion tokens at most (0: no generation).")
     max_latency_ms: float | None = Field(default=None, gt=0, description="End-to-end latency at most.")
 
     @model_validator(mode="before")
