@@ -51,6 +51,9 @@ class ConfigurationSummary(BaseModel):
     tokens_out: int
     mean_tokens_out: float
     errors: int = Field(description="Answers that were errors (timeouts included) where no refusal was expected.")
+    paraphrase_agreement: Rate = Field(
+        default_factory=Rate, description="Paraphrases whose outcome (pass or fail) equals their original's."
+    )
 
 
 class ChangedCase(BaseModel):
@@ -90,6 +93,11 @@ def _summary(name: str, records: list[EvalResult]) -> ConfigurationSummary:
         by_category[record.category].add(passed=record.passed)
         for check in record.checks:
             by_kind[check.kind].add(passed=check.passed)
+    outcomes = {r.case_id: r.passed for r in records}
+    agreement = Rate()
+    for record in records:
+        if record.paraphrase_of in outcomes:
+            agreement.add(passed=record.passed == outcomes[record.paraphrase_of])
     latencies = [r.outcome.latency_ms for r in records]
     tokens_out = sum(r.outcome.tokens_out for r in records)
     return ConfigurationSummary(
@@ -103,6 +111,7 @@ def _summary(name: str, records: list[EvalResult]) -> ConfigurationSummary:
         tokens_out=tokens_out,
         mean_tokens_out=tokens_out / len(records) if records else 0.0,
         errors=sum(1 for r in records if r.check("error") is not None),
+        paraphrase_agreement=agreement,
     )
 
 
@@ -179,6 +188,11 @@ def render_markdown(report: Report, *, chart: str | None = None) -> str:
             for c in report.configurations
         ],
     )
+    if any(c.paraphrase_agreement.total for c in report.configurations):
+        lines += ["## Paraphrases scored like their originals", ""]
+        lines += _table(
+            ["configuration", "agreement"], [[c.name, _pct(c.paraphrase_agreement)] for c in report.configurations]
+        )
     lines += _breakdown(report, "Pass rate by category", "by_category")
     lines += _breakdown(report, "Pass rate by kind", "by_kind")
     lines += ["## Cases that changed between configurations", ""]

@@ -76,6 +76,19 @@ class TestBuildReport:
         failed = result("a", "c4", "factual", {"error": False}, latency=10)
         assert build_report([*RECORDS, failed]).configurations[0].errors == 1
 
+    def test_paraphrase_agreement(self) -> None:
+        """A paraphrase agrees when it passes or fails like its original under the same configuration."""
+        same = result("a", "c1-p", "paraphrase", {"contains": True}, latency=1).model_copy(
+            update={"paraphrase_of": "c1"}
+        )
+        differs = result("a", "c2-p", "paraphrase", {"contains": True}, latency=1).model_copy(
+            update={"paraphrase_of": "c2"}
+        )
+        report = build_report([*RECORDS, same, differs])
+        agreement = report.configurations[0].paraphrase_agreement
+        assert (agreement.passed, agreement.total) == (1, 2)
+        assert "| a | 50% (1/2) |" in render_markdown(report)
+
     def test_percentile(self) -> None:
         """Linear interpolation between ranks; nothing gives 0."""
         assert percentile([], 0.5) == 0.0
