@@ -18,7 +18,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from shared.cli.ingest import run_ingest
-from shared.client import LlmopsClient
+from shared.client import BROKER_ERRORS, LlmopsClient
 from shared.components.knowledge.settings import KnowledgeSettings
 from shared.eval.report import Report, build_report, write_report
 from shared.eval.results import EvalResult, read_results
@@ -28,6 +28,9 @@ from shared.messaging.settings import CoreSettings
 from shared.stack.embedded import EmbeddedStack, free_port
 
 __all__ = ["add_parser", "run"]
+
+#: What ends a run with one line instead of a traceback: no broker, a stack that would not start.
+_RUN_ERRORS: tuple[type[Exception], ...] = (*BROKER_ERRORS, RuntimeError, TimeoutError)
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -100,32 +103,46 @@ async def _run(core: CoreSettings, args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        results = await _run_suite(core, args, suite)
+    except _RUN_ERRORS as exc:
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    if results is None:
+        return 1
+    report = build_report(results)
+    _print_summary(report, [args.out / "results.jsonl", *write_report(report, args.out)])
+    return 1 if any(c.cases.rate < args.min_pass_rate for c in report.configurations) else 0
+
+
+async def _run_suite(core: CoreSettings, args: argparse.Namespace, suite: Suite) -> list[EvalResult] | None:
+    """Ingest the suite's knowledge and run its cases; ``None`` when ingestion failed."""
     results_path = args.out / "results.jsonl"
     total = len(suite.configurations) * len(suite.cases)
     async with _pipeline(core, args) as running:
-        if not args.no_ingest and (status := await _ingest(running, suite, args.timeout)) != 0:
-            return status
-        with (
-            results_path.open("w") as sink,
-            tqdm(total=total, unit="case", desc=f"eval {suite.name}", file=sys.stderr, dynamic_ncols=True) as bar,
-        ):
-            failed = 0
+        if not args.no_ingest and await _ingest(running, suite, args.timeout) != 0:
+            return None
+        client = LlmopsClient(running)
+        try:
+            await client.start()  # before the progress bar: an unreachable broker fails here
+            with (
+                results_path.open("w") as sink,
+                tqdm(total=total, unit="case", desc=f"eval {suite.name}", file=sys.stderr, dynamic_ncols=True) as bar,
+            ):
+                failed = 0
 
-            def record(result: EvalResult) -> None:
-                nonlocal failed
-                failed += not result.passed
-                sink.write(result.model_dump_json() + "\n")
-                sink.flush()
-                bar.update(1)
-                bar.set_postfix(config=result.configuration, failed=failed)
+                def record(result: EvalResult) -> None:
+                    nonlocal failed
+                    failed += not result.passed
+                    sink.write(result.model_dump_json() + "\n")
+                    sink.flush()
+                    bar.update(1)
+                    bar.set_postfix(config=result.configuration, failed=failed)
 
-            async with LlmopsClient(running) as client:
-                results = await SuiteRunner(client, concurrency=args.concurrency, timeout=args.timeout).run(
-                    suite, on_result=record
-                )
-    report = build_report(results)
-    _print_summary(report, [results_path, *write_report(report, args.out)])
-    return 1 if any(c.cases.rate < args.min_pass_rate for c in report.configurations) else 0
+                runner = SuiteRunner(client, concurrency=args.concurrency, timeout=args.timeout)
+                return await runner.run(suite, on_result=record)
+        finally:
+            await client.stop()
 
 
 def _report(args: argparse.Namespace) -> int:

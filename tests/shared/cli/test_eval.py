@@ -9,6 +9,7 @@ import pytest
 
 from shared.cli.main import main
 from shared.eval.results import CheckResult, EvalResult, Outcome
+from shared.stack.embedded import free_port
 
 
 def results_file(path: Path) -> Path:
@@ -52,3 +53,14 @@ class TestEvalCommand:
         suite.write_text("name: s\ncases: []\n")
         assert main(["eval", "run", str(suite), "--out", str(tmp_path / "out")]) == 2
         assert "error:" in capsys.readouterr().err
+
+    def test_run_against_an_unreachable_broker(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """No broker at --bootstrap: one error line and exit 1, no traceback, no results."""
+        suite = tmp_path / "suite.yaml"
+        suite.write_text("name: s\ncases: [{id: a, prompt: hi}]\n")
+        bootstrap = f"127.0.0.1:{free_port()}"
+        assert main(["eval", "run", str(suite), "--bootstrap", bootstrap, "--out", str(tmp_path / "out")]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("error: ")
+        assert "Traceback" not in err
+        assert not (tmp_path / "out" / "results.jsonl").exists()
