@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 
 from shared.client import BROKER_ERRORS, LlmopsClient
-from shared.components.cache.keys import CACHE_METADATA_KEY
+from shared.components.cache.keys import CACHE_METADATA_KEY, SHADOW_METADATA_KEY
 from shared.eval.expectations import check_all
 from shared.eval.results import EvalResult, Outcome
 from shared.eval.suite import CaseRun, Suite
@@ -42,7 +42,7 @@ def score(suite: Suite, run: CaseRun, outcome: Outcome) -> EvalResult:
 
 
 class SuiteRunner:
-    """Sends each case run as its own conversation (no memory shared between cases), never from the cache."""
+    """Sends each case run as its own conversation, as a shadow request: not cached, not remembered."""
 
     def __init__(self, client: LlmopsClient, *, concurrency: int = 2, timeout: float = 180.0) -> None:
         self.client = client
@@ -51,7 +51,9 @@ class SuiteRunner:
 
     async def run_case(self, suite: Suite, run: CaseRun) -> EvalResult:
         """Ask one case and score its answer; a timeout or an unreachable broker is a failed outcome."""
-        metadata = {CACHE_METADATA_KEY: "off", EVAL_METADATA_KEY: f"{suite.name}/{run.configuration.name}"}
+        label = f"{suite.name}/{run.configuration.name}"
+        # Shadow: evaluation answers are neither cached nor written to conversation memory.
+        metadata = {CACHE_METADATA_KEY: "off", SHADOW_METADATA_KEY: f"eval:{label}", EVAL_METADATA_KEY: label}
         if run.template:
             metadata["template"] = run.template
         params = dict(run.params)
