@@ -50,7 +50,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     run_.add_argument("--min-pass-rate", type=float, default=0.0, help="exit 1 when a configuration passes less")
 
     report = actions.add_parser("report", help="Markdown, JSON and a PNG chart from results files")
-    report.add_argument("results", type=Path, nargs="+", help="results.jsonl files")
+    report.add_argument(
+        "results",
+        nargs="+",
+        metavar="[LABEL=]RESULTS",
+        help="results.jsonl files; a LABEL prefixes its configurations (to compare runs of the same ones)",
+    )
     report.add_argument("--out", type=Path, default=Path("eval-out"), help="output folder (default: eval-out)")
 
 
@@ -145,12 +150,24 @@ async def _run_suite(core: CoreSettings, args: argparse.Namespace, suite: Suite)
             await client.stop()
 
 
+def _labelled(item: str) -> tuple[str | None, Path]:
+    label, sep, path = item.partition("=")
+    return (label, Path(path)) if sep and label and not Path(item).exists() else (None, Path(item))
+
+
 def _report(args: argparse.Namespace) -> int:
-    missing = [p for p in args.results if not p.is_file()]
+    sources = [_labelled(item) for item in args.results]
+    missing = [str(path) for _, path in sources if not path.is_file()]
     if missing:
-        print(f"error: no such file: {', '.join(map(str, missing))}", file=sys.stderr)  # noqa: T201
+        print(f"error: no such file: {', '.join(missing)}", file=sys.stderr)  # noqa: T201
         return 2
-    report = build_report(read_results(args.results))
+    records = []
+    for label, path in sources:
+        for record in read_results([path]):
+            if label:
+                record.configuration = f"{label}/{record.configuration}"
+            records.append(record)
+    report = build_report(records)
     _print_summary(report, write_report(report, args.out))
     return 0
 

@@ -41,6 +41,16 @@ class TestEvalCommand:
         assert json.loads((out / "report.json").read_text())["changed"][0]["case_id"] == "c1"
         assert "| c1 | factual | pass | FAIL contains:  |" in (out / "report.md").read_text()
 
+    def test_labelled_runs_are_compared(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """LABEL=PATH prefixes the configurations, so two runs of the same configurations can be compared."""
+        first = results_file(tmp_path / "first.jsonl")
+        second = results_file(tmp_path / "second.jsonl")
+        out = tmp_path / "out"
+        assert main(["eval", "report", f"before={first}", f"after={second}", "--out", str(out)]) == 0
+        names = [c["name"] for c in json.loads((out / "report.json").read_text())["configurations"]]
+        assert names == ["before/a", "before/b", "after/a", "after/b"]
+        assert "before/a: 1/1 passed" in capsys.readouterr().out
+
     def test_report_of_a_missing_file(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """A missing results file is an error (exit 2), nothing written."""
         assert main(["eval", "report", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "out")]) == 2
