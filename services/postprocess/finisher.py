@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from services.postprocess.citations import map_citations
 from services.postprocess.output_checks import CheckResult, OutputChecker, OutputContext
 from services.postprocess.polish import polish_answer
+from shared.components.cache.keys import is_shadow
 from shared.messaging.envelope import CacheHit, Envelope, Response, Safety, Turn, Usage
 from shared.messaging.errors import PipelineError
 
@@ -175,8 +176,8 @@ class Finisher:
 
     @staticmethod
     def _turn(env: Envelope, answer: str) -> Turn | None:
-        """The turn to remember; the user text as the model saw it."""
-        if env.prepared is None:
+        """The turn to remember; the user text as the model saw it; none for a shadow request."""
+        if env.prepared is None or is_shadow(env):
             return None
         user = env.prepared.text
         if env.safety is not None and env.safety.messages:

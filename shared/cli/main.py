@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Sequence
 
 from shared.cli import dlq
+from shared.cli import eval as eval_cli
 from shared.cli import safety as safety_cli
 from shared.cli import usage as usage_cli
 from shared.cli.gateway import add_gateway_arguments, dev_auth_env, gateway_banner
@@ -171,6 +172,7 @@ def _parser() -> argparse.ArgumentParser:
     dlq.add_parser(sub)
     usage_cli.add_parser(sub)
     add_ingest_parser(sub)
+    eval_cli.add_parser(sub)
     safety_cli.add_parsers(sub)
     return parser
 
@@ -180,7 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     core = CoreSettings()
     # The chat owns the terminal: the launcher only reports problems there (services log to files).
-    quiet = args.command in {"chat", "ask", "usage", *safety_cli.COMMANDS} or (args.command == "up" and args.chat)
+    quiet = args.command in {"chat", "ask", "usage", "eval", *safety_cli.COMMANDS} or (
+        args.command == "up" and args.chat
+    )
     configure_logging("WARNING" if quiet else core.log_level, core.log_format)
     return _COMMANDS[args.command](core, args)
 
@@ -206,6 +210,7 @@ _COMMANDS: dict[str, Callable[[CoreSettings, argparse.Namespace], int]] = {
     "dlq": lambda core, args: asyncio.run(dlq.run(core, args)),
     "usage": lambda core, args: asyncio.run(usage_cli.run(core, args)),
     "ingest": lambda core, args: asyncio.run(run_ingest(core, args)),
+    "eval": eval_cli.run,
     **{name: lambda _core, args: safety_cli.run(args) for name in safety_cli.COMMANDS},
 }
 

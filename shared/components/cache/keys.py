@@ -19,6 +19,7 @@ __all__ = [
     "cache_key",
     "cacheable_answer",
     "context_hash",
+    "is_shadow",
     "lookup_allowed",
 ]
 
@@ -30,10 +31,16 @@ _OFF = {"off", "false", "no", "0"}
 _FINISHED = {None, "stop"}
 
 
-def _opted_out(env: Envelope) -> bool:
+def is_shadow(env: Envelope) -> bool:
+    """Whether the request is a shadow one (replayed, evaluation): never cached, never remembered."""
     metadata = env.request.metadata if env.request else {}
     shadow = metadata.get(SHADOW_METADATA_KEY, "").strip().lower()
-    return metadata.get(CACHE_METADATA_KEY, "").strip().lower() in _OFF or (shadow != "" and shadow not in _OFF)
+    return shadow != "" and shadow not in _OFF
+
+
+def _opted_out(env: Envelope) -> bool:
+    metadata = env.request.metadata if env.request else {}
+    return metadata.get(CACHE_METADATA_KEY, "").strip().lower() in _OFF or is_shadow(env)
 
 
 def context_hash(env: Envelope) -> str:

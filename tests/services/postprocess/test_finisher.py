@@ -73,6 +73,16 @@ class TestFinisher:
         assert turn is not None
         assert (turn.conversation_id, turn.tenant, turn.user, turn.assistant) == ("c1", "t1", "I am <EMAIL>", "Hello!")
 
+    def test_shadow_request_is_answered_but_not_remembered(self, finisher: Finisher) -> None:
+        """A shadow (replayed or evaluation) request gets its answer and writes no turn to memory."""
+        env = generated("Paris.")
+        assert env.request is not None
+        env.request.metadata["shadow"] = "eval:starter/qwen"
+        finished = finisher.finish(env)
+        assert finished.envelope.response is not None
+        assert finished.envelope.response.text == "Paris."
+        assert finished.turn is None
+
     def test_restored_values_reach_the_user_but_not_memory_or_the_answer_envelope(self, finisher: Finisher) -> None:
         """The user sees their address; memory keeps the placeholder; the map is not sent back."""
         env = generated("I will write to <EMAIL_1> today.")

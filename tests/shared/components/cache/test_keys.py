@@ -1,6 +1,7 @@
 import pytest
 
 from shared.components.cache import cache_key, cacheable_answer, lookup_allowed
+from shared.components.cache.keys import is_shadow
 from shared.messaging.envelope import CacheHit, CacheInfo, Document, Finding
 from tests.shared.components.cache.helpers import checked, finished
 
@@ -93,3 +94,19 @@ class TestCacheableAnswer:
             base.model_copy(update={"error": None, "kind": "request"}),
         ]
         assert [cacheable_answer(v) for v in variants] == [False] * len(variants)
+
+
+class TestIsShadow:
+    @pytest.mark.parametrize(
+        ("metadata", "shadow"),
+        [
+            ({}, False),
+            ({"shadow": ""}, False),
+            ({"shadow": "false"}, False),
+            ({"shadow": "1"}, True),
+            ({"shadow": "eval:s/c"}, True),
+        ],
+    )
+    def test_shadow_values(self, metadata: dict[str, str], shadow: bool) -> None:  # noqa: FBT001
+        """Any value but an empty or 'off' one marks a shadow request."""
+        assert is_shadow(checked(metadata=metadata)) is shadow

@@ -1,0 +1,1 @@
+"""Golden-set evaluation: suites of cases run through the real pipeline, scored, and reported."""
