@@ -4,9 +4,9 @@ Postprocess publishes the answer wherever ``reply_to`` says, so without this che
 could have its answers, or worse another tenant's conversation continued, delivered to a
 topic it does not own. The allowed topics come from the tenants file (``tenants_path``):
 
-    default_reply_topics: ["llmops.replies.{tenant}"]   # every tenant: its own topic
+    default_reply_topics: ["llmops.responses.{tenant}"]   # every tenant: its own topic
     tenants:
-      acme: {reply_topics: ["acme.replies.*", "llmops.gateway.acme"]}
+      acme: {reply_topics: ["llmops.responses.acme", "llmops.responses.gateway-*"]}
 
 Patterns are shell globs (``*``, ``?``, ``[...]``); ``{tenant}`` stands for the request's
 tenant, matched literally (a tenant named ``*`` does not widen the pattern). A request
