@@ -1,3 +1,4 @@
+import asyncio
 import ssl
 import subprocess
 import sys
@@ -9,6 +10,10 @@ from aiokafka.errors import SaslAuthenticationFailed
 from faststream.kafka.security import parse_security
 from pydantic import SecretStr, ValidationError
 
+from services.gateway import gateway as gateway_module
+from services.gateway.gateway import Gateway
+from services.gateway.settings import GatewaySettings
+from shared.client import BROKER_ERRORS, LlmopsClient
 from shared.messaging import security
 from shared.messaging.broker import make_broker
 from shared.messaging.security import (
@@ -17,7 +22,7 @@ from shared.messaging.security import (
     client_security_kwargs,
     faststream_security,
 )
-from shared.messaging.settings import KafkaSettings
+from shared.messaging.settings import CoreSettings, KafkaSettings
 from shared.stack.embedded import free_port
 from shared.stack.tansu import TansuBroker
 
@@ -250,6 +255,35 @@ class TestBrokerRequiringAuthentication:
         settings = KafkaSettings(bootstrap=tansu_with_auth, **extra)  # type: ignore[arg-type]
         with pytest.raises(BrokerAuthError, match=f"Kafka broker {tansu_with_auth} "):
             await check_broker_access(settings, confirm_after_s=0.1)
+
+    async def test_sdk_start_fails_clearly(self, tansu_with_auth: str) -> None:
+        """The client SDK raises BrokerAuthError from start() (one of BROKER_ERRORS), not a bootstrap loop."""
+        client = LlmopsClient(CoreSettings(kafka=KafkaSettings(bootstrap=tansu_with_auth)))
+        with pytest.raises(BrokerAuthError):
+            await client.start()
+        assert BrokerAuthError in BROKER_ERRORS
+
+    async def test_gateway_stays_not_ready_without_retrying(
+        self, tansu_with_auth: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The gateway's connector logs one gateway.kafka_auth_failed and ends; the gateway stays not-ready."""
+        attempts = []
+        real_check = security.check_broker_access
+
+        async def counted(settings: KafkaSettings) -> None:
+            attempts.append(1)
+            await real_check(settings, confirm_after_s=0.1)
+
+        monkeypatch.setattr(gateway_module, "check_broker_access", counted)
+        gateway = Gateway(GatewaySettings(core=CoreSettings(kafka=KafkaSettings(bootstrap=tansu_with_auth))))
+        with structlog.testing.capture_logs() as logs:
+            await gateway.start()
+            assert gateway._connector is not None
+            await asyncio.wait_for(gateway._connector, 30)  # it ends instead of looping
+        assert not gateway.ready
+        assert attempts == [1]
+        assert [e["event"] for e in logs if e["log_level"] == "error"] == ["gateway.kafka_auth_failed"]
+        await gateway.stop()
 
     @pytest.mark.e2e
     def test_service_exits_with_one_clear_error(self, tansu_with_auth: str, tmp_path: Path) -> None:
