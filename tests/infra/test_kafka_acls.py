@@ -13,7 +13,7 @@ import yaml
 from shared.messaging.settings import TopicSettings
 from shared.stack.embedded import STAGES
 from tests.infra.helpers import ROOT, STAGE_SETTINGS, settings_env
-from tests.infra.kustomize import build
+from tests.infra.kustomize import build, validate_object
 
 USERS = ROOT / "infra" / "k8s" / "security"
 TOPICS = TopicSettings()
@@ -174,6 +174,8 @@ class TestClients:
         objs = build(USERS)
         assert {o["metadata"]["name"] for o in objs if o["kind"] == "KafkaUser"} == set(users())
         assert {o["metadata"]["namespace"] for o in objs} == {"llmops"}
+        for obj in objs:
+            validate_object(obj)  # Strimzi's KafkaUser schema: a misspelt field or operation fails
 
 
 def test_stage_list_matches() -> None:
