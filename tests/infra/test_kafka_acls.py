@@ -162,6 +162,14 @@ class TestClients:
             ("group", f"llmops-{s}") for s in STAGES
         }
 
+    def test_keda_only_describes_the_stages_lag(self) -> None:
+        """KEDA's lag trigger may describe each stage's input topic and group (the ScaledObjects'), nothing else."""
+        objs = build(ROOT / "infra" / "k8s" / "overlays" / "production")
+        triggers = [o["spec"]["triggers"][0]["metadata"] for o in objs if o["kind"] == "ScaledObject"]
+        assert users()["llmops-keda"] == {("topic", t["topic"], "literal", "Describe") for t in triggers} | {
+            ("group", t["consumerGroup"], "literal", "Describe") for t in triggers
+        }
+
     def test_tenant_reads_only_its_own_topic(self) -> None:
         """A tenant's client writes requests and reads its literal answer topic: no other tenant's, no prefix."""
         assert users()["tenant-acme"] == {
