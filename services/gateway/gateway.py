@@ -18,6 +18,7 @@ from shared.components.registry import ModelRegistry, UnknownModelError
 from shared.messaging.envelope import Envelope
 from shared.messaging.lag import LagProbe
 from shared.messaging.logging import get_logger
+from shared.messaging.security import BrokerAuthError, check_broker_access
 from shared.stack.topics import ensure_topics
 
 # The broker away (a connection or Kafka error) or the client refusing to start: retry later.
@@ -81,8 +82,15 @@ class Gateway:
     async def _connect(self) -> None:
         while True:
             try:
+                await check_broker_access(self.settings.core.kafka)
                 await ensure_topics(self.settings.core.kafka, [self.reply_topic])
                 await self.client.start()
+            except BrokerAuthError as exc:
+                # Final: retrying a refused login only floods the broker's log; stay not-ready (503).
+                self.log.error("gateway.kafka_auth_failed", error=str(exc))  # noqa: TRY400 - one line, no traceback
+                with contextlib.suppress(Exception):
+                    await self.client.stop()
+                return
             except _CONNECT_ERRORS as exc:
                 self.log.warning("gateway.broker_unavailable", error=f"{type(exc).__name__}: {exc}")
                 with contextlib.suppress(Exception):

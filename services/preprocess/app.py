@@ -23,6 +23,7 @@ from services.preprocess.language import LanguageDetector
 from services.preprocess.policy import TenantPolicyFile
 from services.preprocess.preprocessor import Preprocessor
 from services.preprocess.quota import QuotaTracker
+from services.preprocess.reply_policy import ReplyTopicNotAllowedError, ReplyTopicPolicy
 from services.preprocess.settings import PreprocessSettings
 from services.preprocess.typos import TypoCorrector
 from shared.components.embedder import Embedder
@@ -30,7 +31,7 @@ from shared.components.registry import ModelRegistry
 from shared.components.usage import UsageRecord
 from shared.messaging.broker import consumer_options
 from shared.messaging.envelope import Envelope
-from shared.messaging.errors import PoisonMessageError
+from shared.messaging.errors import PipelineError, PoisonMessageError
 from shared.messaging.service import StageService, raw_body
 from shared.messaging.stage import BatchProcessFn, ReceivedRecord
 from shared.messaging.topic_reader import read_topic
@@ -65,7 +66,11 @@ def create_service(
     settings = settings or PreprocessSettings()
     topics = settings.core.topics
     service = StageService("preprocess", settings, input_topic=topics.requests, parse=parse_request)
-    quota = QuotaTracker(TenantPolicyFile.load(settings.tenants_path))
+    tenants = TenantPolicyFile.load(settings.tenants_path)
+    quota = QuotaTracker(tenants)
+    replies = ReplyTopicPolicy(tenants, default_topic=topics.responses)
+    if not replies.active:
+        service.log.info("reply_topics.unchecked", reason="no reply-topic policy (dev mode)")
     rebuild_quota = _count_usage(service, quota) if quota.active else None
 
     async def warm_up() -> BatchProcessFn:
@@ -75,7 +80,14 @@ def create_service(
             await rebuild_quota()
 
         async def process(envs: list[Envelope]) -> list[Envelope | Exception]:
-            refusals = quota.admit_all(envs)
+            # Reply topics first: a refused request is not counted against the tenant's quota.
+            refusals: list[PipelineError | None] = list(replies.check_all(envs))
+            for refusal in refusals:
+                if isinstance(refusal, ReplyTopicNotAllowedError):
+                    service.log.warning("security.reply_topic_refused", tenant=refusal.tenant, reply_to=refusal.topic)
+            allowed = [env for env, refusal in zip(envs, refusals, strict=True) if refusal is None]
+            quota_refusals = iter(quota.admit_all(allowed))
+            refusals = [r if r is not None else next(quota_refusals) for r in refusals]
             admitted = [env for env, refusal in zip(envs, refusals, strict=True) if refusal is None]
             # Off the event loop: heartbeats and publishing go on while the CPU works.
             done = iter(await asyncio.to_thread(pre.process_batch, admitted) if admitted else [])

@@ -1,4 +1,4 @@
-"""Per-tenant and per-request switches for the preprocess stage: typo correction, quotas."""
+"""Per-tenant and per-request switches for the preprocess stage: typo correction, quotas, reply topics."""
 
 from __future__ import annotations
 
@@ -29,6 +29,10 @@ class TenantPolicy(BaseModel):
     tokens_per_day: int | None = Field(
         default=None, ge=0, description="Most prompt plus completion tokens per UTC day; unlimited when absent."
     )
+    reply_topics: list[str] | None = Field(
+        default=None,
+        description="Globs of the topics this tenant's answers may go to ({tenant}: its name); else the defaults.",
+    )
 
 
 class TenantPolicyFile(BaseModel):
@@ -44,6 +48,10 @@ class TenantPolicyFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tenants: dict[str, TenantPolicy] = Field(default_factory=dict)
+    default_reply_topics: list[str] | None = Field(
+        default=None,
+        description="Reply-topic globs for tenants without their own; any reply-topic setting turns the check on.",
+    )
 
     @classmethod
     def load(cls, path: Path | None) -> TenantPolicyFile:

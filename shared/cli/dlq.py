@@ -15,6 +15,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from shared.messaging.security import client_security_kwargs
 from shared.messaging.settings import CoreSettings
 
 __all__ = ["DlqRecord", "add_parser", "read_dlq", "replay", "run"]
@@ -54,7 +55,10 @@ class DlqRecord:
 async def read_dlq(core: CoreSettings, *, timeout_s: float = 5.0) -> list[DlqRecord]:
     """Every record now on the DLQ topic, oldest first per partition (read without a consumer group)."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=core.kafka.bootstrap, fetch_max_wait_ms=core.kafka.fetch_max_wait_ms, enable_auto_commit=False
+        bootstrap_servers=core.kafka.bootstrap,
+        fetch_max_wait_ms=core.kafka.fetch_max_wait_ms,
+        enable_auto_commit=False,
+        **client_security_kwargs(core.kafka),
     )
     await consumer.start()
     try:
@@ -96,7 +100,9 @@ def _find(records: list[DlqRecord], ref: str) -> DlqRecord:
 async def replay(core: CoreSettings, record: DlqRecord, *, value: bytes | None = None, topic: str | None = None) -> str:
     """Publish ``value`` (the original bytes when None) to ``topic`` (the record's source when None)."""
     target = topic or record.headers.get("llmops-source-topic") or core.topics.requests
-    producer = AIOKafkaProducer(bootstrap_servers=core.kafka.bootstrap, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=core.kafka.bootstrap, acks="all", **client_security_kwargs(core.kafka)
+    )
     await producer.start()
     try:
         headers = [("llmops-replayed-from", f"{core.topics.dlq}:{record.ref}".encode())]

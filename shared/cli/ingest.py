@@ -26,6 +26,7 @@ from shared.components.knowledge.ingest import IngestCommand, IngestProgress, In
 from shared.components.knowledge.settings import KnowledgeSettings
 from shared.components.knowledge.store import KnowledgeStore, StoreUnavailableError
 from shared.components.knowledge.tokens import TokenCounter
+from shared.messaging.security import client_security_kwargs
 from shared.messaging.settings import CoreSettings
 
 __all__ = ["add_parser", "run_ingest"]
@@ -96,13 +97,18 @@ async def _write_through_grounding(
     kafka, topics = core.kafka, core.topics
     servers = kafka.bootstrap.split(",")
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=servers, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=kafka.fetch_max_wait_ms
+        bootstrap_servers=servers,
+        group_id=None,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=kafka.fetch_max_wait_ms,
+        **client_security_kwargs(kafka),
     )
     producer = AIOKafkaProducer(
         bootstrap_servers=servers,
         acks="all" if kafka.acks == "all" else int(kafka.acks),
         enable_idempotence=kafka.enable_idempotence,
         max_request_size=kafka.max_message_bytes,
+        **client_security_kwargs(kafka),
     )
     await consumer.start()
     await producer.start()

@@ -24,13 +24,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from shared.messaging.envelope import ChatMessage, Envelope, Request, SamplingParams
+from shared.messaging.security import BrokerAuthError, check_broker_access, client_security_kwargs
 from shared.messaging.settings import CoreSettings
 from shared.messaging.stage import envelope_headers
 
 __all__ = ["BROKER_ERRORS", "LlmopsClient", "PipelineErrorAnswer"]
 
-#: What starting or using the client raises when the broker is unreachable (callers need no Kafka imports).
-BROKER_ERRORS: tuple[type[Exception], ...] = (KafkaError, OSError)
+#: What starting or using the client raises when the broker is unreachable or refuses the credentials
+#: (callers need no Kafka imports).
+BROKER_ERRORS: tuple[type[Exception], ...] = (KafkaError, OSError, BrokerAuthError)
 
 _SEEN_LIMIT = 10_000
 
@@ -83,6 +85,8 @@ class LlmopsClient:
         """Connect, and position the reply consumer at the end of every partition."""
         kafka = self.settings.kafka
         servers = kafka.bootstrap.split(",")
+        await check_broker_access(kafka)  # a refused login fails here, clearly, instead of retrying
+        security = client_security_kwargs(kafka)
         self._producer = AIOKafkaProducer(
             bootstrap_servers=servers,
             client_id=f"{kafka.client_id}-client",
@@ -90,6 +94,7 @@ class LlmopsClient:
             linger_ms=kafka.linger_ms,
             enable_idempotence=kafka.enable_idempotence,
             request_timeout_ms=kafka.request_timeout_ms,
+            **security,
         )
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=servers,
@@ -98,6 +103,7 @@ class LlmopsClient:
             enable_auto_commit=False,
             fetch_max_wait_ms=kafka.fetch_max_wait_ms,
             max_partition_fetch_bytes=kafka.max_message_bytes + 64 * 1024,
+            **security,
         )
         await self._producer.start()
         await self._consumer.start()

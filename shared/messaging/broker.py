@@ -7,23 +7,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from faststream.kafka import KafkaBroker
-from faststream.security import SASLPlaintext, SASLScram256, SASLScram512
 
 from shared.messaging.logging import get_logger
+from shared.messaging.security import faststream_security
 from shared.messaging.settings import KafkaSettings
 
 __all__ = ["consumer_options", "make_broker"]
-
-
-def _security(settings: KafkaSettings) -> Any:
-    if settings.sasl_mechanism is None or settings.sasl_username is None or settings.sasl_password is None:
-        return None
-    use_ssl = settings.security_protocol == "SASL_SSL"
-    password = settings.sasl_password.get_secret_value()
-    cls = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}[
-        settings.sasl_mechanism
-    ]
-    return cls(username=settings.sasl_username, password=password, use_ssl=use_ssl)
 
 
 def make_broker(
@@ -44,7 +33,7 @@ def make_broker(
         enable_idempotence=settings.enable_idempotence,
         max_request_size=settings.max_message_bytes + 64 * 1024,
         allow_auto_create_topics=False,
-        security=_security(settings),
+        security=faststream_security(settings),
         graceful_timeout=graceful_timeout,
         middlewares=tuple(middlewares),
         logger=get_logger("faststream"),

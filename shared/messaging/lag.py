@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.messaging.logging import get_logger
+from shared.messaging.security import client_security_kwargs
 from shared.messaging.settings import CoreSettings
 
 __all__ = ["LagProbe"]
@@ -57,10 +58,19 @@ class LagProbe:
     async def _measure(self) -> dict[str, int | None]:
         servers = self.core.kafka.bootstrap.split(",")
         if self._admin is None:
-            self._admin = AIOKafkaAdminClient(bootstrap_servers=servers, client_id=f"{self.core.kafka.client_id}-lag")
+            self._admin = AIOKafkaAdminClient(
+                bootstrap_servers=servers,
+                client_id=f"{self.core.kafka.client_id}-lag",
+                **client_security_kwargs(self.core.kafka),
+            )
             await self._admin.start()
         if self._consumer is None:
-            self._consumer = AIOKafkaConsumer(bootstrap_servers=servers, group_id=None, enable_auto_commit=False)
+            self._consumer = AIOKafkaConsumer(
+                bootstrap_servers=servers,
+                group_id=None,
+                enable_auto_commit=False,
+                **client_security_kwargs(self.core.kafka),
+            )
             await self._consumer.start()
         lag: dict[str, int | None] = {}
         for stage, topic in self.core.topics.stage_inputs().items():

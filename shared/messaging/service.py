@@ -22,6 +22,7 @@ from shared.messaging.envelope import Envelope
 from shared.messaging.health import HealthServer
 from shared.messaging.logging import configure_logging, get_logger
 from shared.messaging.metrics import StageMetrics
+from shared.messaging.security import BrokerAuthError, check_broker_access
 from shared.messaging.settings import StageSettings
 from shared.messaging.stage import BatchProcessFn, ParseFn, ProcessFn, ReceivedRecord, StageRunner, parse_envelope
 from shared.messaging.telemetry import make_tracer_provider, telemetry_middleware
@@ -34,6 +35,7 @@ __all__ = ["ProcessFn", "StageService", "poll_without_idle_sleep", "raw_body"]
 RouteFn = Callable[[Envelope], str]
 
 _LAG_INTERVAL_S = 5.0
+_EXIT_AUTH_FAILED = 2
 
 
 async def raw_body(msg: StreamMessage[object]) -> bytes:
@@ -255,7 +257,16 @@ class StageService:
             self.metrics.set_lag(tp.topic, tp.partition, highwater - position)
 
     async def run(self) -> None:
-        """Run until SIGINT/SIGTERM; the broker drains in-flight handlers before closing."""
+        """Run until SIGINT/SIGTERM; the broker drains in-flight handlers before closing.
+
+        A broker that refuses this service's credentials ends it at once with one error line and
+        exit status 2 (``SystemExit``): no retry loop, no warm-up of heavy state first.
+        """
+        try:
+            await check_broker_access(self.settings.core.kafka)
+        except BrokerAuthError as exc:
+            self.log.error("kafka.auth_failed", error=str(exc))  # noqa: TRY400 - one line, no traceback
+            raise SystemExit(_EXIT_AUTH_FAILED) from None
         await self.app.run()
 
 

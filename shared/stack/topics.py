@@ -7,6 +7,7 @@ import contextlib
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from shared.messaging.security import client_security_kwargs
 from shared.messaging.settings import KafkaSettings
 
 __all__ = ["ensure_topics"]
@@ -15,7 +16,9 @@ __all__ = ["ensure_topics"]
 async def ensure_topics(settings: KafkaSettings, names: list[str]) -> list[str]:
     """Create the topics that do not exist yet; returns the names created."""
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap.split(","), client_id=f"{settings.client_id}-admin"
+        bootstrap_servers=settings.bootstrap.split(","),
+        client_id=f"{settings.client_id}-admin",
+        **client_security_kwargs(settings),
     )
     await admin.start()
     try:

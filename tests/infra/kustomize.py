@@ -490,6 +490,88 @@ CRD_SCHEMAS: dict[tuple[str, str], Obj] = {
         },
         "additionalProperties": False,
     },
+    # Strimzi's 04X-Crd-kafkauser.yaml (v1beta2): the authentication and simple-authorization parts.
+    ("kafka.strimzi.io/v1beta2", "KafkaUser"): {
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "apiVersion": {"const": "kafka.strimzi.io/v1beta2"},
+            "kind": {"const": "KafkaUser"},
+            "metadata": {
+                **_META,
+                "properties": {
+                    **_META["properties"],
+                    "labels": {
+                        "type": "object",
+                        "required": ["strimzi.io/cluster"],
+                        "additionalProperties": {"type": "string"},
+                    },
+                },
+            },
+            "spec": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "authentication": {
+                        "type": "object",
+                        "required": ["type"],
+                        "additionalProperties": False,
+                        "properties": {"type": {"enum": ["tls", "tls-external", "scram-sha-512"]}},
+                    },
+                    "authorization": {
+                        "type": "object",
+                        "required": ["type", "acls"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "type": {"enum": ["simple"]},
+                            "acls": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["resource", "operations"],
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "type": {"enum": ["allow", "deny"]},
+                                        "host": {"type": "string"},
+                                        "resource": {
+                                            "type": "object",
+                                            "required": ["type"],
+                                            "additionalProperties": False,
+                                            "properties": {
+                                                "type": {"enum": ["topic", "group", "cluster", "transactionalId"]},
+                                                "name": {"type": "string"},
+                                                "patternType": {"enum": ["literal", "prefix"]},
+                                            },
+                                        },
+                                        "operations": {
+                                            "type": "array",
+                                            "minItems": 1,
+                                            "items": {
+                                                "enum": [
+                                                    "Read",
+                                                    "Write",
+                                                    "Create",
+                                                    "Delete",
+                                                    "Alter",
+                                                    "Describe",
+                                                    "ClusterAction",
+                                                    "AlterConfigs",
+                                                    "DescribeConfigs",
+                                                    "IdempotentWrite",
+                                                    "All",
+                                                ]
+                                            },
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+        "additionalProperties": False,
+    },
 }
 
 

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 from faststream.kafka import TestKafkaBroker
@@ -114,3 +115,31 @@ class TestPreprocessService:
         assert answer.error.code == code
         assert answer.error.stage == "preprocess"
         assert answer.request_id == json.loads(raw.decode(errors="replace"))["request_id"]
+
+
+class TestReplyTopicRefusal:
+    async def test_forbidden_reply_topic_is_answered_on_the_default_topic(
+        self, warm_pre: Preprocessor, tmp_path: Path
+    ) -> None:
+        """A request naming another tenant's topic gets reply_topic_not_allowed on llmops.responses, nothing else."""
+        tenants = tmp_path / "tenants.yaml"
+        tenants.write_text('default_reply_topics: ["llmops.replies.{tenant}"]\n')
+        service = create_service(PreprocessSettings(tenants_path=tenants), preprocessor=warm_pre)
+        topics = service.settings.core.topics
+        forbidden, own = "llmops.replies.globex", "llmops.replies.acme"
+        out = capture(service.broker, topics.preprocessed, topics.responses, topics.dlq, forbidden, own)
+        await service.warm_up()
+        bad = make_envelope(tenant="acme", reply_to=forbidden, conversation_id="c1")
+        good = make_envelope(tenant="acme", reply_to=own, conversation_id="c2")
+        async with TestKafkaBroker(service.broker) as broker:
+            await broker.publish_batch(bad.to_bytes(), good.to_bytes(), topic=topics.requests)
+        [answer] = [Envelope.from_bytes(raw) for raw in out[topics.responses]]
+        assert answer.request_id == bad.request_id
+        assert answer.error is not None
+        assert answer.error.code == "reply_topic_not_allowed"
+        assert answer.reply_to is None
+        assert out[forbidden] == []
+        assert out[topics.dlq] == []
+        assert [Envelope.from_bytes(raw).request_id for raw in out[topics.preprocessed]] == [good.request_id]
+        rendered = service.metrics.render()[0].decode()
+        assert 'llmops_stage_messages_total{outcome="reply_topic_not_allowed",stage="preprocess"} 1.0' in rendered

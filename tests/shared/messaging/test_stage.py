@@ -324,3 +324,27 @@ class TestStageRunnerBatch:
         [(_, value, _, _)] = pub.on("llmops.responses")
         assert Envelope.from_bytes(value).request_id == "r-utf8"
         assert pub.on("llmops.dlq")[0][1] == raw
+
+
+class TestAnswerOnDefaultTopic:
+    async def test_refused_reply_topic_is_never_written(self) -> None:
+        """An error marked answer_on_default_topic is answered on llmops.responses, not on the request's reply_to."""
+
+        class RefusedError(PipelineError):
+            answer_on_default_topic = True
+            dead_letter = False
+
+        async def refuse(_env: Envelope) -> Envelope:
+            raise RefusedError("reply_topic_not_allowed", "no")
+
+        run, pub = runner()
+        env = make_envelope(reply_to="other.tenant.replies")
+        outcome = await run.handle(env.to_bytes(), RECORD, process=refuse, route=lambda _e: "out")
+        assert outcome == "reply_topic_not_allowed"
+        assert pub.on("other.tenant.replies") == []
+        assert pub.on("llmops.dlq") == []
+        [(_, value, _, _)] = pub.on("llmops.responses")
+        answer = Envelope.from_bytes(value)
+        assert answer.reply_to is None
+        assert answer.error is not None
+        assert answer.error.code == "reply_topic_not_allowed"

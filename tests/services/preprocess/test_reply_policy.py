@@ -1,0 +1,69 @@
+import pytest
+
+from services.preprocess.policy import TenantPolicyFile
+from services.preprocess.reply_policy import ReplyTopicNotAllowedError, ReplyTopicPolicy
+from tests.conftest import make_envelope
+
+RESPONSES = "llmops.responses"
+
+
+def _policy(data: dict[str, object]) -> ReplyTopicPolicy:
+    return ReplyTopicPolicy(TenantPolicyFile.model_validate(data), default_topic=RESPONSES)
+
+
+class TestReplyTopicPolicy:
+    def test_no_policy_is_dev_mode(self) -> None:
+        """Without reply-topic settings every topic is allowed (the current behaviour, dev mode)."""
+        policy = _policy({"tenants": {"acme": {"typo_correction": False}}})
+        assert not policy.active
+        assert policy.allowed("acme", "llmops.replies.globex")
+
+    def test_tenant_patterns(self) -> None:
+        """A tenant's own globs decide; other tenants' topics and the shared topic are refused."""
+        policy = _policy({"tenants": {"acme": {"reply_topics": ["acme.replies.*", "llmops.gateway"]}}})
+        assert policy.allowed("acme", "acme.replies.web")
+        assert policy.allowed("acme", "llmops.gateway")
+        assert not policy.allowed("acme", "globex.replies.web")
+        assert not policy.allowed("acme", None)  # None asks for the default responses topic
+        assert not policy.allowed("acme", "acme.replies")  # the glob needs the dot
+
+    def test_tenant_placeholder(self) -> None:
+        """{tenant} in a default pattern is each tenant's own name."""
+        policy = _policy({"default_reply_topics": ["llmops.replies.{tenant}", "llmops.replies.{tenant}.*"]})
+        assert policy.allowed("acme", "llmops.replies.acme")
+        assert policy.allowed("acme", "llmops.replies.acme.cli")
+        assert not policy.allowed("acme", "llmops.replies.globex")
+        assert not policy.allowed("acme", "llmops.replies.acmex")
+
+    @pytest.mark.parametrize("tenant", ["*", "acme*", "[a-z]*", "?"])
+    def test_tenant_name_cannot_widen_a_pattern(self, tenant: str) -> None:
+        """A tenant named like a glob matches only its literal topic, never another tenant's."""
+        policy = _policy({"default_reply_topics": ["llmops.replies.{tenant}"]})
+        assert not policy.allowed(tenant, "llmops.replies.acme")
+        assert policy.allowed(tenant, f"llmops.replies.{tenant}")
+
+    def test_own_patterns_replace_the_defaults(self) -> None:
+        """A tenant with its own list does not also get the defaults; an unlisted tenant gets them."""
+        policy = _policy({"default_reply_topics": [RESPONSES], "tenants": {"acme": {"reply_topics": ["acme.replies"]}}})
+        assert not policy.allowed("acme", RESPONSES)
+        assert policy.allowed("globex", RESPONSES)
+        assert policy.allowed("globex", None)
+
+    def test_unlisted_tenant_without_defaults_is_refused(self) -> None:
+        """When the check is on, a tenant the file does not know may use no topic at all."""
+        policy = _policy({"tenants": {"acme": {"reply_topics": ["acme.replies"]}}})
+        assert not policy.allowed("globex", "acme.replies")
+        assert not policy.allowed("globex", "globex.replies")
+
+    def test_check_gives_the_refusal(self) -> None:
+        """check() returns a reply_topic_not_allowed error, answered on the default topic and not dead-lettered."""
+        policy = _policy({"default_reply_topics": ["llmops.replies.{tenant}"]})
+        ok = make_envelope(tenant="acme", reply_to="llmops.replies.acme")
+        bad = make_envelope(tenant="acme", reply_to="llmops.replies.globex")
+        ok_result, refusal = policy.check_all([ok, bad])
+        assert ok_result is None
+        assert isinstance(refusal, ReplyTopicNotAllowedError)
+        assert refusal.code == "reply_topic_not_allowed"
+        assert "llmops.replies.globex" in refusal.message
+        assert refusal.answer_on_default_topic
+        assert not refusal.dead_letter
