@@ -105,22 +105,11 @@ def create_service(settings: GroundingSettings | None = None) -> StageService:
 
     service.on_shutdown(close_store)
 
-    @service.broker.subscriber(
-        topics.turns,
-        group_id=None,
-        ack_policy=AckPolicy.ACK_FIRST,
-        decoder=raw_body,
-        **consumer_options(settings.core.kafka),
-    )
-    async def on_turn(body: bytes, message: KafkaMessage) -> None:
-        try:
-            turn = Turn.model_validate_json(body)
-        except (ValidationError, ValueError) as exc:
-            record = ReceivedRecord.from_consumer_record(message.raw_message)
-            await service.runner.dead_letter(body, record, PoisonMessageError(f"invalid turn: {exc}"))
-            return
+    async def on_turn(turn: Turn) -> None:
         vector = await asyncio.to_thread(embedder.embed_one, f"{turn.user}\n{turn.assistant}")
         memory.add(turn, vector)
+
+    service.follow(topics.turns, Turn, on_turn, what="turn")
 
     @service.broker.subscriber(
         topics.ingest,

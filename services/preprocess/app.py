@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from faststream import AckPolicy
-from faststream.kafka import KafkaMessage
 from pydantic import ValidationError
 
 from services.preprocess.intake import parse_request
@@ -29,11 +27,10 @@ from services.preprocess.typos import TypoCorrector
 from shared.components.embedder import Embedder
 from shared.components.registry import ModelRegistry
 from shared.components.usage import UsageRecord
-from shared.messaging.broker import consumer_options
 from shared.messaging.envelope import Envelope
-from shared.messaging.errors import PipelineError, PoisonMessageError
-from shared.messaging.service import StageService, raw_body
-from shared.messaging.stage import BatchProcessFn, ReceivedRecord
+from shared.messaging.errors import PipelineError
+from shared.messaging.service import StageService
+from shared.messaging.stage import BatchProcessFn
 from shared.messaging.topic_reader import read_topic
 
 __all__ = ["build_preprocessor", "create_service"]
@@ -128,16 +125,9 @@ def _count_usage(service: StageService, quota: QuotaTracker) -> Callable[[], Awa
             counted += 1
         service.log.info("quota.rebuilt", usage_records=counted)
 
-    @service.broker.subscriber(
-        topic, group_id=None, ack_policy=AckPolicy.ACK_FIRST, decoder=raw_body, **consumer_options(kafka)
-    )
-    async def on_usage(body: bytes, message: KafkaMessage) -> None:
-        try:
-            usage = UsageRecord.model_validate_json(body)
-        except (ValidationError, ValueError) as exc:
-            record = ReceivedRecord.from_consumer_record(message.raw_message)
-            await service.runner.dead_letter(body, record, PoisonMessageError(f"invalid usage record: {exc}"))
-            return
+    async def on_usage(usage: UsageRecord) -> None:
         quota.record(usage)
+
+    service.follow(topic, UsageRecord, on_usage, what="usage record")
 
     return rebuild_quota

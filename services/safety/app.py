@@ -9,10 +9,6 @@ from __future__ import annotations
 
 import asyncio
 
-from faststream import AckPolicy
-from faststream.kafka import KafkaMessage
-from pydantic import ValidationError
-
 from services.safety.cache_lookup import CacheLookup
 from services.safety.checker import SafetyChecker
 from services.safety.policy import SafetyPolicy
@@ -21,11 +17,8 @@ from shared.components.cache import CacheEntry, CacheSettings
 from shared.components.embedder import Embedder
 from shared.components.guards import GuardResources
 from shared.components.registry import ModelRegistry
-from shared.messaging.broker import consumer_options
 from shared.messaging.envelope import Envelope
-from shared.messaging.errors import PoisonMessageError
-from shared.messaging.service import ProcessFn, StageService, raw_body
-from shared.messaging.stage import ReceivedRecord
+from shared.messaging.service import ProcessFn, StageService
 
 __all__ = ["create_service"]
 
@@ -58,20 +51,9 @@ def create_service(settings: SafetySettings | None = None, *, cache: CacheSettin
 
     service.bind(warm_up=warm_up, route=route)
 
-    @service.broker.subscriber(
-        topics.cache,
-        group_id=None,
-        ack_policy=AckPolicy.ACK_FIRST,
-        decoder=raw_body,
-        **consumer_options(settings.core.kafka),
-    )
-    async def on_cache_entry(body: bytes, message: KafkaMessage) -> None:
-        try:
-            entry = CacheEntry.model_validate_json(body)
-        except (ValidationError, ValueError) as exc:
-            record = ReceivedRecord.from_consumer_record(message.raw_message)
-            await service.runner.dead_letter(body, record, PoisonMessageError(f"invalid cache entry: {exc}"))
-            return
+    async def on_cache_entry(entry: CacheEntry) -> None:
         lookup.offer(entry)
+
+    service.follow(topics.cache, CacheEntry, on_cache_entry, what="cache entry")
 
     return service

@@ -11,14 +11,16 @@ import contextlib
 import itertools
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.message import StreamMessage
+from pydantic import BaseModel, ValidationError
 
 from shared.messaging.broker import consumer_options, make_broker
 from shared.messaging.envelope import Envelope
+from shared.messaging.errors import PoisonMessageError
 from shared.messaging.health import HealthServer
 from shared.messaging.logging import configure_logging, get_logger
 from shared.messaging.metrics import StageMetrics
@@ -29,6 +31,8 @@ from shared.messaging.telemetry import make_tracer_provider, telemetry_middlewar
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
+
+M = TypeVar("M", bound=BaseModel)
 
 __all__ = ["ProcessFn", "StageService", "poll_without_idle_sleep", "raw_body"]
 
@@ -189,6 +193,29 @@ class StageService:
             elapsed = time.perf_counter() - t0
             for outcome in outcomes:
                 self.metrics.observe_message(outcome, elapsed)
+
+    def follow(self, topic: str, model: type[M], on_item: Callable[[M], Awaitable[None]], *, what: str) -> None:
+        """Read a side topic (turns, cache entries, usage) in every replica, from its beginning.
+
+        No consumer group: each replica sees every record and builds its own state from them.
+        A record that is not a valid ``model`` is dead-lettered as an invalid ``what``.
+        """
+
+        @self.broker.subscriber(
+            topic,
+            group_id=None,
+            ack_policy=AckPolicy.ACK_FIRST,
+            decoder=raw_body,
+            **consumer_options(self.settings.core.kafka),
+        )
+        async def on_record(body: bytes, message: KafkaMessage) -> None:
+            try:
+                item = model.model_validate_json(body)
+            except (ValidationError, ValueError) as exc:
+                record = ReceivedRecord.from_consumer_record(message.raw_message)
+                await self.runner.dead_letter(body, record, PoisonMessageError(f"invalid {what}: {exc}"))
+                return
+            await on_item(item)
 
     def on_shutdown(self, func: Callable[[], Awaitable[None]]) -> None:
         """Run ``func`` once the broker has stopped and in-flight messages are finished (close heavy resources)."""
