@@ -206,6 +206,7 @@ class StageService:
             group_id=None,
             ack_policy=AckPolicy.ACK_FIRST,
             decoder=raw_body,
+            title=f"{topic}:{model.__name__}",
             **consumer_options(self.settings.core.kafka),
         )
         async def on_record(body: bytes, message: KafkaMessage) -> None:
