@@ -68,7 +68,8 @@ _MERGE_KEYS = {
     "volumeMounts": "mountPath",
     "ports": "containerPort",
 }
-# kustomize's "legacy" output order: these kinds first, in this order; then the rest by kind; then by name.
+# kustomize's "legacy" output order: these kinds first, in this order; then the rest by group, version and kind;
+# then by namespace and name.
 _KIND_ORDER = [
     "Namespace",
     "ResourceQuota",
@@ -129,8 +130,11 @@ def build(path: Path) -> list[Obj]:
 def _order(obj: Obj) -> tuple[int, str, str, str]:
     kind = obj["kind"]
     rank = _KIND_ORDER.index(kind) if kind in _KIND_ORDER else len(_KIND_ORDER)
+    # Within a rank kustomize compares the GVK as "group_version_kind" (the core group is "~G"), so
+    # keda.sh's ScaledObject comes before networking.k8s.io's NetworkPolicy.
+    group, _, version = obj["apiVersion"].rpartition("/")
     meta = obj["metadata"]
-    return rank, kind, meta.get("namespace", ""), meta["name"]
+    return rank, f"{group or '~G'}_{version}_{kind}", meta.get("namespace", ""), meta["name"]
 
 
 def _load_kustomization(folder: Path) -> Obj:
