@@ -204,12 +204,6 @@ class TestGrafana:
         assert "exit 1" in script
         assert script.rstrip().endswith("exec /run.sh")
 
-    def test_base_compose_refuses_the_default_password_too(self) -> None:
-        """docker-compose.yml's Grafana refuses an empty or 'admin' GRAFANA_ADMIN_PASSWORD."""
-        script = compose()["services"]["grafana"]["entrypoint"][-1]
-        assert '-n "$$GF_SECURITY_ADMIN_PASSWORD"' in script
-        assert '"$$GF_SECURITY_ADMIN_PASSWORD" != admin' in script
-
 
 def generate(out: Path) -> None:
     if shutil.which("openssl") is None:
