@@ -139,6 +139,18 @@ class TestServices:
         assert kwargs["ssl_context"].check_hostname  # the broker's name is checked against its certificate
         assert [c["subject"] for c in kwargs["ssl_context"].get_ca_certs()] == [((("commonName", "llmops-ca"),),)]
 
+    def test_llmops_containers_are_locked_down(self) -> None:
+        """Every container of the llmops image: read-only root, tmpfs for /tmp and the data dir, no capabilities."""
+        llmops = [name for name, svc in compose()["services"].items() if svc["image"].startswith("llmops:")]
+        assert set(PRINCIPALS) | {"models"} <= set(llmops)
+        for name in llmops:
+            svc = secure()["services"][name]
+            assert svc["read_only"] is True, name
+            assert svc["cap_drop"] == ["ALL"], name
+            assert "no-new-privileges:true" in svc["security_opt"], name
+            data_dir = merged_env(name).get("LLMOPS_DATA_DIR", "/data")
+            assert {"/tmp", data_dir} <= set(svc["tmpfs"]), name  # noqa: S108 - mount points, not files
+
     def test_topics_wait_for_the_users(self) -> None:
         """Topic creation (and so every service) waits until the users and ACLs exist."""
         depends = secure()["services"]["topics"]["depends_on"]
