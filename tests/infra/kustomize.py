@@ -352,8 +352,8 @@ def _apply_image(spec: Obj, resources: list[_Resource]) -> None:
 
 
 # The parts of the KEDA, Prometheus Operator and Strimzi CRDs the manifests use (from keda.sh_scaledobjects.yaml,
-# monitoring.coreos.com_podmonitors.yaml and Strimzi's 04X-Crd-kafkatopic.yaml), strict about unknown fields
-# so a typo fails.
+# keda.sh_triggerauthentications.yaml, monitoring.coreos.com_podmonitors.yaml and Strimzi's 04X-Crd-kafkatopic.yaml),
+# strict about unknown fields so a typo fails.
 _META = {
     "type": "object",
     "required": ["name"],
@@ -406,6 +406,37 @@ CRD_SCHEMAS: dict[tuple[str, str], Obj] = {
                                 # KEDA reads every trigger setting as a string: an unquoted number fails.
                                 "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
                                 "authenticationRef": {"type": "object", "required": ["name"]},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+        "additionalProperties": False,
+    },
+    # keda.sh_triggerauthentications.yaml: the secretTargetRef part (each parameter from one key of a Secret).
+    ("keda.sh/v1alpha1", "TriggerAuthentication"): {
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "apiVersion": {"const": "keda.sh/v1alpha1"},
+            "kind": {"const": "TriggerAuthentication"},
+            "metadata": _META,
+            "spec": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "secretTargetRef": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "required": ["parameter", "name", "key"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "parameter": {"type": "string"},
+                                "name": {"type": "string"},
+                                "key": {"type": "string"},
                             },
                         },
                     },
