@@ -7,7 +7,7 @@ the setting, never the value.
 Example:
     >>> refuse_default_secrets({"LLMOPS_KAFKA_SASL_PASSWORD": SecretStr("admin")}, dev_mode=False)
     Traceback (most recent call last):
-    DefaultSecretError: LLMOPS_KAFKA_SASL_PASSWORD: a known default secret (or empty); ...
+    shared.messaging.secrets.DefaultSecretError: LLMOPS_KAFKA_SASL_PASSWORD: a known default secret (or empty); ...
 
 """
 
