@@ -79,6 +79,7 @@ bench-gpu: install-gpu
 
 compose-config:
 	docker-compose -f docker-compose.yml config -q
+	GATEWAY_AUTH_FILE=./infra/gateway/auth.example.yaml docker-compose -f docker-compose.yml -f docker-compose.secure.yml config -q
 
 # Every infra/k8s overlay rendered (tests/infra/kustomize.py: no kustomize binary needed) and each object
 # validated offline against the Kubernetes JSON schemas and the KEDA/Strimzi CRDs; then the deployment tests.

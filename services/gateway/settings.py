@@ -10,11 +10,13 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.gateway.auth import AuthConfig
+from shared.messaging.secrets import DefaultSecretError, default_api_key_hashes
 from shared.messaging.settings import CoreSettings
 
 __all__ = ["GatewaySettings"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+_DEV_HINT = "replace it (python -m services.gateway.auth), or LLMOPS_DEV_MODE=true on a development machine only"
 
 
 class GatewaySettings(BaseSettings):
@@ -52,4 +54,11 @@ class GatewaySettings(BaseSettings):
         config = AuthConfig.from_yaml(self.auth_file) if self.auth_file else AuthConfig()
         if self.auth is not None:
             config = config.merged(self.auth)
+        if not self.core.dev_mode:
+            # A key anyone could guess (a documented example, "admin", ...) stops the gateway at start.
+            weak = default_api_key_hashes()
+            named = [f"{key.name or '(unnamed)'} of tenant {key.tenant}" for key in config.keys if key.sha256 in weak]
+            if named:
+                msg = f"gateway API keys {', '.join(named)}: a known default key; {_DEV_HINT}"
+                raise DefaultSecretError(msg)
         return config

@@ -25,6 +25,7 @@ from shared.components.knowledge.tokens import TokenCounter
 from shared.messaging.broker import consumer_options
 from shared.messaging.envelope import Turn
 from shared.messaging.errors import PoisonMessageError
+from shared.messaging.secrets import refuse_default_secrets
 from shared.messaging.service import ProcessFn, StageService, raw_body
 from shared.messaging.stage import ReceivedRecord
 
@@ -35,6 +36,7 @@ def open_store(settings: GroundingSettings) -> KnowledgeStore:
     """The knowledge store the settings point at (not opened yet)."""
     knowledge = settings.knowledge
     if knowledge.url:
+        refuse_default_secrets({"LLMOPS_QDRANT_API_KEY": knowledge.api_key}, dev_mode=settings.core.dev_mode)
         api_key = knowledge.api_key.get_secret_value() if knowledge.api_key else None
         return KnowledgeStore(
             url=knowledge.url, api_key=api_key, collection=knowledge.collection, timeout_s=knowledge.timeout_s

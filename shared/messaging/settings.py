@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.messaging.secrets import refuse_default_secrets
+
 __all__ = ["CoreSettings", "KafkaSettings", "StageSettings", "TopicSettings", "default_data_dir"]
 
 
@@ -90,15 +92,18 @@ def _secret_from(value: SecretStr | None, path: Path | None, name: str) -> Secre
     """The secret given inline, or read from ``path`` (one trailing newline dropped); not both."""
     if path is None:
         return value
-    if value is not None:
-        msg = f"set {name} or {name}_file, not both"
-        raise ValueError(msg)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         msg = f"{name}_file {path} cannot be read: {exc.strerror}"
         raise ValueError(msg) from None
-    return SecretStr(text.removesuffix("\n").removesuffix("\r"))
+    secret = SecretStr(text.removesuffix("\n").removesuffix("\r"))
+    # Settings nested in others (CoreSettings.kafka) are validated again with the value already read from the
+    # file: that is the same secret, not a second one.
+    if value is not None and value != secret:
+        msg = f"set {name} or {name}_file, not both"
+        raise ValueError(msg)
+    return secret
 
 
 class TopicSettings(BaseSettings):
@@ -212,11 +217,25 @@ class CoreSettings(BaseSettings):
     registry_path: Path | None = Field(default=None, description="Model registry file; the packaged one when absent.")
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
+    dev_mode: bool = Field(
+        default=False, description="Development machine: known default secrets are accepted (never in production)."
+    )
 
     @field_validator("data_dir", mode="after")
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> CoreSettings:
+        """A Kafka password that is a known default (or empty) stops the process at start, unless in dev mode."""
+        kafka = self.kafka
+        sasl = kafka.sasl_password if kafka.security_protocol.startswith("SASL_") else None
+        refuse_default_secrets(
+            {"LLMOPS_KAFKA_SASL_PASSWORD": sasl, "LLMOPS_KAFKA_SSL_KEY_PASSWORD": kafka.ssl_key_password},
+            dev_mode=self.dev_mode,
+        )
+        return self
 
     @property
     def models_dir(self) -> Path:

@@ -68,7 +68,8 @@ _MERGE_KEYS = {
     "volumeMounts": "mountPath",
     "ports": "containerPort",
 }
-# kustomize's "legacy" output order: these kinds first, in this order; then the rest by kind; then by name.
+# kustomize's "legacy" output order: these kinds first, in this order; then the rest by group, version and kind;
+# then by namespace and name.
 _KIND_ORDER = [
     "Namespace",
     "ResourceQuota",
@@ -129,8 +130,11 @@ def build(path: Path) -> list[Obj]:
 def _order(obj: Obj) -> tuple[int, str, str, str]:
     kind = obj["kind"]
     rank = _KIND_ORDER.index(kind) if kind in _KIND_ORDER else len(_KIND_ORDER)
+    # Within a rank kustomize compares the GVK as "group_version_kind" (the core group is "~G"), so
+    # keda.sh's ScaledObject comes before networking.k8s.io's NetworkPolicy.
+    group, _, version = obj["apiVersion"].rpartition("/")
     meta = obj["metadata"]
-    return rank, kind, meta.get("namespace", ""), meta["name"]
+    return rank, f"{group or '~G'}_{version}_{kind}", meta.get("namespace", ""), meta["name"]
 
 
 def _load_kustomization(folder: Path) -> Obj:
@@ -348,8 +352,8 @@ def _apply_image(spec: Obj, resources: list[_Resource]) -> None:
 
 
 # The parts of the KEDA, Prometheus Operator and Strimzi CRDs the manifests use (from keda.sh_scaledobjects.yaml,
-# monitoring.coreos.com_podmonitors.yaml and Strimzi's 04X-Crd-kafkatopic.yaml), strict about unknown fields
-# so a typo fails.
+# keda.sh_triggerauthentications.yaml, monitoring.coreos.com_podmonitors.yaml and Strimzi's 04X-Crd-kafkatopic.yaml),
+# strict about unknown fields so a typo fails.
 _META = {
     "type": "object",
     "required": ["name"],
@@ -402,6 +406,37 @@ CRD_SCHEMAS: dict[tuple[str, str], Obj] = {
                                 # KEDA reads every trigger setting as a string: an unquoted number fails.
                                 "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
                                 "authenticationRef": {"type": "object", "required": ["name"]},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+        "additionalProperties": False,
+    },
+    # keda.sh_triggerauthentications.yaml: the secretTargetRef part (each parameter from one key of a Secret).
+    ("keda.sh/v1alpha1", "TriggerAuthentication"): {
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "apiVersion": {"const": "keda.sh/v1alpha1"},
+            "kind": {"const": "TriggerAuthentication"},
+            "metadata": _META,
+            "spec": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "secretTargetRef": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "required": ["parameter", "name", "key"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "parameter": {"type": "string"},
+                                "name": {"type": "string"},
+                                "key": {"type": "string"},
                             },
                         },
                     },

@@ -65,3 +65,55 @@ class TestEnvExample:
         values = dotenv_values(ROOT / ".env.example")
         assert values["LLMOPS_KAFKA_BOOTSTRAP"] == "127.0.0.1:9092"
         assert values["LLMOPS_TOPIC_PREFIX"] == "llmops."
+
+
+def dockerfiles() -> list[Path]:
+    """Every Dockerfile in the repository (infra/, services/) and every one docker-compose.yml builds from."""
+    found = {*ROOT.glob("infra/**/Dockerfile*"), *ROOT.glob("services/**/Dockerfile*")}
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    for svc in compose["services"].values():
+        build = svc.get("build")
+        if isinstance(build, dict):
+            found.add(ROOT / build.get("context", ".") / build.get("dockerfile", "Dockerfile"))
+    return sorted(p.resolve() for p in found)
+
+
+def final_stage(path: Path) -> list[tuple[str, str]]:
+    """The instructions (keyword, arguments) of the last build stage, continuation lines joined."""
+    text = re.sub(r"\\\n", " ", path.read_text())
+    instructions = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            keyword, _, args = stripped.partition(" ")
+            instructions.append((keyword.upper(), args.strip()))
+    last_from = max(i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM")
+    return instructions[last_from:]
+
+
+class TestDockerfiles:
+    def test_there_is_a_dockerfile_and_compose_builds_only_existing_ones(self) -> None:
+        """docker-compose.yml builds from Dockerfiles that exist."""
+        assert dockerfiles()
+        assert all(p.is_file() for p in dockerfiles())
+
+    @pytest.mark.parametrize("path", dockerfiles(), ids=lambda p: str(p.relative_to(ROOT)))
+    def test_the_image_runs_as_a_non_root_user(self, path: Path) -> None:
+        """The final stage's last USER is a non-root user the file creates with a non-zero uid."""
+        stage = final_stage(path)
+        users = [args for keyword, args in stage if keyword == "USER"]
+        assert users, f"{path}: no USER in the final stage (the image would run as root)"
+        user = users[-1].split(":")[0]
+        assert user not in {"root", "0"}
+        runs = " ".join(args for keyword, args in stage if keyword == "RUN")
+        created = re.search(rf"useradd\b[^;&|]*--uid (\d+)[^;&|]*\b{re.escape(user)}\b", runs)
+        assert created, f"{path}: USER {user} is not created with an explicit uid"
+        assert int(created.group(1)) != 0
+        # Only the data dir is the user's: the code and the virtualenv stay read-only to the service.
+        assert re.findall(r"chown\s+(?:-R\s+)?\S+\s+(\S+)", runs) == ["/data"]
+
+    def test_a_missing_user_is_caught(self, tmp_path: Path) -> None:
+        """A Dockerfile whose final stage has no USER (only an earlier stage does) fails the check."""
+        path = tmp_path / "Dockerfile"
+        path.write_text("FROM a AS build\nUSER nobody\nFROM b\nRUN true\n")
+        assert [k for k, _ in final_stage(path) if k == "USER"] == []

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import secrets
+import tempfile
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import certifi
 import pytest
 import yaml
 
@@ -35,8 +38,20 @@ def one(objs: tuple[dict[str, Any], ...], kind: str, name: str) -> dict[str, Any
     return found[0]
 
 
+@cache
+def mounted_secret() -> str:
+    """A readable stand-in for a secret file a pod mounts (settings read ``*_PASSWORD_FILE`` when they load)."""
+    path = Path(tempfile.mkdtemp(prefix="llmops-k8s-")) / "password"
+    path.write_text("k8s-test-" + secrets.token_hex(16))
+    return str(path)
+
+
 def container_env(overlay: str, stage: str) -> dict[str, str]:
-    """The LLMOPS_* environment a stage's container gets: its ConfigMaps, then its own env entries."""
+    """The LLMOPS_* environment a stage's container gets: its ConfigMaps, then its own env entries.
+
+    Password and CA files (mounted from Secrets in the pod; test_k8s_secure.py checks the mounts) point at
+    stand-ins: a random password, certifi's CA bundle.
+    """
     objs = rendered(overlay)
     container = main_container(one(objs, "Deployment", stage))
     env: dict[str, str] = {}
@@ -44,6 +59,8 @@ def container_env(overlay: str, stage: str) -> dict[str, str]:
         env |= one(objs, "ConfigMap", source["configMapRef"]["name"])["data"]
     for var in container.get("env", []):
         env[var["name"]] = var.get("value", f"{stage}-pod-0")  # fieldRef: the pod name
+    env |= {k: mounted_secret() for k in env if k.endswith("_PASSWORD_FILE")}
+    env |= {k: certifi.where() for k in env if k.endswith("_CAFILE")}
     return {k: v for k, v in env.items() if k.startswith("LLMOPS_")}
 
 

@@ -149,12 +149,12 @@ class TestGrafanaCompose:
         assert "/api/health" in " ".join(grafana["healthcheck"]["test"])
 
     def test_admin_password_comes_from_the_environment_only(self) -> None:
-        """No password in the file: it is ${GRAFANA_ADMIN_PASSWORD} without a default, and an empty one stops Grafana."""
+        """No password in the file: it is ${GRAFANA_ADMIN_PASSWORD} without a default; empty or "admin" stops Grafana."""
         grafana = compose()["services"]["grafana"]
         reference = "${GRAFANA_ADMIN_PASSWORD:-}"  # the variable, and an empty default: not a password
         assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == reference
         guard = " ".join(grafana["entrypoint"])
-        assert '[ -n "$$GF_SECURITY_ADMIN_PASSWORD" ] ||' in guard
+        assert '[ -n "$$GF_SECURITY_ADMIN_PASSWORD" ] && [ "$$GF_SECURITY_ADMIN_PASSWORD" != admin ] ||' in guard
         assert "exit 1" in guard
         assert guard.endswith("exec /run.sh")
         assert grafana["environment"]["GF_AUTH_ANONYMOUS_ENABLED"] == "false"

@@ -1,12 +1,16 @@
 from pathlib import Path
 
+import pytest
 from faststream.kafka import TestKafkaBroker
+from pydantic import SecretStr
 
-from services.grounding.app import create_service
+from services.grounding.app import create_service, open_store
 from services.grounding.settings import GroundingSettings
 from shared.components.knowledge.ingest import ChunkText, IngestCommand, IngestProgress
 from shared.components.knowledge.settings import KnowledgeSettings
 from shared.messaging.envelope import ChatMessage, Envelope, Prepared, Turn
+from shared.messaging.secrets import DefaultSecretError
+from shared.messaging.settings import CoreSettings
 from tests.conftest import capture, make_envelope
 
 
@@ -78,3 +82,13 @@ class TestGroundingService:
         error = Envelope.from_bytes(out[topics.responses][0]).error
         assert error is not None
         assert error.code == "invalid_message"
+
+
+class TestQdrantKey:
+    def test_a_default_api_key_is_refused_outside_dev_mode(self, tmp_path: Path) -> None:
+        """A Qdrant server with a known default API key stops grounding at start; dev mode allows it."""
+        knowledge = KnowledgeSettings(url="http://qdrant:6333", api_key=SecretStr("changeme"))
+        with pytest.raises(DefaultSecretError, match="LLMOPS_QDRANT_API_KEY"):
+            open_store(GroundingSettings(knowledge=knowledge))
+        open_store(GroundingSettings(knowledge=knowledge, core=CoreSettings(dev_mode=True)))  # not connected yet
+        open_store(GroundingSettings(knowledge=KnowledgeSettings(path=tmp_path / "q")))  # local mode: no key

@@ -104,11 +104,28 @@ class TestSettings:
         assert PASSWORD not in settings.model_dump_json()
 
     def test_inline_and_file_password_conflict(self, tmp_path: Path) -> None:
-        """A password given twice is refused: which one wins would be a guess."""
+        """A password given twice (and different) is refused: which one wins would be a guess."""
         secret = tmp_path / "password"
-        secret.write_text(PASSWORD)
+        secret.write_text(PASSWORD + "-other")
         with pytest.raises(ValidationError, match="not both"):
             _sasl("SASL_SSL", "PLAIN", sasl_password_file=secret)
+
+    def test_password_file_in_nested_settings(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """CoreSettings and a stage's settings load LLMOPS_KAFKA_SASL_PASSWORD_FILE (their nested KafkaSettings is
+        validated again with the password already read: not a second password)."""
+        secret = tmp_path / "password"
+        secret.write_text(PASSWORD + "\n")
+        for name, value in {
+            "SECURITY_PROTOCOL": "SASL_SSL",
+            "SASL_MECHANISM": "SCRAM-SHA-512",
+            "SASL_USERNAME": "svc",
+            "SASL_PASSWORD_FILE": str(secret),
+        }.items():
+            monkeypatch.setenv(f"LLMOPS_KAFKA_{name}", value)
+        core = CoreSettings()
+        assert core.kafka.sasl_password is not None
+        assert core.kafka.sasl_password.get_secret_value() == PASSWORD
+        assert CoreSettings(kafka=core.kafka).kafka.sasl_password == core.kafka.sasl_password
 
     def test_missing_password_file(self, tmp_path: Path) -> None:
         """An unreadable password file fails at load, naming the file."""
