@@ -37,6 +37,7 @@ def _worker(job: _Job, barrier: Barrier, out: mp.Queue) -> None:  # type: ignore
     from services.inference.engine import LlamaEngine  # noqa: PLC0415 - imported in the child process
     from services.inference.params import GenerationParams  # noqa: PLC0415
     from shared.components.registry import ModelRegistry  # noqa: PLC0415
+    from shared.messaging.envelope import ChatMessage  # noqa: PLC0415
     from shared.messaging.settings import CoreSettings  # noqa: PLC0415
 
     entry = ModelRegistry.load().get(job.model)
@@ -47,7 +48,8 @@ def _worker(job: _Job, barrier: Barrier, out: mp.Queue) -> None:  # type: ignore
     barrier.wait()
     produced = 0
     for _ in range(job.requests):
-        produced += engine.generate([], PROMPT, params).tokens_out
+        # Chat models render the messages with their template; plain ones complete the prompt.
+        produced += engine.generate([ChatMessage(role="user", content=PROMPT)], PROMPT, params).tokens_out
     out.put((produced, engine.offloaded_layers))
     engine.close()
 
