@@ -39,12 +39,11 @@ from benchmarks.bench_postprocess import _token_counter
 from benchmarks.bench_preprocess import _GOLDEN
 from benchmarks.bench_safety import PROMPT as SAFETY_PROMPT
 from benchmarks.report import Section, percentile, table
+from services.grounding.app import build_grounder
 from services.grounding.entities import EntityExtractor
 from services.grounding.grounder import Grounder
 from services.grounding.memory import ConversationMemory
-from services.grounding.retrieval import Retriever
 from services.grounding.settings import GroundingSettings
-from services.grounding.templates import TemplateStore
 from services.postprocess.finisher import Finisher
 from services.postprocess.output_checks import OutputChecker, OutputContext, OutputGuard, default_guards
 from services.postprocess.policy import OutputPolicy
@@ -185,36 +184,6 @@ async def _preprocess(pre: Preprocessor) -> tuple[list[_Row], str]:
     return [_Row("typo correction", "preprocess", samples["on"], samples["off"], "typo", len(pairs))], note
 
 
-def _grounder(
-    settings: GroundingSettings,
-    store: KnowledgeStore,
-    counter: TokenCounter,
-    entities: EntityExtractor | None,
-    memory: ConversationMemory,
-) -> Grounder:
-    """A grounder wired as ``services.grounding.app`` wires it."""
-    return Grounder(
-        memory,
-        TemplateStore.load(settings.templates_dir),
-        retriever=Retriever(
-            store,
-            k=settings.retrieval_k,
-            candidates=settings.retrieval_candidates,
-            threshold=settings.retrieval_threshold,
-            mmr_lambda=settings.mmr_lambda,
-            keyword_weight=settings.keyword_weight,
-            entity_boost=settings.entity_boost,
-        ),
-        entities=entities,
-        count_tokens=counter.count,
-        default_template=settings.default_template,
-        tenant_templates=settings.tenant_templates,
-        context_tokens=settings.context_tokens,
-        memory_tokens=settings.memory_tokens,
-        retrieval_timeout_s=settings.knowledge.timeout_s,
-    )
-
-
 async def _grounding(
     pre: Preprocessor, store: KnowledgeStore, chunks: int
 ) -> tuple[list[_Row], str, Grounder, dict[str, float]]:
@@ -231,9 +200,9 @@ async def _grounding(
         min_relevance=settings.memory_min_relevance,
         count_tokens=counter.count,
     )
-    full = _grounder(settings, store, counter, extractor, memory)
-    no_retrieval = _grounder(settings.model_copy(update={"retrieval_k": 0}), store, counter, extractor, memory)
-    no_entities = _grounder(settings, store, counter, None, memory)
+    full = build_grounder(settings, store, counter, extractor, memory)
+    no_retrieval = build_grounder(settings.model_copy(update={"retrieval_k": 0}), store, counter, extractor, memory)
+    no_entities = build_grounder(settings, store, counter, None, memory)
     questions = [json.loads(line)["question"] for line in _QUESTIONS.read_text(encoding="utf-8").splitlines() if line]
     prepared = [pre.process(_request(q, i, tenant=KB_TENANT)) for i, q in enumerate(questions)]
     variants: dict[str, Variant[Envelope]] = {

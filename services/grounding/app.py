@@ -48,6 +48,39 @@ def open_store(settings: GroundingSettings) -> KnowledgeStore:
     )
 
 
+def build_grounder(
+    settings: GroundingSettings,
+    store: KnowledgeStore,
+    counter: TokenCounter,
+    entities: EntityExtractor | None,
+    memory: ConversationMemory,
+    *,
+    embedder: Embedder | None = None,
+) -> Grounder:
+    """The stage logic wired from its settings (the service and the feature benchmark use this)."""
+    return Grounder(
+        memory,
+        TemplateStore.load(settings.templates_dir),
+        retriever=Retriever(
+            store,
+            k=settings.retrieval_k,
+            candidates=settings.retrieval_candidates,
+            threshold=settings.retrieval_threshold,
+            mmr_lambda=settings.mmr_lambda,
+            keyword_weight=settings.keyword_weight,
+            entity_boost=settings.entity_boost,
+        ),
+        entities=entities,
+        embedder=embedder,
+        count_tokens=counter.count,
+        default_template=settings.default_template,
+        tenant_templates=settings.tenant_templates,
+        context_tokens=settings.context_tokens,
+        memory_tokens=settings.memory_tokens,
+        retrieval_timeout_s=settings.knowledge.timeout_s,
+    )
+
+
 def create_service(settings: GroundingSettings | None = None) -> StageService:
     """Build the service; every replica reads all of the turns topic (no group) to hold all memory."""
     settings = settings or GroundingSettings()
@@ -77,27 +110,7 @@ def create_service(settings: GroundingSettings | None = None) -> StageService:
         except StoreUnavailableError as exc:
             # Degraded, not down: requests are answered without retrieval until the store answers.
             service.log.warning("knowledge.unavailable", error=str(exc)[:300])
-        grounder = Grounder(
-            memory,
-            TemplateStore.load(settings.templates_dir),
-            retriever=Retriever(
-                store,
-                k=settings.retrieval_k,
-                candidates=settings.retrieval_candidates,
-                threshold=settings.retrieval_threshold,
-                mmr_lambda=settings.mmr_lambda,
-                keyword_weight=settings.keyword_weight,
-                entity_boost=settings.entity_boost,
-            ),
-            entities=entities,
-            embedder=embedder,
-            count_tokens=counter.count,
-            default_template=settings.default_template,
-            tenant_templates=settings.tenant_templates,
-            context_tokens=settings.context_tokens,
-            memory_tokens=settings.memory_tokens,
-            retrieval_timeout_s=settings.knowledge.timeout_s,
-        )
+        grounder = build_grounder(settings, store, counter, entities, memory, embedder=embedder)
         return grounder.process
 
     service.bind(warm_up=warm_up, route=lambda _env: topics.grounded)
