@@ -16,7 +16,7 @@ class PipelineError(Exception):
     #: Whether the failed message is kept in the DLQ; refusals by policy (a quota) are answered only.
     dead_letter: bool = True
     #: Whether the answer goes to the default responses topic instead of the request's ``reply_to``
-    #: (a refused reply topic must not receive the refusal either).
+    #: (a refused reply topic must not receive the refusal either); for a shadow request, the shadow topic.
     answer_on_default_topic: bool = False
 
     def __init__(self, code: str, message: str, *, retriable: bool = False, retry_after_s: float | None = None) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from shared.messaging.envelope import Envelope
+from shared.messaging.shadow import is_shadow, traffic
 
 __all__ = ["METRIC_NAMES", "StageMetrics"]
 
@@ -28,6 +29,7 @@ METRIC_NAMES = (
     "llmops_consumer_lag",
     "llmops_gpu_layers",
     "llmops_cache_lookups_total",
+    "llmops_shadow_messages_total",
 )
 
 
@@ -68,7 +70,12 @@ class StageMetrics:
             ["stage", "verdict", "check"],
             registry=r,
         )
-        self.tokens = Counter("llmops_tokens", "Tokens in and out of the model.", ["model", "direction"], registry=r)
+        self.tokens = Counter(
+            "llmops_tokens",
+            "Tokens in and out of the model; traffic: live or shadow (replay, evaluation).",
+            ["model", "direction", "traffic"],
+            registry=r,
+        )
         self.tokens_per_s = Histogram(
             "llmops_tokens_per_second", "Generation speed per request.", ["model"], buckets=_TPS_BUCKETS, registry=r
         )
@@ -89,6 +96,12 @@ class StageMetrics:
         self.cache_lookups = Counter(
             "llmops_cache_lookups", "Semantic cache lookups, by result (hit, miss).", ["model", "result"], registry=r
         )
+        self.shadow_messages = Counter(
+            "llmops_shadow_messages",
+            "Outputs of shadow requests (replay, evaluation); also counted in llmops_stage_messages_total.",
+            ["stage"],
+            registry=r,
+        )
         self.lag_by_partition: dict[tuple[str, int], int] = {}
 
     def observe_message(self, outcome: str, seconds: float) -> None:
@@ -100,7 +113,12 @@ class StageMetrics:
             self.dead_lettered.labels(self.stage, outcome).inc()
 
     def observe_envelope(self, env: Envelope) -> None:
-        """Domain figures from a stage's output: verdicts and cache lookups (safety), tokens and speed (inference)."""
+        """Domain figures from a stage's output: verdicts and cache lookups (safety), tokens and speed (inference).
+
+        Shadow outputs are counted apart too, and their tokens carry ``traffic="shadow"``.
+        """
+        if env.kind != "chunk" and is_shadow(env):
+            self.shadow_messages.labels(self.stage).inc()
         if self.stage == "safety" and env.safety is not None:
             checks = sorted({f.check for f in env.safety.findings}) or ["none"]
             for check in checks:
@@ -109,8 +127,8 @@ class StageMetrics:
             self.cache_lookups.labels(env.prepared.model, "miss" if env.cache.hit is None else "hit").inc()
         if self.stage == "inference" and env.completion is not None and env.kind != "chunk":
             done = env.completion
-            self.tokens.labels(done.model, "prompt").inc(done.tokens_in)
-            self.tokens.labels(done.model, "completion").inc(done.tokens_out)
+            self.tokens.labels(done.model, "prompt", traffic(env)).inc(done.tokens_in)
+            self.tokens.labels(done.model, "completion", traffic(env)).inc(done.tokens_out)
             if done.tokens_per_s:
                 self.tokens_per_s.labels(done.model).observe(done.tokens_per_s)
             if done.time_to_first_token_ms is not None:

@@ -148,6 +148,15 @@ class TopicSettings(BaseSettings):
         return self.name("responses")
 
     @property
+    def shadow_responses(self) -> str:
+        """The ``responses.shadow`` topic: answers to shadow requests (replay), never read by users.
+
+        Under the answer-topic prefix, so the stages' existing write permission on answer topics covers it;
+        preprocess reserves it for shadow requests (and shadow requests for it).
+        """
+        return self.name("responses.shadow")
+
+    @property
     def turns(self) -> str:
         """The ``turns`` topic."""
         return self.name("turns")
@@ -196,6 +205,7 @@ class TopicSettings(BaseSettings):
             self.checked,
             self.generated,
             self.responses,
+            self.shadow_responses,
             self.turns,
             self.usage,
             self.cache,

@@ -32,6 +32,7 @@ from shared.messaging.envelope import SCHEMA_VERSION, Envelope, ErrorInfo, Trail
 from shared.messaging.errors import PipelineError, PoisonMessageError
 from shared.messaging.logging import get_logger
 from shared.messaging.settings import CoreSettings
+from shared.messaging.shadow import is_shadow
 
 __all__ = [
     "BatchProcessFn",
@@ -145,6 +146,21 @@ def _check_deadline(env: Envelope) -> None:
         raise PipelineError("deadline_exceeded", f"the request's deadline {env.deadline.isoformat()} passed")
 
 
+_LOG_CONTEXT_KEYS = ("request_id", "conversation_id", "tenant", "shadow")
+
+
+def _log_context(env: Envelope) -> dict[str, Any]:
+    """What every log line about a message carries; ``shadow=True`` marks shadow traffic (absent for live)."""
+    context: dict[str, Any] = {
+        "request_id": env.request_id,
+        "conversation_id": env.conversation_id,
+        "tenant": env.tenant,
+    }
+    if is_shadow(env):
+        context["shadow"] = True
+    return context
+
+
 def _salvage_routing(raw: bytes) -> tuple[str | None, str | None, str]:
     """Best effort: read request_id, reply_to and conversation from a message that failed to parse."""
     try:
@@ -219,9 +235,7 @@ class StageRunner:
             return "poison"
 
         # Bound for every line logged about this message, the canonical one included (DESIGN.md §7).
-        structlog.contextvars.bind_contextvars(
-            request_id=env.request_id, conversation_id=env.conversation_id, tenant=env.tenant
-        )
+        structlog.contextvars.bind_contextvars(**_log_context(env))
         try:
             try:
                 result = await self._run(env, process)
@@ -245,7 +259,7 @@ class StageRunner:
             self.log.info("message.done", outcome="ok", duration_ms=clock.elapsed_ms(), published=len(outputs))
             return "ok"
         finally:
-            structlog.contextvars.unbind_contextvars("request_id", "conversation_id", "tenant")
+            structlog.contextvars.unbind_contextvars(*_LOG_CONTEXT_KEYS)
 
     async def handle_batch(
         self, items: Sequence[tuple[bytes, ReceivedRecord]], *, process: BatchProcessFn, route: RouteFn
@@ -325,9 +339,7 @@ class StageRunner:
             failure = _publish_failed(route(out), exc)
             await self._fail(*source, failure, clock)
             return failure.code
-        with structlog.contextvars.bound_contextvars(
-            request_id=out.request_id, conversation_id=out.conversation_id, tenant=out.tenant
-        ):
+        with structlog.contextvars.bound_contextvars(**_log_context(out)):
             self.log.info("message.done", outcome="ok", duration_ms=clock.elapsed_ms())
         return None
 
@@ -357,10 +369,10 @@ class StageRunner:
         )
 
     def reply_topic(self, env: Envelope) -> str:
-        """The topic the client waits on."""
+        """The topic the client waits on; a shadow request's default is the shadow topic, never the users' one."""
         if env.reply_to and _TOPIC_NAME.match(env.reply_to):
             return env.reply_to
-        return self.core.topics.responses
+        return self.core.topics.shadow_responses if is_shadow(env) else self.core.topics.responses
 
     def _error_info(self, exc: PipelineError) -> ErrorInfo:
         return ErrorInfo(
@@ -385,6 +397,7 @@ class StageRunner:
             error=exc.message,
             request_id=env.request_id,
             duration_ms=clock.elapsed_ms(),
+            **({"shadow": True} if is_shadow(env) else {}),
         )
 
     async def _reject_poison(self, raw: bytes, record: ReceivedRecord, exc: PipelineError, clock: _Clock) -> None:

@@ -52,12 +52,13 @@ METRICS = {
     "llmops_stage_duration_seconds": "histogram",  # {stage}
     "llmops_dlq_messages_total": "counter",  # {stage, code}
     "llmops_safety_verdicts_total": "counter",  # {stage, verdict, check}
-    "llmops_tokens_total": "counter",  # {model, direction}: prompt / completion
+    "llmops_tokens_total": "counter",  # {model, direction, traffic}: prompt / completion; live / shadow
     "llmops_tokens_per_second": "histogram",  # {model}
     "llmops_time_to_first_token_seconds": "histogram",  # {model}
     "llmops_consumer_lag": "gauge",  # {stage, topic, partition}
     "llmops_gpu_layers": "gauge",  # {model}
     "llmops_cache_lookups_total": "counter",  # {model, result}: hit / miss (safety)
+    "llmops_shadow_messages_total": "counter",  # {stage}: outputs of shadow requests (replay, evaluation)
 }
 _SERIES_SUFFIXES = ("_bucket", "_sum", "_count")
 

@@ -12,6 +12,7 @@ import hashlib
 import json
 
 from shared.messaging.envelope import Envelope
+from shared.messaging.shadow import SHADOW_METADATA_KEY, is_shadow
 
 __all__ = [
     "CACHE_METADATA_KEY",
@@ -25,17 +26,8 @@ __all__ = [
 
 #: ``request.metadata["cache"] = "off"`` keeps one request out of the cache both ways.
 CACHE_METADATA_KEY = "cache"
-#: ``request.metadata["shadow"]`` marks a shadow (mirrored, evaluation) request: never cached.
-SHADOW_METADATA_KEY = "shadow"
 _OFF = {"off", "false", "no", "0"}
 _FINISHED = {None, "stop"}
-
-
-def is_shadow(env: Envelope) -> bool:
-    """Whether the request is a shadow one (replayed, evaluation): never cached, never remembered."""
-    metadata = env.request.metadata if env.request else {}
-    shadow = metadata.get(SHADOW_METADATA_KEY, "").strip().lower()
-    return shadow != "" and shadow not in _OFF
 
 
 def _opted_out(env: Envelope) -> bool:

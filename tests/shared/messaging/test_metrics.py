@@ -57,10 +57,22 @@ class TestStageMetrics:
             gpu_layers=7,
         )
         m.observe_envelope(env)
-        assert _value(m, "llmops_tokens_total", model="m", direction="prompt") == 12
-        assert _value(m, "llmops_tokens_total", model="m", direction="completion") == 3
+        assert _value(m, "llmops_tokens_total", model="m", direction="prompt", traffic="live") == 12
+        assert _value(m, "llmops_tokens_total", model="m", direction="completion", traffic="live") == 3
         assert _value(m, "llmops_time_to_first_token_seconds_sum", model="m") == 0.05
         assert _value(m, "llmops_gpu_layers", model="m") == 7
+        assert _value(m, "llmops_shadow_messages_total", stage="inference") == 0
+
+    def test_shadow_traffic_is_labelled(self) -> None:
+        """A shadow request's output counts as shadow, and its tokens carry traffic="shadow"."""
+        m = StageMetrics("inference")
+        env = make_envelope()
+        env.require_request().metadata["shadow"] = "replay"
+        env.completion = Completion(text="hi", model="m", tokens_in=5, tokens_out=2)
+        m.observe_envelope(env)
+        assert _value(m, "llmops_shadow_messages_total", stage="inference") == 1
+        assert _value(m, "llmops_tokens_total", model="m", direction="completion", traffic="shadow") == 2
+        assert _value(m, "llmops_tokens_total", model="m", direction="completion", traffic="live") == 0
 
     def test_lag_and_exposition(self) -> None:
         """Lag is per partition and summed for readiness; the exposition names every contract metric."""

@@ -14,6 +14,7 @@ class TestSettings:
             "llmops.checked",
             "llmops.generated",
             "llmops.responses",
+            "llmops.responses.shadow",
             "llmops.turns",
             "llmops.usage",
             "llmops.cache",

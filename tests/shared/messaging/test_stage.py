@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import structlog
 from aiokafka.errors import KafkaTimeoutError
 
 from shared.messaging.envelope import Chunk, Envelope
@@ -348,3 +349,41 @@ class TestAnswerOnDefaultTopic:
         assert answer.reply_to is None
         assert answer.error is not None
         assert answer.error.code == "reply_topic_not_allowed"
+
+    async def test_shadow_refusal_goes_to_the_shadow_topic(self) -> None:
+        """A shadow request's refusal on the default topic lands on the shadow topic, never the users' one."""
+
+        class RefusedError(PipelineError):
+            answer_on_default_topic = True
+            dead_letter = False
+
+        async def refuse(_env: Envelope) -> Envelope:
+            raise RefusedError("reply_topic_not_allowed", "no")
+
+        run, pub = runner()
+        env = make_envelope(reply_to="llmops.responses")
+        env.require_request().metadata["shadow"] = "replay"
+        await run.handle(env.to_bytes(), RECORD, process=refuse, route=lambda _e: "out")
+        assert pub.on("llmops.responses") == []
+        assert len(pub.on("llmops.responses.shadow")) == 1
+
+
+class TestShadowTraffic:
+    async def test_shadow_default_reply_topic_is_the_shadow_topic(self) -> None:
+        """Without reply_to a shadow request is answered on the shadow topic, a live one on llmops.responses."""
+        run, _ = runner()
+        shadow = make_envelope()
+        shadow.require_request().metadata["shadow"] = "1"
+        assert run.reply_topic(shadow) == "llmops.responses.shadow"
+        assert run.reply_topic(make_envelope()) == "llmops.responses"
+
+    async def test_shadow_is_in_every_log_line_of_the_message(self) -> None:
+        """The canonical line of a shadow message carries shadow=True; a live one's has no shadow key."""
+        run, _ = runner()
+        shadow = make_envelope()
+        shadow.require_request().metadata["shadow"] = "replay"
+        with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+            await run.handle(shadow.to_bytes(), RECORD, process=echo, route=lambda _e: "out")
+            await run.handle(make_envelope().to_bytes(), RECORD, process=echo, route=lambda _e: "out")
+        done = [line for line in logs if line["event"] == "message.done"]
+        assert [line.get("shadow") for line in done] == [True, None]
