@@ -65,7 +65,7 @@ def create_service(
     service = StageService("preprocess", settings, input_topic=topics.requests, parse=parse_request)
     tenants = TenantPolicyFile.load(settings.tenants_path)
     quota = QuotaTracker(tenants)
-    replies = ReplyTopicPolicy(tenants, default_topic=topics.responses)
+    replies = ReplyTopicPolicy(tenants, default_topic=topics.responses, shadow_topic=topics.shadow_responses)
     if not replies.active:
         service.log.info("reply_topics.unchecked", reason="no reply-topic policy (dev mode)")
     rebuild_quota = _count_usage(service, quota) if quota.active else None

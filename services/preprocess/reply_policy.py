@@ -12,6 +12,11 @@ Patterns are shell globs (``*``, ``?``, ``[...]``); ``{tenant}`` stands for the 
 tenant, matched literally (a tenant named ``*`` does not widen the pattern). A request
 without ``reply_to`` asks for the default responses topic and is checked like any other.
 Without any reply-topic setting in the file (or without a file) nothing is checked: dev mode.
+
+The shadow reply topic (``llmops.responses.shadow``) is reserved, in dev mode too: a shadow request
+(``llmops replay``, evaluation) may be answered there only, whatever its tenant's patterns, and
+no other request may name it. So shadow answers never reach a user's topic, and nobody's live
+answers land among the shadow ones. A refused shadow request is answered on the shadow topic.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from collections.abc import Sequence
 from services.preprocess.policy import TenantPolicyFile
 from shared.messaging.envelope import Envelope
 from shared.messaging.errors import PipelineError
+from shared.messaging.shadow import is_shadow
 
 __all__ = ["ReplyTopicNotAllowedError", "ReplyTopicPolicy"]
 
@@ -64,9 +70,10 @@ class ReplyTopicPolicy:
 
     """
 
-    def __init__(self, policy: TenantPolicyFile, *, default_topic: str) -> None:
+    def __init__(self, policy: TenantPolicyFile, *, default_topic: str, shadow_topic: str | None = None) -> None:
         self.policy = policy
         self.default_topic = default_topic
+        self.shadow_topic = shadow_topic
 
     @property
     def active(self) -> bool:
@@ -91,6 +98,12 @@ class ReplyTopicPolicy:
 
     def check(self, env: Envelope) -> ReplyTopicNotAllowedError | None:
         """None when the request's reply topic is allowed, else the refusal to answer with."""
+        if self.shadow_topic is not None:
+            if is_shadow(env):
+                target = env.reply_to or self.shadow_topic  # the shadow default (StageRunner.reply_topic)
+                return None if target == self.shadow_topic else ReplyTopicNotAllowedError(env.tenant, target)
+            if env.reply_to == self.shadow_topic:
+                return ReplyTopicNotAllowedError(env.tenant, env.reply_to)
         if self.allowed(env.tenant, env.reply_to):
             return None
         return ReplyTopicNotAllowedError(env.tenant, env.reply_to or self.default_topic)

@@ -15,6 +15,7 @@ from shared.components.guards import GuardResources, GuardSuite, Placeholders
 from shared.components.guards.suite import GuardFinding, Stage
 from shared.messaging.envelope import ChatMessage, Document, Envelope, Finding, Safety
 from shared.messaging.errors import PipelineError
+from shared.messaging.shadow import POLICY_METADATA_KEY, is_shadow
 
 __all__ = ["SafetyChecker"]
 
@@ -29,6 +30,10 @@ class SafetyChecker:
     ``safety.placeholders``), else ``allow``. A chunk with injected instructions is removed
     from the prompt and listed in ``safety.dropped_documents``; the request goes on. A changed
     prompt is written to the safety section; the grounding section is left as it was.
+
+    The tenant's policy applies; a shadow request (``llmops replay --candidate policy=clinic``) may
+    name another policy of the file in its ``policy`` metadata, to see what that policy would do
+    to real traffic. Live requests cannot: their metadata comes from the client.
 
     Example:
         >>> checker = SafetyChecker(SafetyPolicy.load())
@@ -57,21 +62,32 @@ class SafetyChecker:
             self._suites[key] = GuardSuite(self.policy.for_tenant(key[0]), stage, self.resources)
         return self._suites[key]
 
+    def policy_name(self, env: Envelope) -> str:
+        """The named policy the request is checked under: a shadow request's ``policy`` metadata, else its tenant."""
+        requested = env.request.metadata.get(POLICY_METADATA_KEY, "").strip() if env.request else ""
+        if not requested or not is_shadow(env):
+            return env.tenant
+        if requested != "default" and requested not in self.policy.tenants:
+            known = ", ".join(["default", *sorted(self.policy.tenants)])
+            raise PipelineError("unknown_policy", f"no safety policy named {requested!r}; known: {known}")
+        return requested
+
     def process(self, env: Envelope) -> Envelope:
         """Fill ``safety``."""
         if env.grounding is None:
             raise PipelineError("invalid_message", "safety needs the grounding section")
-        policy = self.policy.for_tenant(env.tenant)
+        name = self.policy_name(env)
+        policy = self.policy.for_tenant(name)
         messages = list(env.grounding.messages)
         findings: list[Finding] = []
 
-        dropped = self._poisoned(env.tenant, env.grounding.documents, findings)
+        dropped = self._poisoned(name, env.grounding.documents, findings)
         if dropped:
             messages = [_without(m, [d.text for d in dropped]) for m in messages]
 
         placeholders = Placeholders()
         blocking: GuardFinding | None = None
-        suite = self.suite(env.tenant, "input")
+        suite = self.suite(name, "input")
         for index, msg in enumerate(messages):
             if msg.role != "user":
                 continue

@@ -2,6 +2,7 @@ import pytest
 
 from services.preprocess.policy import TenantPolicyFile
 from services.preprocess.reply_policy import ReplyTopicNotAllowedError, ReplyTopicPolicy
+from shared.messaging.envelope import Envelope
 from tests.conftest import make_envelope
 
 RESPONSES = "llmops.responses"
@@ -67,3 +68,38 @@ class TestReplyTopicPolicy:
         assert "llmops.replies.globex" in refusal.message
         assert refusal.answer_on_default_topic
         assert not refusal.dead_letter
+
+
+SHADOW = "llmops.responses.shadow"
+
+
+def _shadow_policy(data: dict[str, object]) -> ReplyTopicPolicy:
+    return ReplyTopicPolicy(TenantPolicyFile.model_validate(data), default_topic=RESPONSES, shadow_topic=SHADOW)
+
+
+def _shadow_request(reply_to: str | None, tenant: str = "acme") -> Envelope:
+    env = make_envelope(reply_to=reply_to, tenant=tenant)
+    env.require_request().metadata["shadow"] = "replay"
+    return env
+
+
+class TestShadowReplyTopic:
+    @pytest.mark.parametrize("data", [{}, {"default_reply_topics": ["llmops.responses.{tenant}"]}])
+    def test_shadow_requests_reply_only_to_the_shadow_topic(self, data: dict[str, object]) -> None:
+        """Dev mode or not, a shadow request may name the shadow topic (or none), never a user's topic."""
+        policy = _shadow_policy(data)
+        assert policy.check(_shadow_request(SHADOW)) is None
+        assert policy.check(_shadow_request(None)) is None
+        for topic in (RESPONSES, "llmops.responses.acme", "llmops.responses.globex"):
+            refusal = policy.check(_shadow_request(topic))
+            assert isinstance(refusal, ReplyTopicNotAllowedError), topic
+            assert refusal.topic == topic
+
+    @pytest.mark.parametrize("data", [{}, {"default_reply_topics": ["llmops.responses.{tenant}"]}])
+    def test_live_requests_may_never_name_the_shadow_topic(self, data: dict[str, object]) -> None:
+        """The shadow topic is reserved: a live request naming it is refused, even for a tenant called 'shadow'."""
+        policy = _shadow_policy(data)
+        for tenant in ("acme", "shadow"):
+            refusal = policy.check(make_envelope(reply_to=SHADOW, tenant=tenant))
+            assert isinstance(refusal, ReplyTopicNotAllowedError)
+        assert policy.check(make_envelope(reply_to="llmops.responses.acme", tenant="acme")) is None

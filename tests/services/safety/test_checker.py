@@ -170,3 +170,31 @@ class TestSafetyChecker:
         """An envelope that skipped grounding is an error."""
         with pytest.raises(PipelineError):
             checker.process(Envelope(request=Request(messages=[ChatMessage(role="user", content="x")])))
+
+
+class TestPolicyOverride:
+    def test_shadow_request_is_checked_under_the_named_policy(self, checker: SafetyChecker) -> None:
+        """A shadow request with policy=clinic is refused like the clinic's; the default tenant's own is not."""
+        text = "I have a high fever and a rash on my arms, what disease do I have and what dose of pills should I take?"
+        env = grounded(text)
+        env.require_request().metadata.update({"shadow": "replay", "policy": "clinic"})
+        safety = checker.process(env).safety
+        assert safety is not None
+        assert (safety.verdict, safety.category) == ("block", "banned_topics.medical_diagnosis")
+
+    def test_live_request_cannot_choose_its_policy(self, checker: SafetyChecker) -> None:
+        """The policy metadata of a live request is ignored: its tenant's policy applies."""
+        env = grounded("Write a birthday poem for Maria Garcia.")
+        env.require_request().metadata["policy"] = "clinic"
+        assert checker.policy_name(env) == "default"
+        safety = checker.process(env).safety
+        assert safety is not None
+        assert safety.verdict == "allow"
+
+    def test_unknown_policy_is_an_error(self, checker: SafetyChecker) -> None:
+        """A shadow request naming a policy the file does not have fails with unknown_policy."""
+        env = grounded("Hi")
+        env.require_request().metadata.update({"shadow": "1", "policy": "nope"})
+        with pytest.raises(PipelineError) as info:
+            checker.process(env)
+        assert info.value.code == "unknown_policy"
