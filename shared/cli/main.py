@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 from shared.cli import dlq
 from shared.cli import eval as eval_cli
+from shared.cli import replay as replay_cli
 from shared.cli import safety as safety_cli
 from shared.cli import usage as usage_cli
 from shared.cli.gateway import add_gateway_arguments, dev_auth_env, gateway_banner
@@ -173,6 +174,7 @@ def _parser() -> argparse.ArgumentParser:
     usage_cli.add_parser(sub)
     add_ingest_parser(sub)
     eval_cli.add_parser(sub)
+    replay_cli.add_parser(sub)
     safety_cli.add_parsers(sub)
     return parser
 
@@ -182,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     core = CoreSettings()
     # The chat owns the terminal: the launcher only reports problems there (services log to files).
-    quiet = args.command in {"chat", "ask", "usage", "eval", *safety_cli.COMMANDS} or (
+    quiet = args.command in {"chat", "ask", "usage", "eval", "replay", *safety_cli.COMMANDS} or (
         args.command == "up" and args.chat
     )
     configure_logging("WARNING" if quiet else core.log_level, core.log_format)
@@ -211,6 +213,7 @@ _COMMANDS: dict[str, Callable[[CoreSettings, argparse.Namespace], int]] = {
     "usage": lambda core, args: asyncio.run(usage_cli.run(core, args)),
     "ingest": lambda core, args: asyncio.run(run_ingest(core, args)),
     "eval": eval_cli.run,
+    "replay": replay_cli.run,
     **{name: lambda _core, args: safety_cli.run(args) for name in safety_cli.COMMANDS},
 }
 
