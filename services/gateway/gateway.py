@@ -19,6 +19,7 @@ from shared.messaging.envelope import Envelope
 from shared.messaging.lag import LagProbe
 from shared.messaging.logging import get_logger
 from shared.messaging.security import BrokerAuthError, check_broker_access
+from shared.messaging.shadow import SHADOW_ONLY_KEYS
 from shared.stack.topics import ensure_topics
 
 # The broker away (a connection or Kafka error) or the client refusing to start: retry later.
@@ -161,8 +162,8 @@ class Gateway:
         return model
 
     def build(self, principal: Principal, body: ChatCompletionRequest, model: str, timeout: float) -> Envelope:
-        """The pipeline request for an HTTP request."""
-        metadata = dict(body.metadata or {})
+        """The pipeline request for an HTTP request (live traffic: the shadow-only metadata keys are dropped)."""
+        metadata = {k: v for k, v in (body.metadata or {}).items() if k not in SHADOW_ONLY_KEYS}
         template = body.template or principal.config.template
         if template:
             metadata["template"] = template

@@ -17,7 +17,15 @@ from typing import Literal
 
 from shared.messaging.envelope import Envelope
 
-__all__ = ["POLICY_METADATA_KEY", "REPLAY_OF_METADATA_KEY", "SHADOW_METADATA_KEY", "Traffic", "is_shadow", "traffic"]
+__all__ = [
+    "POLICY_METADATA_KEY",
+    "REPLAY_OF_METADATA_KEY",
+    "SHADOW_METADATA_KEY",
+    "SHADOW_ONLY_KEYS",
+    "Traffic",
+    "is_shadow",
+    "traffic",
+]
 
 #: ``request.metadata["shadow"]`` marks a shadow request (its value says who sent it, e.g. ``replay``).
 SHADOW_METADATA_KEY = "shadow"
@@ -25,6 +33,8 @@ SHADOW_METADATA_KEY = "shadow"
 REPLAY_OF_METADATA_KEY = "replay_of"
 #: ``request.metadata["policy"]``: the named safety policy a shadow request is checked under (ignored for others).
 POLICY_METADATA_KEY = "policy"
+#: What only the operator's tools set; the gateway drops them from its callers' metadata.
+SHADOW_ONLY_KEYS = frozenset({SHADOW_METADATA_KEY, REPLAY_OF_METADATA_KEY, POLICY_METADATA_KEY})
 
 Traffic = Literal["live", "shadow"]
 _OFF = {"off", "false", "no", "0"}

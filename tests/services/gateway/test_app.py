@@ -181,7 +181,12 @@ class TestAnswers:
         """The answer is a chat.completion; the request went out with the tenant, template, conversation and params."""
         resp = await gateway.post(
             "/v1/chat/completions",
-            json=_chat("hi", max_tokens=7, conversation_id="conv-9", metadata={"app": "t"}),
+            json=_chat(
+                "hi",
+                max_tokens=7,
+                conversation_id="conv-9",
+                metadata={"app": "t", "shadow": "1", "policy": "devtools", "replay_of": "r0"},
+            ),
             headers=_auth(),
         )
         assert resp.status_code == 200, resp.text
@@ -194,7 +199,7 @@ class TestAnswers:
         assert sent.tenant == "acme"
         assert sent.reply_to == "gw-test.responses.gateway-test-1"
         request = sent.require_request()
-        assert request.metadata == {"app": "t", "template": "default"}
+        assert request.metadata == {"app": "t", "template": "default"}  # shadow-only keys dropped: live traffic
         assert request.params.max_tokens == 7
         assert request.model == "gemma-3-270m"
         assert request.stream is False
