@@ -58,6 +58,8 @@ METRICS = {
     "llmops_consumer_lag": "gauge",  # {stage, topic, partition}
     "llmops_gpu_layers": "gauge",  # {model}
     "llmops_cache_lookups_total": "counter",  # {model, result}: hit / miss (safety)
+    "llmops_answers_total": "counter",  # {alias, model, outcome}: answered / refused / cached / error (postprocess)
+    "llmops_answer_latency_seconds": "histogram",  # {alias, model}: request creation to final answer
 }
 _SERIES_SUFFIXES = ("_bucket", "_sum", "_count")
 
