@@ -82,27 +82,36 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:  # noqa: C90
         return Response(generate_latest(gw.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     def model_card(name: str) -> dict[str, Any]:
-        entry = gw.registry.get(name)
-        return {
+        alias = gw.registry.aliases.get(name)
+        card = {
             "id": name,
             "object": "model",
             "created": 0,
             "owned_by": "llmops",
             "default": name == gw.registry.default,
-            "description": entry.description,
-            "context_length": entry.n_ctx,
+        }
+        if alias is None:
+            entry = gw.registry.get(name)
+            return card | {"description": entry.description, "context_length": entry.n_ctx}
+        # An alias promises no more context than its smallest variant; the weights are its base split.
+        return card | {
+            "description": alias.description,
+            "context_length": min(gw.registry.models[v.model].n_ctx for v in alias.variants),
+            "variants": [v.model_dump() for v in alias.variants],
         }
 
     @app.get("/v1/models")
     async def models(request: Request) -> JSONResponse:
         principal = gw.authenticate(request)
-        data = [model_card(name) for name in gw.registry.names() if principal.config.allows(name)]
+        names = gw.registry.names(aliases=True)
+        data = [model_card(name) for name in names if principal.config.allows(name)]
         return JSONResponse({"object": "list", "data": data})
 
     @app.get("/v1/models/{name}")
     async def model(name: str, request: Request) -> JSONResponse:
         principal = gw.authenticate(request)
-        if name not in gw.registry.models or not principal.config.allows(name):
+        known = name in gw.registry.names(aliases=True)
+        if not known or not principal.config.allows(name):
             raise ApiError(404, f"The model {name!r} does not exist.", code="model_not_found", param="model")
         return JSONResponse(model_card(name))
 

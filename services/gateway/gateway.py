@@ -140,15 +140,16 @@ class Gateway:
             )
 
     def resolve_model(self, principal: Principal, name: str | None) -> str:
-        """The registry model a request is served by; 404 unknown, 403 not allowed for the tenant.
+        """The registry model or alias a request is served by; 404 unknown, 403 not allowed for the tenant.
 
         A request naming no model gets the registry default, or the tenant's first model when
-        the default is not one the tenant may use.
+        the default is not one the tenant may use. An alias stays an alias: preprocess picks
+        its variant per conversation, and the answer says which one served it.
         """
         if name is None and principal.config.models and not principal.config.allows(self.registry.default):
             name = principal.config.models[0]
         try:
-            model = self.registry.get(name).name
+            model = self.registry.canonical(name)
         except UnknownModelError as exc:
             raise ApiError(404, str(exc), code="model_not_found", param="model") from None
         if not principal.config.allows(model):

@@ -14,7 +14,7 @@ from services.preprocess.policy import TenantPolicyFile
 from services.preprocess.typos import ModelVocabulary, TypoCorrector
 from shared.components.embedder import Embedder, encode_vector
 from shared.components.model_store import ModelIntegrityError, ModelMissingError, ensure_local
-from shared.components.registry import ModelRegistry, UnknownModelError
+from shared.components.registry import ModelRegistry, Resolution, UnknownModelError
 from shared.components.tokenizer import ChatTokenizer
 from shared.messaging.envelope import ChatMessage, Correction, Envelope, Prepared
 from shared.messaging.errors import PipelineError
@@ -101,10 +101,8 @@ class Preprocessor:
     def prepare(self, env: Envelope) -> Envelope:
         """Fill ``prepared`` except the embedding; raises ``PipelineError`` for requests that cannot be served."""
         request = env.require_request()
-        try:
-            entry = self.registry.get(request.model)
-        except UnknownModelError as exc:
-            raise PipelineError("unknown_model", str(exc)) from exc
+        resolution = self._resolve(env)
+        entry = self.registry.get(resolution.model)
         total_chars = sum(len(m.content) for m in request.messages)
         if total_chars > self.max_prompt_chars:
             msg = f"the prompt has {total_chars} characters; the limit is {self.max_prompt_chars}"
@@ -158,11 +156,26 @@ class Preprocessor:
             language=language.language,
             language_confidence=language.confidence,
             model=entry.name,
+            alias=resolution.alias,
             token_count=token_count,
             token_budget=budget,
             dropped_messages=dropped,
         )
         return env.model_copy(update={"prepared": prepared})
+
+    def _resolve(self, env: Envelope) -> Resolution:
+        """The model serving this request: an alias picks its variant, sticky per conversation (and tenant)."""
+        name = env.require_request().model
+        try:
+            self.registry.canonical(name)
+        except UnknownModelError as exc:
+            raise PipelineError("unknown_model", str(exc)) from exc
+        try:
+            return self.registry.resolve(name, tenant=env.tenant, key=env.conversation_id)
+        except UnknownModelError as exc:
+            allowed = ", ".join(exc.known) or "none"
+            msg = f"tenant {env.tenant!r} may not use model {exc.name!r}; available to it: {allowed}"
+            raise PipelineError("model_not_allowed", msg) from exc
 
     def _correct(
         self, messages: list[ChatMessage], guesses: dict[int, LanguageGuess], model: str

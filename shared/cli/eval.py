@@ -57,6 +57,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="results.jsonl files; a LABEL prefixes its configurations (to compare runs of the same ones)",
     )
     report.add_argument("--out", type=Path, default=Path("eval-out"), help="output folder (default: eval-out)")
+    report.add_argument(
+        "--by-model",
+        action="store_true",
+        help="split each configuration by the model that answered (an alias's variants side by side)",
+    )
 
 
 @contextlib.asynccontextmanager
@@ -166,6 +171,8 @@ def _report(args: argparse.Namespace) -> int:
         for record in read_results([path]):
             if label:
                 record.configuration = f"{label}/{record.configuration}"
+            if getattr(args, "by_model", False):
+                record.configuration = f"{record.configuration}/{record.outcome.model or 'no model'}"
             records.append(record)
     report = build_report(records)
     _print_summary(report, write_report(report, args.out))

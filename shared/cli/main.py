@@ -10,6 +10,7 @@ import sys
 import uuid
 from collections.abc import Callable, Sequence
 
+from shared.cli import canary as canary_cli
 from shared.cli import dlq
 from shared.cli import eval as eval_cli
 from shared.cli import replay as replay_cli
@@ -123,7 +124,9 @@ async def _ask(core: CoreSettings, args: argparse.Namespace) -> int:
 
 def _models(core: CoreSettings, args: argparse.Namespace) -> int:
     registry = ModelRegistry.load(core.registry_path, default=core.default_model)
-    names = args.names or registry.names()
+    # An alias stands for its variants: fetching or verifying it covers every model it routes to.
+    requested = args.names or registry.names()
+    names = list(dict.fromkeys(m for n in requested for m in _alias_models(registry, n)))
     status = 0
     for name in names:
         entry = registry.get(name)
@@ -140,7 +143,23 @@ def _models(core: CoreSettings, args: argparse.Namespace) -> int:
             state, status = str(exc), 1
         default = " (default)" if name == registry.default else ""
         print(f"{name}{default}: {entry.chat_format}, n_ctx {entry.n_ctx}: {state}")  # noqa: T201
+    for alias in registry.aliases.values():
+        if args.action == "list" and (not args.names or alias.name in args.names):
+            default = " (default)" if alias.name == registry.default else ""
+            split = ", ".join(f"{m} {share:.0%}" for m, share in alias.shares("").items())
+            overrides = f"; overrides for {', '.join(sorted(alias.overrides))}" if alias.overrides else ""
+            print(f"{alias.name}{default}: alias, {split}{overrides}")  # noqa: T201
     return status
+
+
+def _alias_models(registry: ModelRegistry, name: str) -> list[str]:
+    """The models ``name`` stands for: itself, or an alias's variants (an unknown name fails as in ``get``)."""
+    alias = registry.aliases.get(name)
+    return (
+        [v.model for v in alias.variants] + [m.model for o in alias.overrides.values() for m in o]
+        if alias
+        else [registry.get(name).name]
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -172,6 +191,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("topics", help="create the pipeline's topics on LLMOPS_KAFKA_BOOTSTRAP")
     dlq.add_parser(sub)
     usage_cli.add_parser(sub)
+    canary_cli.add_parser(sub)
     add_ingest_parser(sub)
     eval_cli.add_parser(sub)
     replay_cli.add_parser(sub)
@@ -184,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     core = CoreSettings()
     # The chat owns the terminal: the launcher only reports problems there (services log to files).
-    quiet = args.command in {"chat", "ask", "usage", "eval", "replay", *safety_cli.COMMANDS} or (
+    quiet = args.command in {"chat", "ask", "usage", "canary", "eval", "replay", *safety_cli.COMMANDS} or (
         args.command == "up" and args.chat
     )
     configure_logging("WARNING" if quiet else core.log_level, core.log_format)
@@ -211,6 +231,7 @@ _COMMANDS: dict[str, Callable[[CoreSettings, argparse.Namespace], int]] = {
     "topics": _topics,
     "dlq": lambda core, args: asyncio.run(dlq.run(core, args)),
     "usage": lambda core, args: asyncio.run(usage_cli.run(core, args)),
+    "canary": lambda core, args: asyncio.run(canary_cli.run(core, args)),
     "ingest": lambda core, args: asyncio.run(run_ingest(core, args)),
     "eval": eval_cli.run,
     "replay": replay_cli.run,

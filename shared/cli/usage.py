@@ -41,12 +41,16 @@ async def read_usage(core: CoreSettings) -> list[UsageRecord]:
 
 
 def format_table(totals: Iterable[UsageTotal]) -> str:
-    """Aligned columns, one row per tenant and model, and a total row."""
+    """Aligned columns, one row per tenant and model (and alias, when any request named one), and a total row."""
     rows = [t.as_dict() for t in totals]
     if not rows:
         return "no usage recorded"
-    all_row: dict[str, object] = {"tenant": "all", "model": ""}
-    for _, field in _COLUMNS[_NAME_COLUMNS:]:
+    columns: tuple[tuple[str, str], ...] = _COLUMNS
+    names = _NAME_COLUMNS
+    if any(r["alias"] for r in rows):
+        columns, names = (*_COLUMNS[:_NAME_COLUMNS], ("alias", "alias"), *_COLUMNS[_NAME_COLUMNS:]), names + 1
+    all_row: dict[str, object] = {"tenant": "all", "model": "", "alias": ""}
+    for _, field in columns[names:]:
         all_row[field] = sum(float(str(r[field])) for r in rows)
     body = [*rows, all_row] if len(rows) > 1 else rows
 
@@ -56,21 +60,21 @@ def format_table(totals: Iterable[UsageTotal]) -> str:
             return f"{float(str(value)):.6f}"
         if isinstance(value, float):
             return str(int(value))
-        return str(value)
+        return "" if value is None else str(value)
 
-    table = [[title for title, _ in _COLUMNS], *[[cell(r, f) for _, f in _COLUMNS] for r in body]]
-    widths = [max(len(line[i]) for line in table) for i in range(len(_COLUMNS))]
+    table = [[title for title, _ in columns], *[[cell(r, f) for _, f in columns] for r in body]]
+    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
     return "\n".join(
-        "  ".join(
-            v.ljust(w) if i < _NAME_COLUMNS else v.rjust(w) for i, (v, w) in enumerate(zip(line, widths, strict=True))
-        )
+        "  ".join(v.ljust(w) if i < names else v.rjust(w) for i, (v, w) in enumerate(zip(line, widths, strict=True)))
         for line in table
     )
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``llmops usage``."""
-    usage = sub.add_parser("usage", help="tokens, cache savings and cost per tenant and model (from llmops.usage)")
+    usage = sub.add_parser(
+        "usage", help="tokens, cache savings and cost per tenant and model (and alias) from llmops.usage"
+    )
     usage.add_argument("--tenant", help="only this tenant")
     usage.add_argument("--since", help="only answers since: an ISO time (2026-01-31T12:00) or an age (30m, 24h, 7d)")
     usage.add_argument("--json", action="store_true", help="one JSON object per tenant and model")

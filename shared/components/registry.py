@@ -7,15 +7,20 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.components.aliases import AliasVariant, ModelAlias, Resolution
 
 __all__ = [
+    "AliasVariant",
     "LoraAdapter",
+    "ModelAlias",
     "ModelEntry",
     "ModelPrice",
     "ModelRegistry",
     "ModelSource",
     "PathSource",
+    "Resolution",
     "SamplingDefaults",
     "SourcePart",
     "UnknownModelError",
@@ -170,12 +175,14 @@ def _inherit(name: str, entry: dict[str, Any], raw: dict[str, Any], seen: tuple[
 
 
 class ModelRegistry(BaseModel):
-    """All models, and the default.
+    """All models, the aliases that split traffic between them, and the default (a model or an alias).
 
     Example:
         >>> registry = ModelRegistry.load()
         >>> registry.get(None).name
         'qwen2.5-coder-0.5b-instruct'
+        >>> registry.resolve("qwen2.5-coder-0.5b-instruct", tenant="acme", key="conv-1").alias is None
+        True
 
     """
 
@@ -183,6 +190,13 @@ class ModelRegistry(BaseModel):
 
     default: str
     models: dict[str, ModelEntry]
+    aliases: dict[str, ModelAlias] = Field(default_factory=dict, description="Names that split traffic by weight.")
+
+    @model_validator(mode="after")
+    def _aliases_route_to_models(self) -> ModelRegistry:
+        for alias in self.aliases.values():
+            _check_alias(alias, self.models)
+        return self
 
     @classmethod
     def load(cls, path: Path | None = None, *, default: str | None = None) -> ModelRegistry:
@@ -194,6 +208,9 @@ class ModelRegistry(BaseModel):
         data = yaml.safe_load(text)
         raw: dict[str, Any] = data.get("models") or {}
         data["models"] = {name: {"name": name} | _inherit(name, dict(entry), raw) for name, entry in raw.items()}
+        data["aliases"] = {
+            name: {"name": name} | dict(entry or {}) for name, entry in (data.get("aliases") or {}).items()
+        }
         if default:
             data["default"] = default
         registry = cls.model_validate(data)
@@ -201,13 +218,74 @@ class ModelRegistry(BaseModel):
         return registry
 
     def get(self, name: str | None, *, tenant: str | None = None) -> ModelEntry:
-        """The named model, or the default for ``None``; with ``tenant``, only a model it may use."""
-        key = name or self.default
-        entry = self.models.get(key)
-        if entry is None or (tenant is not None and not entry.allows(tenant)):
-            raise UnknownModelError(key, self.names(tenant=tenant))
-        return entry
+        """The named model, or the default for ``None``; with ``tenant``, only a model it may use.
 
-    def names(self, *, tenant: str | None = None) -> list[str]:
-        """All model names (those ``tenant`` may use, when given)."""
-        return sorted(n for n, e in self.models.items() if tenant is None or e.allows(tenant))
+        An alias gives its primary (largest-weight) model: what a warm-up loads. Requests are
+        routed with ``resolve``, which picks the variant of each conversation.
+        """
+        key = self.canonical(name, tenant=tenant)
+        alias = self.aliases.get(key)
+        return self.models[alias.primary if alias is not None else key]
+
+    def canonical(self, name: str | None, *, tenant: str | None = None) -> str:
+        """The model or alias name a request for ``name`` means (the default for ``None``), checked.
+
+        Raises ``UnknownModelError`` for a name that is neither, or one ``tenant`` may not use.
+        """
+        key = name or self.default
+        known = self.models.get(key) or self.aliases.get(key)
+        if known is None or (tenant is not None and not known.allows(tenant)):
+            raise UnknownModelError(key, self.names(tenant=tenant, aliases=True))
+        return key
+
+    def resolve(self, name: str | None, *, tenant: str, key: str) -> Resolution:
+        """The model that serves conversation ``key`` of ``tenant`` when it asks for ``name``.
+
+        A model name is itself; an alias picks its variant by weight, always the same one for
+        the same (alias, tenant, key). Raises ``UnknownModelError`` like ``canonical``.
+
+        Example:
+            >>> registry.resolve("chat-canary", tenant="acme", key="conv-1")
+            Resolution(model='gemma-3-270m', alias='chat-canary')
+
+        """
+        requested = self.canonical(name, tenant=tenant)
+        alias = self.aliases.get(requested)
+        if alias is None:
+            return Resolution(model=requested)
+        return Resolution(model=alias.pick(tenant, key), alias=alias.name)
+
+    def names(self, *, tenant: str | None = None, aliases: bool = False) -> list[str]:
+        """All model names (those ``tenant`` may use, when given); with ``aliases``, the alias names too."""
+        entries: list[ModelEntry | ModelAlias] = [*self.models.values(), *(self.aliases.values() if aliases else ())]
+        return sorted(e.name for e in entries if tenant is None or e.allows(tenant))
+
+
+def _check_alias(alias: ModelAlias, models: dict[str, ModelEntry]) -> None:
+    """An alias routes only to registered models, each allowed for every tenant that can be routed to it."""
+    if alias.name in models:
+        msg = f"alias {alias.name!r} has the name of a model; an alias needs a name of its own"
+        raise ValueError(msg)
+    if alias.tenants is not None:
+        strangers = sorted(set(alias.overrides) - set(alias.tenants))
+        if strangers:
+            msg = f"alias {alias.name!r}: overrides for tenants not allowed to use it: {', '.join(strangers)}"
+            raise ValueError(msg)
+    splits: list[tuple[list[AliasVariant], list[str] | None]] = [(v, [t]) for t, v in alias.overrides.items()]
+    rest = None if alias.tenants is None else [t for t in alias.tenants if t not in alias.overrides]
+    splits.append((alias.variants, rest))
+    for variants, tenants in splits:
+        for variant in variants:
+            entry = models.get(variant.model)
+            if entry is None:
+                msg = (
+                    f"alias {alias.name!r}: variant {variant.model!r} is not a registry model "
+                    f"(aliases cannot nest); models: {', '.join(sorted(models))}"
+                )
+                raise ValueError(msg)
+            if variant.weight <= 0 or entry.tenants is None:
+                continue
+            who = "every tenant" if tenants is None else ", ".join(t for t in tenants if not entry.allows(t))
+            if who:
+                msg = f"alias {alias.name!r}: variant {variant.model!r} is not allowed for {who} (see its tenants)"
+                raise ValueError(msg)

@@ -33,7 +33,8 @@ class UsageRecord(BaseModel):
     schema_version: Literal[1] = 1
     request_id: str
     tenant: str
-    model: str
+    model: str = Field(description="The model that answered (an alias's variant).")
+    alias: str | None = Field(default=None, description="The registry alias the request named, if any.")
     requested_at: datetime = Field(description="When the client made the request (the envelope's created_at).")
     at: datetime = Field(default_factory=_now, description="When the answer was sent.")
     prompt_tokens: int = Field(default=0, ge=0)
@@ -81,6 +82,7 @@ def usage_record(env: Envelope, registry: ModelRegistry) -> UsageRecord:
         request_id=env.request_id,
         tenant=env.tenant,
         model=model,
+        alias=env.prepared.alias if env.prepared else None,
         requested_at=env.created_at,
         prompt_tokens=prompt,
         completion_tokens=generated,
@@ -104,10 +106,11 @@ def dedupe(records: Iterable[UsageRecord]) -> list[UsageRecord]:
 
 @dataclass
 class UsageTotal:
-    """The sums of one tenant's records for one model."""
+    """The sums of one tenant's records for one model (and the alias that routed to it, if any)."""
 
     tenant: str
     model: str
+    alias: str | None = None
     requests: int = 0
     cached: int = 0
     prompt_tokens: int = 0
@@ -138,6 +141,7 @@ class UsageTotal:
         return {
             "tenant": self.tenant,
             "model": self.model,
+            "alias": self.alias,
             "requests": self.requests,
             "cached": self.cached,
             "prompt_tokens": self.prompt_tokens,
@@ -153,15 +157,15 @@ class UsageTotal:
 def summarize(
     records: Iterable[UsageRecord], *, tenant: str | None = None, since: datetime | None = None
 ) -> list[UsageTotal]:
-    """Sums per (tenant, model), sorted, over records of ``tenant`` answered at or after ``since``."""
-    totals: dict[tuple[str, str], UsageTotal] = {}
+    """Sums per (tenant, model, alias), sorted, over records of ``tenant`` answered at or after ``since``."""
+    totals: dict[tuple[str, str, str], UsageTotal] = {}
     for record in dedupe(records):
         if tenant is not None and record.tenant != tenant:
             continue
         if since is not None and record.at < since:
             continue
-        key = (record.tenant, record.model)
-        totals.setdefault(key, UsageTotal(record.tenant, record.model)).add(record)
+        key = (record.tenant, record.model, record.alias or "")
+        totals.setdefault(key, UsageTotal(record.tenant, record.model, record.alias)).add(record)
     return [totals[k] for k in sorted(totals)]
 
 

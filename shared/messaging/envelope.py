@@ -118,7 +118,10 @@ class Prepared(_Section):
     corrections: list[Correction] = Field(default_factory=list, description="Typo corrections made.")
     language: str | None = Field(default=None, description="Detected language code.")
     language_confidence: float | None = Field(default=None, ge=0.0, le=1.0, description="Detector confidence.")
-    model: str = Field(description="The registry model the request is served by.")
+    model: str = Field(description="The registry model the request is served by (an alias's chosen variant).")
+    alias: str | None = Field(
+        default=None, description="The registry alias the request named, when it named one; ``model`` is its variant."
+    )
     token_count: int = Field(ge=0, description="Prompt tokens with the model's chat template.")
     token_budget: int = Field(ge=0, description="Context size minus the tokens reserved for the answer.")
     dropped_messages: int = Field(

@@ -3,10 +3,13 @@
 Names are a contract with the Grafana dashboard and the KEDA/Prometheus files in
 ``infra/``: change them together. Counters are fed from two places only: the service
 wrapper around ``StageRunner.handle`` (outcome and duration of every message) and
-``observe_envelope`` on every output (verdicts, cache lookups, tokens, time to first token).
+``observe_envelope`` on every output (verdicts, cache lookups, tokens, time to first token,
+and each final answer by the alias and model that served it, so canary variants compare).
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -17,6 +20,7 @@ __all__ = ["METRIC_NAMES", "StageMetrics"]
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _TPS_BUCKETS = (1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 200, 400)
+_ANSWER_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120)
 
 METRIC_NAMES = (
     "llmops_stage_messages_total",
@@ -30,6 +34,8 @@ METRIC_NAMES = (
     "llmops_gpu_layers",
     "llmops_cache_lookups_total",
     "llmops_shadow_messages_total",
+    "llmops_answers_total",
+    "llmops_answer_latency_seconds",
 )
 
 
@@ -102,6 +108,20 @@ class StageMetrics:
             ["stage"],
             registry=r,
         )
+        # Per variant: labels come from the registry (model, alias), never from the client, so they stay few.
+        self.answers = Counter(
+            "llmops_answers",
+            "Final answers by the alias requested ('' for none), the model that served it, and outcome.",
+            ["alias", "model", "outcome"],
+            registry=r,
+        )
+        self.answer_latency = Histogram(
+            "llmops_answer_latency_seconds",
+            "From the request's creation to its final answer, by alias and model.",
+            ["alias", "model"],
+            buckets=_ANSWER_BUCKETS,
+            registry=r,
+        )
         self.lag_by_partition: dict[tuple[str, int], int] = {}
 
     def observe_message(self, outcome: str, seconds: float) -> None:
@@ -134,6 +154,22 @@ class StageMetrics:
             if done.time_to_first_token_ms is not None:
                 self.ttft.labels(done.model).observe(done.time_to_first_token_ms / 1000)
             self.gpu_layers.labels(done.model).set(done.gpu_layers)
+        if self.stage == "postprocess" and env.kind == "final" and env.prepared is not None:
+            self._observe_answer(env, env.prepared.alias or "", env.prepared.model)
+
+    def _observe_answer(self, env: Envelope, alias: str, model: str) -> None:
+        response = env.response
+        outcome = (
+            "error"
+            if env.error is not None or response is None
+            else "refused"
+            if response.refused
+            else "cached"
+            if response.cached
+            else "answered"
+        )
+        self.answers.labels(alias, model, outcome).inc()
+        self.answer_latency.labels(alias, model).observe(max(0.0, (datetime.now(UTC) - env.created_at).total_seconds()))
 
     def set_lag(self, topic: str, partition: int, lag: int) -> None:
         """Consumer lag of one input partition."""

@@ -59,6 +59,8 @@ METRICS = {
     "llmops_gpu_layers": "gauge",  # {model}
     "llmops_cache_lookups_total": "counter",  # {model, result}: hit / miss (safety)
     "llmops_shadow_messages_total": "counter",  # {stage}: outputs of shadow requests (replay, evaluation)
+    "llmops_answers_total": "counter",  # {alias, model, outcome}: answered / refused / cached / error (postprocess)
+    "llmops_answer_latency_seconds": "histogram",  # {alias, model}: request creation to final answer
 }
 _SERIES_SUFFIXES = ("_bucket", "_sum", "_count")
 

@@ -6,7 +6,7 @@ import pytest
 from services.preprocess.policy import TenantPolicy, TenantPolicyFile
 from services.preprocess.preprocessor import STEPS, Preprocessor
 from shared.components.embedder import Embedder, decode_vector
-from shared.components.registry import ModelRegistry
+from shared.components.registry import AliasVariant, ModelAlias, ModelRegistry
 from shared.messaging.envelope import ChatMessage, Envelope, Request, SamplingParams
 from shared.messaging.errors import PipelineError
 from tests.conftest import CHAT_MODEL, SMALL_MODEL, make_envelope
@@ -183,3 +183,58 @@ class TestBudget:
         found = {(c.original, prepared.messages[c.message_index].content.split()[0]) for c in prepared.corrections}
         assert found == {("definately", "I"), ("langauge", "Which")}
         assert prepared.messages[-3].content == "I definitely want to know"
+
+
+@pytest.fixture(scope="module")
+def aliased(pre: Preprocessor, registry: ModelRegistry, models_dir: Path) -> Preprocessor:
+    """A preprocessor whose registry has ``chat-canary`` (chat model 50, small model 50) and a tenant-only alias."""
+    variants = [AliasVariant(model=CHAT_MODEL, weight=50), AliasVariant(model=SMALL_MODEL, weight=50)]
+    aliases = {
+        "chat-canary": ModelAlias(name="chat-canary", variants=variants),
+        "acme-only": ModelAlias(name="acme-only", variants=variants[:1], tenants=["acme"]),
+    }
+    return Preprocessor(
+        registry.model_copy(update={"aliases": aliases}), models_dir, typos=pre.typos, detector=pre.detector
+    )
+
+
+class TestAliasResolution:
+    def test_alias_resolves_into_the_envelope(self, aliased: Preprocessor) -> None:
+        """prepared.model is the variant the conversation is routed to, prepared.alias the name asked for."""
+        seen = {}
+        for i in range(16):
+            env = aliased.prepare(request(("user", "Hi there"), model="chat-canary", conversation_id=f"c{i}"))
+            assert env.prepared is not None
+            assert env.prepared.alias == "chat-canary"
+            assert env.prepared.model == aliased.registry.resolve("chat-canary", tenant="default", key=f"c{i}").model
+            seen[env.prepared.model] = env.prepared
+        assert set(seen) == {CHAT_MODEL, SMALL_MODEL}
+        # The budget is the chosen variant's: its context, its chat template's token count.
+        assert seen[CHAT_MODEL].token_budget == 4096 - 256
+        assert seen[SMALL_MODEL].token_budget == 2048 - 256
+
+    def test_same_conversation_same_variant(self, aliased: Preprocessor) -> None:
+        """Every turn of a conversation is served by the same variant."""
+        models = {
+            aliased.prepare(
+                request(("user", f"Question {i}"), model="chat-canary", conversation_id="conv-x")
+            ).prepared.model  # type: ignore[union-attr]
+            for i in range(5)
+        }
+        assert len(models) == 1
+
+    def test_a_plain_model_has_no_alias(self, aliased: Preprocessor) -> None:
+        """Naming a model (or none) leaves prepared.alias empty."""
+        env = aliased.prepare(request(("user", "Hi"), model=SMALL_MODEL))
+        assert env.prepared is not None
+        assert (env.prepared.model, env.prepared.alias) == (SMALL_MODEL, None)
+
+    def test_alias_of_other_tenants_is_not_allowed(self, aliased: Preprocessor) -> None:
+        """An alias restricted to other tenants is refused with model_not_allowed, naming what the tenant may use."""
+        with pytest.raises(PipelineError) as err:
+            aliased.prepare(request(("user", "Hi"), model="acme-only", tenant="beta"))
+        assert err.value.code == "model_not_allowed"
+        assert "chat-canary" in str(err.value)
+        ok = aliased.prepare(request(("user", "Hi"), model="acme-only", tenant="acme"))
+        assert ok.prepared is not None
+        assert (ok.prepared.model, ok.prepared.alias) == (CHAT_MODEL, "acme-only")

@@ -1,8 +1,9 @@
+import math
 from pathlib import Path
 
 import pytest
 
-from shared.components.registry import LoraAdapter, ModelRegistry, UnknownModelError
+from shared.components.registry import LoraAdapter, ModelRegistry, Resolution, UnknownModelError
 
 
 class TestModelRegistry:
@@ -108,3 +109,147 @@ class TestPricesAndRevisions:
         assert entry.model_copy(update={"sha256": "0" * 64}).revision != entry.revision
         tuned = entry.model_copy(update={"lora": LoraAdapter(path=Path("a.gguf"), sha256="1" * 64)})
         assert tuned.revision != entry.revision
+
+
+ALIASES = """
+default: {default}
+models:
+  stable:
+    file: stable.gguf
+    sha256: {sha}
+    chat_format: gguf
+    n_ctx: 4096
+    source: {{kind: path, path: /m/stable.gguf}}
+  canary:
+    file: canary.gguf
+    sha256: {sha}
+    chat_format: plain
+    n_ctx: 2048
+    source: {{kind: path, path: /m/canary.gguf}}
+  private:
+    base: stable
+    tenants: [acme]
+aliases:
+{aliases}
+"""
+
+CHAT = """
+  chat:
+    description: stable, with a canary
+    variants:
+      - {model: stable, weight: 90}
+      - {model: canary, weight: 10}
+    overrides:
+      acme:
+        - {model: stable, weight: 50}
+        - {model: private, weight: 50}
+"""
+
+#: Conversations in the split test, and how far (standard deviations) the canary's count may stray.
+CONVERSATIONS = 200
+SIGMAS = 3
+
+
+def alias_registry(tmp_path: Path, aliases: str = CHAT, default: str = "stable") -> ModelRegistry:
+    path = tmp_path / "models.yaml"
+    path.write_text(ALIASES.format(sha="c" * 64, aliases=aliases, default=default))
+    return ModelRegistry.load(path)
+
+
+class TestAliases:
+    def test_alias_is_parsed_and_listed(self, tmp_path: Path) -> None:
+        """An alias has its variants and overrides; names() lists it only when asked; get() gives its primary."""
+        registry = alias_registry(tmp_path)
+        chat = registry.aliases["chat"]
+        assert [(v.model, v.weight) for v in chat.variants] == [("stable", 90), ("canary", 10)]
+        assert chat.shares("beta") == {"stable": 0.9, "canary": 0.1}
+        assert chat.shares("acme") == {"stable": 0.5, "private": 0.5}
+        assert "chat" not in registry.names()
+        assert registry.names(aliases=True) == ["canary", "chat", "private", "stable"]
+        assert registry.get("chat").name == "stable"
+        assert registry.canonical("chat") == "chat"
+        assert registry.resolve("stable", tenant="beta", key="c1") == Resolution(model="stable")
+
+    def test_the_default_can_be_an_alias(self, tmp_path: Path) -> None:
+        """A request naming no model is routed by the default alias; warm-ups load its primary model."""
+        registry = alias_registry(tmp_path, default="chat")
+        assert registry.get(None).name == "stable"
+        assert registry.resolve(None, tenant="beta", key="c1").alias == "chat"
+
+    @pytest.mark.parametrize(
+        ("aliases", "error"),
+        [
+            ("  chat: {variants: [{model: nowhere, weight: 1}]}", "variant 'nowhere' is not a registry model"),
+            ("  chat: {variants: [{model: stable, weight: -5}]}", "greater than or equal to 0"),
+            ("  chat: {variants: [{model: stable, weight: 0}]}", "add up to 0"),
+            ("  chat: {variants: []}", "at least 1 item"),
+            ("  chat: {variants: [{model: stable, weight: 1}, {model: stable, weight: 2}]}", "listed twice"),
+            ("  stable: {variants: [{model: canary, weight: 1}]}", "has the name of a model"),
+            ("  a: {variants: [{model: stable, weight: 1}]}\n  b: {variants: [{model: a, weight: 1}]}", "cannot nest"),
+            ("  chat: {variants: [{model: private, weight: 1}]}", "not allowed for every tenant"),
+            (
+                "  chat: {tenants: [beta], overrides: {acme: [{model: stable, weight: 1}]}, variants: [{model: stable, weight: 1}]}",
+                "not allowed to use it: acme",
+            ),
+            (
+                "  chat: {overrides: {beta: [{model: private, weight: 1}]}, variants: [{model: stable, weight: 1}]}",
+                "not allowed for beta",
+            ),
+            ("  chat: {variants: [{model: stable, weight: 1}], split: 5}", "Extra inputs are not permitted"),
+        ],
+    )
+    def test_invalid_aliases_are_rejected_clearly(self, tmp_path: Path, aliases: str, error: str) -> None:
+        """Unknown or nested variants, negative or all-zero weights, duplicates, name clashes, tenant gaps fail at load."""
+        with pytest.raises(ValueError, match=error):
+            alias_registry(tmp_path, aliases)
+
+    def test_drained_variant_may_be_restricted(self, tmp_path: Path) -> None:
+        """A variant at weight 0 gets no traffic, so its tenant list is not checked (a canary can be drained)."""
+        registry = alias_registry(
+            tmp_path, "  chat: {variants: [{model: stable, weight: 1}, {model: private, weight: 0}]}"
+        )
+        assert {registry.resolve("chat", tenant="beta", key=f"c{i}").model for i in range(200)} == {"stable"}
+
+    def test_tenant_allowance(self, tmp_path: Path) -> None:
+        """An alias with a tenant list refuses other tenants, naming what they may use."""
+        registry = alias_registry(tmp_path, "  chat: {tenants: [acme], variants: [{model: private, weight: 1}]}")
+        assert registry.resolve("chat", tenant="acme", key="c1") == Resolution(model="private", alias="chat")
+        with pytest.raises(UnknownModelError, match="available: canary, stable"):
+            registry.resolve("chat", tenant="beta", key="c1")
+
+    def test_sticky_per_conversation(self, tmp_path: Path) -> None:
+        """The same (alias, tenant, conversation) always gets the same variant, also from a freshly loaded registry."""
+        first, second = alias_registry(tmp_path), alias_registry(tmp_path)
+        for i in range(CONVERSATIONS):
+            picked = first.resolve("chat", tenant="beta", key=f"conv-{i}").model
+            assert first.resolve("chat", tenant="beta", key=f"conv-{i}").model == picked
+            assert second.resolve("chat", tenant="beta", key=f"conv-{i}").model == picked
+
+    def test_split_within_binomial_tolerance(self, tmp_path: Path) -> None:
+        """Over 200 conversations a 90/10 split sends the canary 20 ± 3 sigma (sigma = sqrt(200 * 0.1 * 0.9) = 4.2)."""
+        registry = alias_registry(tmp_path)
+        picks = [registry.resolve("chat", tenant="beta", key=f"conversation-{i}").model for i in range(CONVERSATIONS)]
+        expected, sigma = CONVERSATIONS * 0.1, math.sqrt(CONVERSATIONS * 0.1 * 0.9)
+        assert abs(picks.count("canary") - expected) <= SIGMAS * sigma, picks.count("canary")
+        assert picks.count("stable") + picks.count("canary") == CONVERSATIONS
+
+    def test_tenant_override_splits_only_that_tenant(self, tmp_path: Path) -> None:
+        """acme's override (50/50 stable/private) applies to acme; other tenants keep the alias's split."""
+        registry = alias_registry(tmp_path)
+        acme = {registry.resolve("chat", tenant="acme", key=f"c{i}").model for i in range(CONVERSATIONS)}
+        beta = {registry.resolve("chat", tenant="beta", key=f"c{i}").model for i in range(CONVERSATIONS)}
+        assert acme == {"stable", "private"}
+        assert beta == {"stable", "canary"}
+
+    def test_ramping_up_the_canary_only_moves_conversations_to_it(self, tmp_path: Path) -> None:
+        """From 90/10 to 80/20: every conversation on the canary stays there; some stable ones join it."""
+        before = alias_registry(
+            tmp_path, "  chat: {variants: [{model: stable, weight: 90}, {model: canary, weight: 10}]}"
+        )
+        after = alias_registry(
+            tmp_path, "  chat: {variants: [{model: stable, weight: 80}, {model: canary, weight: 20}]}"
+        )
+        keys = [f"c{i}" for i in range(1000)]
+        was = {k for k in keys if before.resolve("chat", tenant="t", key=k).model == "canary"}
+        now = {k for k in keys if after.resolve("chat", tenant="t", key=k).model == "canary"}
+        assert was < now

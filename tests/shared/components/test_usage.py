@@ -93,3 +93,25 @@ class TestParseSince:
         """A clear message for what --since does not understand."""
         with pytest.raises(ValueError, match="ISO time"):
             parse_since("yesterday")
+
+
+class TestAliasInUsage:
+    def test_record_names_the_alias_and_the_variant(self) -> None:
+        """An answer to a request for an alias records the alias and the model that served it."""
+        env = finished(checked())
+        assert env.prepared is not None
+        env.prepared.alias = "chat-canary"
+        out = usage_record(env, ModelRegistry.load())
+        assert (out.alias, out.model) == ("chat-canary", "gemma-3-270m")
+        assert usage_record(finished(checked()), ModelRegistry.load()).alias is None
+
+    def test_summarize_splits_an_alias_by_variant(self) -> None:
+        """Sums are per (tenant, model, alias): a canary's variants, and the same model asked for directly, apart."""
+        records = [
+            record("a", model="m1", alias="chat", prompt_tokens=1),
+            record("b", model="m2", alias="chat", prompt_tokens=2),
+            record("c", model="m1", alias="chat", prompt_tokens=3),
+            record("d", model="m1", prompt_tokens=4),
+        ]
+        totals = {(t.model, t.alias): (t.requests, t.prompt_tokens) for t in summarize(records)}
+        assert totals == {("m1", None): (1, 4), ("m1", "chat"): (2, 4), ("m2", "chat"): (1, 2)}

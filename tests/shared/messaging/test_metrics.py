@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from shared.messaging.envelope import CacheHit, CacheInfo, Completion, Finding, Safety
+from datetime import UTC, datetime, timedelta
+
+from shared.messaging.envelope import CacheHit, CacheInfo, Chunk, Completion, Finding, Response, Safety
 from shared.messaging.metrics import METRIC_NAMES, StageMetrics
 from tests.conftest import make_envelope
-from tests.shared.components.cache.helpers import checked
+from tests.shared.components.cache.helpers import checked, finished
 
 
 def _value(metrics: StageMetrics, name: str, **labels: str) -> float:
@@ -85,3 +87,31 @@ class TestStageMetrics:
         for name in ("llmops_consumer_lag", "llmops_stage_messages", "llmops_tokens"):
             assert name.encode() in text
         assert all(n.startswith("llmops_") for n in METRIC_NAMES)
+
+
+class TestAnswerMetrics:
+    def test_final_answers_by_alias_model_and_outcome(self) -> None:
+        """Postprocess counts each final answer and its latency under the alias asked for and the model that served it."""
+        m = StageMetrics("postprocess")
+        for alias, refused in (("chat", False), ("chat", True), (None, False)):
+            env = finished(checked())
+            assert env.prepared is not None
+            env.prepared.alias = alias
+            env.created_at = datetime.now(UTC) - timedelta(seconds=1.5)
+            env.response = Response(text="Paris.", refused=refused)
+            m.observe_envelope(env)
+        model = "gemma-3-270m"
+        assert _value(m, "llmops_answers_total", alias="chat", model=model, outcome="answered") == 1
+        assert _value(m, "llmops_answers_total", alias="chat", model=model, outcome="refused") == 1
+        assert _value(m, "llmops_answers_total", alias="", model=model, outcome="answered") == 1
+        assert _value(m, "llmops_answer_latency_seconds_count", alias="chat", model=model) == 2
+        assert 3.0 <= _value(m, "llmops_answer_latency_seconds_sum", alias="chat", model=model) < 4.0
+
+    def test_other_stages_and_chunks_are_not_answers(self) -> None:
+        """Only postprocess's final answers count (not its streamed pieces, not another stage's output)."""
+        m, other = StageMetrics("postprocess"), StageMetrics("inference")
+        chunk = finished(checked()).model_copy(update={"kind": "chunk", "chunk": Chunk(seq=0, text="Pa")})
+        m.observe_envelope(chunk)
+        other.observe_envelope(finished(checked()))
+        for metrics in (m, other):
+            assert not any(s.value for f in metrics.answers.collect() for s in f.samples)
