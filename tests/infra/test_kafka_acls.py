@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import importlib
-import json
 import itertools
+import json
 from functools import cache
 from pathlib import Path
 
