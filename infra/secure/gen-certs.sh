@@ -7,6 +7,8 @@
 #   <out>/kafka/keystore-password   the keystore's password (read by the broker image at start)
 #   <out>/passwords/<principal>     one random SCRAM password per principal of kafka-acls.txt
 #   <out>/grafana-admin-password    Grafana's admin password
+#   <out>/qdrant-api-key            Qdrant's API key (grounding: LLMOPS_QDRANT_API_KEY_FILE)
+#   <out>/qdrant/local.yaml         the same key as Qdrant's config (service.api_key), mounted into its container
 #
 #   infra/secure/gen-certs.sh [out]     # default out: infra/secure/generated (git-ignored)
 #
@@ -60,6 +62,11 @@ for principal in $(grep -v '^[[:space:]]*#' "$here/kafka-acls.txt" | awk 'NF {pr
   secret "$out/passwords/$principal"
 done
 secret "$out/grafana-admin-password"
+secret "$out/qdrant-api-key"
+mkdir -p "$out/qdrant"
+chmod 755 "$out/qdrant"
+printf 'service:\n  api_key: "%s"\n' "$(cat "$out/qdrant-api-key")" >"$out/qdrant/local.yaml"
+chmod 644 "$out/qdrant/local.yaml"
 
 echo "secure profile files in $out; start it with:"
 echo "  GATEWAY_AUTH_FILE=<your auth file> docker compose -f docker-compose.yml -f docker-compose.secure.yml up -d"

@@ -61,7 +61,7 @@ class Gateway:
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
         self.reply_topic = settings.reply_topic_name()
-        self.client = LlmopsClient(settings.core, reply_to=self.reply_topic)
+        self.client = LlmopsClient(settings.core, reply_to=self.reply_topic, tenant_topic=settings.tenant_topics)
         self.auth = Authenticator(settings.load_auth())
         self.limiter = RateLimiter()
         self.registry = ModelRegistry.load(settings.core.registry_path, default=settings.core.default_model)

@@ -34,6 +34,11 @@ class GatewaySettings(BaseSettings):
     reply_topic: str | None = Field(
         default=None, description="This replica's reply topic; <prefix>responses.gateway-<replica> when absent."
     )
+    tenant_topics: bool = Field(
+        default=False,
+        description="Send each tenant's requests to its own topic (llmops.requests.<tenant>); needed when "
+        "preprocess takes tenants from topics (LLMOPS_PREPROCESS_TENANT_FROM_TOPIC).",
+    )
     auth_file: Path | None = Field(default=None, description="YAML file of tenants and hashed API keys.")
     auth: AuthConfig | None = Field(default=None, description="The same as JSON (merged with the file's).")
     timeout_s: float = Field(default=120.0, gt=0, description="Longest wait for an answer (then 504).")

@@ -37,15 +37,7 @@ def open_store(settings: GroundingSettings) -> KnowledgeStore:
     knowledge = settings.knowledge
     if knowledge.url:
         refuse_default_secrets({"LLMOPS_QDRANT_API_KEY": knowledge.api_key}, dev_mode=settings.core.dev_mode)
-        api_key = knowledge.api_key.get_secret_value() if knowledge.api_key else None
-        return KnowledgeStore(
-            url=knowledge.url, api_key=api_key, collection=knowledge.collection, timeout_s=knowledge.timeout_s
-        )
-    return KnowledgeStore(
-        path=knowledge.local_path(settings.core.data_dir),
-        collection=knowledge.collection,
-        timeout_s=knowledge.timeout_s,
-    )
+    return knowledge.store(settings.core.data_dir)
 
 
 def build_grounder(

@@ -1,4 +1,7 @@
-"""Preprocess service wiring: ``llmops.requests`` → ``llmops.preprocessed``.
+"""Preprocess service wiring: ``llmops.requests`` (and tenants' ``llmops.requests.<tenant>``) → ``llmops.preprocessed``.
+
+The tenant of a request on a tenant's own topic is that tenant (``tenant_topics``); a body
+claiming another is refused ``tenant_mismatch`` before anything else.
 
 Records are consumed in batches (whatever one poll returns, up to ``batch_max_records``):
 each request is cleaned on its own and the batch is embedded in one model call. A poll
@@ -23,6 +26,7 @@ from services.preprocess.preprocessor import Preprocessor
 from services.preprocess.quota import QuotaTracker
 from services.preprocess.reply_policy import ReplyTopicNotAllowedError, ReplyTopicPolicy
 from services.preprocess.settings import PreprocessSettings
+from services.preprocess.tenant_topics import TenantMismatchError, TenantTopics
 from services.preprocess.typos import TypoCorrector
 from shared.components.embedder import Embedder
 from shared.components.registry import ModelRegistry
@@ -30,7 +34,7 @@ from shared.components.usage import UsageRecord
 from shared.messaging.envelope import Envelope
 from shared.messaging.errors import PipelineError
 from shared.messaging.service import StageService
-from shared.messaging.stage import BatchProcessFn
+from shared.messaging.stage import BatchProcessFn, ReceivedRecord
 from shared.messaging.topic_reader import read_topic
 
 __all__ = ["build_preprocessor", "create_service"]
@@ -62,7 +66,21 @@ def create_service(
     """
     settings = settings or PreprocessSettings()
     topics = settings.core.topics
-    service = StageService("preprocess", settings, input_topic=topics.requests, parse=parse_request)
+    tenant_topics = TenantTopics(topics, shared_default_only=settings.tenant_from_topic)
+    parse_with_tenant = tenant_topics.parser(parse_request)
+
+    def parse(raw: bytes, record: ReceivedRecord) -> Envelope:
+        try:
+            return parse_with_tenant(raw, record)
+        except TenantMismatchError as exc:
+            service.log.warning("security.tenant_mismatch", tenant=exc.tenant, claimed=exc.claimed, topic=exc.topic)
+            raise
+
+    service = StageService(
+        "preprocess", settings, input_topic=topics.requests, more_input_topics=tenant_topics.inputs()[1:], parse=parse
+    )
+    if not settings.tenant_from_topic:
+        service.log.info("tenants.from_body", topic=topics.requests, reason="tenant_from_topic off (dev mode)")
     tenants = TenantPolicyFile.load(settings.tenants_path)
     quota = QuotaTracker(tenants)
     replies = ReplyTopicPolicy(tenants, default_topic=topics.responses, shadow_topic=topics.shadow_responses)

@@ -27,6 +27,13 @@ class PreprocessSettings(StageSettings):
     tenants_path: Path | None = Field(
         default=None, description="YAML of per-tenant switches, e.g. {tenants: {acme: {typo_correction: false}}}."
     )
+    tenant_from_topic: bool = Field(
+        default=False,
+        description=(
+            "Security on: the shared requests topic carries only the default tenant; a tenant is named by writing "
+            "to its own topic (LLMOPS_TOPIC_REQUEST_TENANTS). Off (dev): the body's tenant is taken there."
+        ),
+    )
     language_min_confidence: float = Field(default=0.5, ge=0.0, le=1.0, description="Below it: language 'und'.")
     language_candidates: list[str] = Field(
         default_factory=lambda: list(DEFAULT_CANDIDATES),

@@ -59,10 +59,7 @@ class _Totals:
 
 
 def _store(core: CoreSettings, knowledge: KnowledgeSettings) -> KnowledgeStore:
-    if knowledge.url:
-        key = knowledge.api_key.get_secret_value() if knowledge.api_key else None
-        return KnowledgeStore(url=knowledge.url, api_key=key, collection=knowledge.collection, timeout_s=30)
-    return KnowledgeStore(path=knowledge.local_path(core.data_dir), collection=knowledge.collection)
+    return knowledge.store(core.data_dir, timeout_s=30 if knowledge.url else None)
 
 
 def _commands(args: argparse.Namespace, knowledge: KnowledgeSettings, job_id: str) -> list[IngestCommand]:

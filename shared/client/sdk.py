@@ -59,11 +59,22 @@ class LlmopsClient:
     """
 
     def __init__(
-        self, settings: CoreSettings | None = None, *, reply_to: str | None = None, tenant: str = "default"
+        self,
+        settings: CoreSettings | None = None,
+        *,
+        reply_to: str | None = None,
+        tenant: str = "default",
+        tenant_topic: bool = False,
     ) -> None:
+        """``tenant_topic``: send each request to its tenant's own topic (``llmops.requests.<tenant>``).
+
+        That is how a tenant is named when security is on (preprocess takes the tenant from the topic,
+        and only the tenant's principal may write it); requests of the default tenant stay on the shared topic.
+        """
         self.settings = settings or CoreSettings()
         self.reply_to = reply_to or self.settings.topics.responses
         self.tenant = tenant
+        self.tenant_topic = tenant_topic
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._pending: dict[str, asyncio.Future[Envelope]] = {}
@@ -216,6 +227,13 @@ class LlmopsClient:
         """Whether the client is connected (``start`` done, ``stop`` not yet)."""
         return self._producer is not None and self._reader is not None and not self._reader.done()
 
+    def request_topic(self, env: Envelope) -> str:
+        """Where ``env`` is produced: its tenant's topic with ``tenant_topic``, else the shared requests topic."""
+        topics = self.settings.topics
+        if self.tenant_topic and env.tenant != "default":
+            return topics.tenant_requests(env.tenant)
+        return topics.requests
+
     async def send(self, env: Envelope) -> asyncio.Future[Envelope]:
         """Produce a request; the future resolves with its answer."""
         if self._producer is None:
@@ -226,7 +244,7 @@ class LlmopsClient:
         headers = [(k, v.encode()) for k, v in envelope_headers(env).items()]
         try:
             await self._producer.send_and_wait(
-                self.settings.topics.requests, env.to_bytes(), key=env.conversation_id.encode(), headers=headers
+                self.request_topic(env), env.to_bytes(), key=env.conversation_id.encode(), headers=headers
             )
         except BaseException:
             self.forget(env.request_id)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-__all__ = ["PipelineError", "PoisonMessageError"]
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shared.messaging.envelope import Envelope
+
+__all__ = ["PipelineError", "PoisonMessageError", "RefusedRequestError"]
 
 
 class PipelineError(Exception):
@@ -35,3 +40,15 @@ class PoisonMessageError(PipelineError):
 
     def __init__(self, message: str) -> None:
         super().__init__("invalid_message", message)
+
+
+class RefusedRequestError(PipelineError):
+    """A message that parsed into ``envelope`` but is refused while it is read (a forged tenant).
+
+    Unlike a poison message it is answered like any failed request, from its envelope (so
+    ``answer_on_default_topic`` and the request's own routing apply), and dead-lettered.
+    """
+
+    def __init__(self, code: str, message: str, *, envelope: Envelope) -> None:
+        super().__init__(code, message)
+        self.envelope = envelope

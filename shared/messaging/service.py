@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from faststream import AckPolicy, FastStream
@@ -69,6 +69,7 @@ class StageService:
         settings: StageSettings,
         *,
         input_topic: str,
+        more_input_topics: Sequence[str] = (),
         parse: ParseFn = parse_envelope,
         broker: KafkaBroker | None = None,
         tracer_provider: TracerProvider | None = None,
@@ -76,6 +77,8 @@ class StageService:
         self.stage = stage
         self.settings = settings
         self.input_topic = input_topic
+        #: Read by the same subscriber and group as ``input_topic`` (preprocess: tenants' request topics).
+        self.more_input_topics = tuple(more_input_topics)
         core = settings.core
         configure_logging(core.log_level, core.log_format, replica=settings.replica)
         self.log = get_logger(f"llmops.{stage}")
@@ -132,6 +135,7 @@ class StageService:
         """
         return self.broker.subscriber(
             self.input_topic,
+            *self.more_input_topics,
             group_id=self.group_id,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             decoder=raw_body,
@@ -232,6 +236,7 @@ class StageService:
         self.log.info(
             "service.warm",
             input_topic=self.input_topic,
+            more_input_topics=list(self.more_input_topics),
             group_id=self.group_id,
             warm_up_s=round(time.perf_counter() - t0, 3),
         )

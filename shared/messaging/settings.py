@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 from pathlib import Path
 from typing import Literal
@@ -12,7 +13,18 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.messaging.secrets import refuse_default_secrets
 
-__all__ = ["CoreSettings", "KafkaSettings", "StageSettings", "TopicSettings", "default_data_dir"]
+__all__ = [
+    "CoreSettings",
+    "KafkaSettings",
+    "StageSettings",
+    "TopicSettings",
+    "default_data_dir",
+    "secret_from",
+]
+
+
+#: A tenant name that can be part of a topic name (Kafka allows A-Z a-z 0-9 . _ -).
+_TENANT_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def default_data_dir() -> Path:
@@ -69,8 +81,8 @@ class KafkaSettings(BaseSettings):
     @model_validator(mode="after")
     def _check_security(self) -> KafkaSettings:
         """Read ``*_file`` secrets and refuse half-configured security (never fall back to plaintext silently)."""
-        self.sasl_password = _secret_from(self.sasl_password, self.sasl_password_file, "sasl_password")
-        self.ssl_key_password = _secret_from(self.ssl_key_password, self.ssl_key_password_file, "ssl_key_password")
+        self.sasl_password = secret_from(self.sasl_password, self.sasl_password_file, "sasl_password")
+        self.ssl_key_password = secret_from(self.ssl_key_password, self.ssl_key_password_file, "ssl_key_password")
         sasl = self.security_protocol.startswith("SASL_")
         if sasl and (self.sasl_mechanism is None or not self.sasl_username or self.sasl_password is None):
             msg = f"security_protocol {self.security_protocol} needs sasl_mechanism, sasl_username and sasl_password"
@@ -88,7 +100,7 @@ class KafkaSettings(BaseSettings):
         return self
 
 
-def _secret_from(value: SecretStr | None, path: Path | None, name: str) -> SecretStr | None:
+def secret_from(value: SecretStr | None, path: Path | None, name: str) -> SecretStr | None:
     """The secret given inline, or read from ``path`` (one trailing newline dropped); not both."""
     if path is None:
         return value
@@ -112,6 +124,22 @@ class TopicSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LLMOPS_TOPIC_", env_file=".env", extra="ignore")
 
     prefix: str = "llmops."
+    request_tenants: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Tenants with a request topic of their own (<prefix>requests.<tenant>, JSON list): preprocess reads it "
+            "and takes the tenant from its name; only that tenant's principal may write it."
+        ),
+    )
+
+    @field_validator("request_tenants", mode="after")
+    @classmethod
+    def _tenant_names_fit_topics(cls, value: list[str]) -> list[str]:
+        for tenant in value:
+            if not _TENANT_NAME.match(tenant):
+                msg = f"tenant {tenant!r} cannot name a topic: 1-64 of A-Z a-z 0-9 . _ -"
+                raise ValueError(msg)
+        return list(dict.fromkeys(value))
 
     def name(self, stem: str) -> str:
         """Full topic name for a stem such as ``requests``."""
@@ -121,6 +149,14 @@ class TopicSettings(BaseSettings):
     def requests(self) -> str:
         """The ``requests`` topic."""
         return self.name("requests")
+
+    def tenant_requests(self, tenant: str) -> str:
+        """The request topic of one tenant: ``<prefix>requests.<tenant>`` (whatever ``request_tenants`` says)."""
+        return self.name(f"requests.{tenant}")
+
+    def tenant_request_topics(self) -> dict[str, str]:
+        """Each of ``request_tenants``' request topics, with the tenant it stands for."""
+        return {self.tenant_requests(tenant): tenant for tenant in self.request_tenants}
 
     @property
     def preprocessed(self) -> str:
@@ -197,9 +233,10 @@ class TopicSettings(BaseSettings):
         }
 
     def all(self) -> list[str]:
-        """Every topic the pipeline needs, in flow order."""
+        """Every topic the pipeline needs, in flow order (tenants' request topics beside the shared one)."""
         return [
             self.requests,
+            *self.tenant_request_topics(),
             self.preprocessed,
             self.grounded,
             self.checked,

@@ -1,6 +1,7 @@
 """The one place where a stage's delivery semantics live (DESIGN.md §3).
 
-For every input record ``StageRunner.handle``: parses it (poison → DLQ + error answer),
+For every input record ``StageRunner.handle``: parses it (poison → DLQ + error answer; a request
+refused while it is read, ``RefusedRequestError``, is answered from its envelope),
 drops expired work, runs the stage logic, appends the trail record and publishes the
 result, all before the handler returns, so that FastStream commits the offset only after
 the output is acknowledged by the broker (and, should the handler raise because nothing
@@ -29,7 +30,7 @@ from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from shared.messaging.envelope import SCHEMA_VERSION, Envelope, ErrorInfo, TrailRecord
-from shared.messaging.errors import PipelineError, PoisonMessageError
+from shared.messaging.errors import PipelineError, PoisonMessageError, RefusedRequestError
 from shared.messaging.logging import get_logger
 from shared.messaging.settings import CoreSettings
 from shared.messaging.shadow import is_shadow
@@ -230,6 +231,9 @@ class StageRunner:
         structlog.contextvars.bind_contextvars(stage=self.stage)
         try:
             env = self._parse(raw, record)
+        except RefusedRequestError as exc:
+            await self._fail(exc.envelope, raw, record, exc, clock)
+            return exc.code
         except PipelineError as exc:
             await self._reject_poison(raw, record, exc, clock)
             return "poison"
@@ -279,6 +283,10 @@ class StageRunner:
         for i, (raw, record) in enumerate(items):
             try:
                 env = self._parse(raw, record)
+            except RefusedRequestError as exc:
+                outcomes[i] = exc.code
+                jobs[i] = functools.partial(self._fail, exc.envelope, raw, record, exc, clock)
+                continue
             except PipelineError as exc:
                 outcomes[i] = "poison"
                 jobs[i] = functools.partial(self._reject_poison, raw, record, exc, clock)

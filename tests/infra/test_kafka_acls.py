@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import json
 from functools import cache
 from pathlib import Path
 
@@ -16,7 +17,9 @@ from tests.infra.helpers import ROOT, STAGE_SETTINGS, settings_env
 from tests.infra.kustomize import build, validate_object
 
 USERS = ROOT / "infra" / "k8s" / "security"
-TOPICS = TopicSettings()
+#: Tenants with their own request topic in the example users (tenant-acme).
+REQUEST_TENANTS = ["acme"]
+TOPICS = TopicSettings(request_tenants=REQUEST_TENANTS)
 #: Every answer topic starts with this (default responses, gateway replicas', tenants' own).
 ANSWERS_PREFIX = TOPICS.responses
 IDEMPOTENT = ("cluster", "", "literal", "IdempotentWrite")
@@ -53,7 +56,8 @@ def users() -> dict[str, set[Acl]]:
 def wired_reads(stage: str, tenants: Path) -> tuple[set[str], set[str]]:
     """(topics, consumer groups) the stage's real ``create_service`` subscribes to, quotas on (usage is read)."""
     app = importlib.import_module(f"services.{stage}.app")
-    with settings_env({"LLMOPS_PREPROCESS_TENANTS_PATH": str(tenants)}):
+    env = {"LLMOPS_PREPROCESS_TENANTS_PATH": str(tenants), "LLMOPS_TOPIC_REQUEST_TENANTS": json.dumps(REQUEST_TENANTS)}
+    with settings_env(env):
         service = app.create_service(STAGE_SETTINGS[stage]())
     topics: set[str] = set()
     groups: set[str] = set()
@@ -127,7 +131,7 @@ class TestNoWideRights:
             }
 
     def test_named_topics_exist(self) -> None:
-        """Every literal topic in an ACL is a pipeline topic or a tenant's own answer topic."""
+        """Every literal topic in an ACL is a pipeline topic (tenants' request topics included) or a tenant's answers."""
         for user, acls in users().items():
             for kind, name, pattern, _ in acls:
                 if kind == "topic" and pattern == "literal":
@@ -152,7 +156,10 @@ class TestClients:
         """The gateway writes requests, reads and creates only its own reply topics, describes the stages' lag."""
         acls = users()["llmops-gateway"]
         gateway_topics = TOPICS.name("responses.gateway-")
-        assert {a for a in acls if a[3] == "Write"} == {("topic", TOPICS.requests, "literal", "Write")}
+        # The shared topic, and each tenant's own (LLMOPS_GATEWAY_TENANT_TOPICS: the key's tenant, on its topic).
+        assert {a for a in acls if a[3] == "Write"} == {
+            ("topic", t, "literal", "Write") for t in (TOPICS.requests, *TOPICS.tenant_request_topics())
+        }
         assert {a for a in acls if a[3] in {"Read", "Create"}} == {
             ("topic", gateway_topics, "prefix", "Read"),
             ("topic", gateway_topics, "prefix", "Create"),
@@ -171,11 +178,28 @@ class TestClients:
         }
 
     def test_tenant_reads_only_its_own_topic(self) -> None:
-        """A tenant's client writes requests and reads its literal answer topic: no other tenant's, no prefix."""
+        """A tenant's client writes its own request topic and reads its literal answer topic: no other's, no prefix."""
         assert users()["tenant-acme"] == {
-            ("topic", TOPICS.requests, "literal", "Write"),
+            ("topic", TOPICS.tenant_requests("acme"), "literal", "Write"),
             ("topic", TOPICS.name("responses.acme"), "literal", "Read"),
         }
+
+    def test_a_tenant_writes_only_its_own_request_topic(self) -> None:
+        """T7: a tenant's request topic is written by that tenant and the gateway only; tenants never write the
+        shared topic (where only the default tenant may be claimed) nor another tenant's."""
+        for topic, tenant in TOPICS.tenant_request_topics().items():
+            writers = {u for u, acls in users().items() if ("topic", topic, "literal", "Write") in acls}
+            assert writers == {f"tenant-{tenant}", "llmops-gateway"}, (topic, writers)
+        for user, acls in users().items():
+            if user.startswith("tenant-"):
+                written = {a[1] for a in acls if a[3] == "Write"}
+                assert written == {TOPICS.tenant_requests(user.removeprefix("tenant-"))}, (user, written)
+
+    def test_preprocess_reads_every_tenant_request_topic(self, tenants: Path) -> None:
+        """The tenants' request topics are among preprocess's real subscriptions, in its own group."""
+        reads, groups = wired_reads("preprocess", tenants)
+        assert set(TOPICS.tenant_request_topics()) <= reads
+        assert groups >= {"llmops-preprocess"}
 
     def test_kustomization_renders_the_users(self) -> None:
         """`kubectl apply -k infra/k8s/security` creates every user, in the llmops namespace."""

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from shared.components.knowledge.settings import KnowledgeSettings
 from shared.messaging.security import client_security_kwargs
 from shared.messaging.settings import KafkaSettings, TopicSettings
 from shared.stack.embedded import STAGES
@@ -92,11 +93,12 @@ class TestAcls:
         assert acl_file() - compose_only == strimzi
 
     def test_the_topic_creator_may_only_create_and_describe_the_pipeline_topics(self) -> None:
-        """llmops-topics: Create and Describe on each of TopicSettings().all(), by literal name, nothing else."""
+        """llmops-topics: Create and Describe on each topic the topics job creates (its TopicSettings), nothing else."""
+        with settings_env({k: v for k, v in merged_env("topics").items() if k.startswith("LLMOPS_TOPIC_")}):
+            created = TopicSettings().all()
+        assert TopicSettings().tenant_requests("acme") in created  # the example tenant's request topic
         expected = {
-            (TOPICS_PRINCIPAL, op, "literal", "topic", topic)
-            for topic in TopicSettings().all()
-            for op in ("Create", "Describe")
+            (TOPICS_PRINCIPAL, op, "literal", "topic", topic) for topic in created for op in ("Create", "Describe")
         }
         assert {a for a in acl_file() if a[0] == TOPICS_PRINCIPAL} == expected
 
@@ -223,6 +225,42 @@ def generate(out: Path) -> None:
     subprocess.run(["bash", str(GEN_CERTS), str(out)], check=True, capture_output=True)
 
 
+class TestQdrant:
+    def test_qdrant_requires_the_generated_key(self) -> None:
+        """Qdrant's config (service.api_key) is mounted from the generated file; no key in compose itself."""
+        assert mounts("qdrant")["/qdrant/config/local.yaml"] == f"{GENERATED}/qdrant/local.yaml"
+        assert "QDRANT__SERVICE__API_KEY" not in str(secure()["services"]["qdrant"])
+
+    def test_grounding_reads_the_same_key_from_its_file(self, tmp_path: Path) -> None:
+        """grounding: LLMOPS_QDRANT_API_KEY_FILE mounted from generated/; the real settings read the key Qdrant has."""
+        env = merged_env("grounding")
+        assert "LLMOPS_QDRANT_API_KEY" not in env  # never a literal: a file
+        assert mounts("grounding")[env["LLMOPS_QDRANT_API_KEY_FILE"]] == f"{GENERATED}/qdrant-api-key"
+        out = tmp_path / "generated"
+        generate(out)
+        qdrant_env = {k: v for k, v in env.items() if k.startswith("LLMOPS_QDRANT_")}
+        qdrant_env["LLMOPS_QDRANT_API_KEY_FILE"] = str(out / "qdrant-api-key")
+        with settings_env(qdrant_env):
+            knowledge = KnowledgeSettings()
+        assert knowledge.url
+        assert knowledge.api_key is not None
+        config = yaml.safe_load((out / "qdrant" / "local.yaml").read_text())
+        assert knowledge.api_key.get_secret_value() == config["service"]["api_key"]
+        assert len(config["service"]["api_key"]) >= 32
+
+
+class TestTenantTopics:
+    def test_tenants_are_named_by_their_topics(self) -> None:
+        """Every Kafka client knows the tenants' request topics; preprocess takes tenants from them (the shared
+        topic carries only the default tenant) and the gateway sends each tenant's requests to its own topic."""
+        tenants = {merged_env(service).get("LLMOPS_TOPIC_REQUEST_TENANTS") for service in PRINCIPALS}
+        assert tenants == {'["acme"]'}
+        assert merged_env("preprocess")["LLMOPS_PREPROCESS_TENANT_FROM_TOPIC"] == "true"
+        assert merged_env("gateway")["LLMOPS_GATEWAY_TENANT_TOPICS"] == "true"
+        with settings_env({k: v for k, v in merged_env("preprocess").items() if k.startswith("LLMOPS_TOPIC_")}):
+            assert TopicSettings().tenant_request_topics() == {"llmops.requests.acme": "acme"}
+
+
 class TestGenCerts:
     def test_makes_every_file_the_profile_mounts(self, tmp_path: Path) -> None:
         """CA, broker keystore and password, a password per principal, Grafana's; private parts kept private."""
@@ -230,7 +268,8 @@ class TestGenCerts:
         generate(out)
         principals = {a[0] for a in acl_file()}
         assert {p.name for p in (out / "passwords").iterdir()} == principals
-        for name in ("ca.crt", "kafka/kafka.keystore.p12", "kafka/keystore-password", "grafana-admin-password"):
+        made = ("ca.crt", "kafka/kafka.keystore.p12", "kafka/keystore-password", "grafana-admin-password")
+        for name in (*made, "qdrant-api-key", "qdrant/local.yaml"):
             assert (out / name).stat().st_size > 0, name
         assert stat.S_IMODE(out.stat().st_mode) == 0o700
         assert stat.S_IMODE((out / "ca").stat().st_mode) == 0o700

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import ssl
 import threading
 import time
 from collections.abc import Sequence
@@ -86,6 +87,7 @@ class KnowledgeStore:
         path: Path | None = None,
         url: str | None = None,
         api_key: str | None = None,
+        verify: ssl.SSLContext | None = None,
         collection: str = "knowledge",
         timeout_s: float = 2.0,
         retry_after_s: float = 10.0,
@@ -96,6 +98,7 @@ class KnowledgeStore:
         self.path = path
         self.url = url
         self.api_key = api_key
+        self.verify = verify
         self.collection = collection
         self.timeout_s = timeout_s
         self.retry_after_s = retry_after_s
@@ -125,9 +128,7 @@ class KnowledgeStore:
                 self.path.mkdir(parents=True, exist_ok=True)
                 client = QdrantClient(path=str(self.path))
             else:
-                client = QdrantClient(
-                    url=self.url, api_key=self.api_key, timeout=max(1, round(self.timeout_s)), check_compatibility=False
-                )
+                client = QdrantClient(**self.server_kwargs())
                 client.get_collections()
         except Exception as exc:  # qdrant raises RuntimeError (folder locked) and several transport errors
             reason = f"knowledge store unavailable: {exc}"[:300]
@@ -135,6 +136,22 @@ class KnowledgeStore:
             raise StoreUnavailableError(reason) from exc
         self._failure = None
         self._client = client
+
+    def server_kwargs(self) -> dict[str, Any]:
+        """What ``QdrantClient`` is given for a server: URL (https:// is TLS), API key, timeout, TLS trust."""
+        kwargs: dict[str, Any] = {
+            "url": self.url,
+            "api_key": self.api_key,
+            "timeout": max(1, round(self.timeout_s)),
+            "check_compatibility": False,
+        }
+        if self.verify is not None:
+            kwargs["verify"] = self.verify  # httpx's argument: the server's certificate must chain to ca_file
+        return kwargs
+
+    def __repr__(self) -> str:
+        where = f"path={str(self.path)!r}" if self.path is not None else f"url={self.url!r}"
+        return f"KnowledgeStore({where}, collection={self.collection!r})"
 
     def close(self) -> None:
         """Release the folder or connection."""

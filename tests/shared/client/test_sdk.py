@@ -90,3 +90,13 @@ class TestLlmopsClient:
                     pass
             assert client._streams == {}
         await producer.stop()
+
+
+class TestTenantTopic:
+    def test_requests_go_to_the_tenants_own_topic_when_asked(self) -> None:
+        """tenant_topic: a tenant's request goes to llmops.requests.<tenant>; the default tenant's stays shared."""
+        client = LlmopsClient(tenant="acme", tenant_topic=True)
+        assert client.request_topic(client.build("hi")) == "llmops.requests.acme"
+        assert client.request_topic(client.build("hi", tenant="globex")) == "llmops.requests.globex"
+        assert client.request_topic(client.build("hi", tenant="default")) == "llmops.requests"
+        assert LlmopsClient(tenant="acme").request_topic(client.build("hi")) == "llmops.requests"

@@ -50,3 +50,25 @@ class TestStageInputs:
             "inference": "x.checked",
             "postprocess": "x.generated",
         }
+
+
+class TestTenantRequestTopics:
+    def test_each_listed_tenant_has_a_request_topic_beside_the_shared_one(self) -> None:
+        """request_tenants: <prefix>requests.<tenant> for each, listed after the shared topic in all()."""
+        topics = TopicSettings(prefix="x.", request_tenants=["acme", "globex", "acme"])
+        assert topics.request_tenants == ["acme", "globex"]
+        assert topics.tenant_requests("acme") == "x.requests.acme"
+        assert topics.tenant_request_topics() == {"x.requests.acme": "acme", "x.requests.globex": "globex"}
+        assert topics.all()[:3] == ["x.requests", "x.requests.acme", "x.requests.globex"]
+        assert TopicSettings().all()[1] == "llmops.preprocessed"  # none by default
+
+    def test_from_the_environment(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """LLMOPS_TOPIC_REQUEST_TENANTS is a JSON list."""
+        monkeypatch.setenv("LLMOPS_TOPIC_REQUEST_TENANTS", '["acme"]')
+        assert CoreSettings().topics.tenant_request_topics() == {"llmops.requests.acme": "acme"}
+
+    @pytest.mark.parametrize("name", ["", "a b", "acme*", "a/b", "x" * 65])
+    def test_names_that_cannot_be_topics_are_refused(self, name: str) -> None:
+        """A tenant name must fit a topic name (and the envelope's 64 characters)."""
+        with pytest.raises(ValueError, match="cannot name a topic"):
+            TopicSettings(request_tenants=[name])
