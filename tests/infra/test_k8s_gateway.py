@@ -29,7 +29,8 @@ INGRESS_NAMESPACE = {"kubernetes.io/metadata.name": "ingress-nginx"}  # any pod 
 
 
 def gateway(overlay: str) -> Obj:
-    return one(rendered(overlay), "StatefulSet", "gateway")
+    found: Obj = one(rendered(overlay), "StatefulSet", "gateway")
+    return found
 
 
 def container(overlay: str) -> Obj:
