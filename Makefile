@@ -4,30 +4,40 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Pinned and installed before sentence-transformers so pip takes the CPU wheel, not a 5.5 GB CUDA build.
-TORCH_VERSION := 2.13.0
+# Every dependency (of `.[dev]`, transitively; pip and setuptools too), pinned with the sha256 of each file pip may
+# pick: `make lock` writes it (scripts/lock.py). torch in it is the CPU wheel (2.13.0+cpu), not a 5.5 GB CUDA build.
+LOCK := requirements/lock.txt
+LOCK_INSTALL := $(PY) -m pip install --require-hashes --no-deps -r $(LOCK)
 
-.PHONY: install install-gpu run up ask test test-unit test-e2e lint typecheck check compose-config k8s-validate bench bench-quick bench-gpu docs test-faults soak clean
+.PHONY: install install-gpu lock run up ask test test-unit test-e2e lint typecheck check compose-config k8s-validate bench bench-quick bench-gpu docs test-faults soak clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --upgrade pip
 
-# llama-cpp-python first (a cached source build), then the project; models are assembled and hash-checked once.
-$(STAMP): $(PY) pyproject.toml scripts/install_llama_cpp.sh
+# The hash-locked dependencies first (pip upgrades itself from the lock too), then llama-cpp-python (a cached
+# source build, its sdist hash-checked), then the project alone; `pip check`: nothing is missing or conflicting.
+# Models are assembled and hash-checked once.
+$(STAMP): $(PY) pyproject.toml $(LOCK) scripts/install_llama_cpp.sh
+	$(LOCK_INSTALL)
 	scripts/install_llama_cpp.sh $(PY) $${LLMOPS_LLAMA_VARIANT:-cpu}
-	$(PY) -m pip install torch==$(TORCH_VERSION)
-	$(PY) -m pip install -e '.[dev]'
+	$(PY) -m pip install --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
 	$(VENV)/bin/llmops models fetch
 	touch $(STAMP)
 
 install: $(STAMP)
 
 install-gpu: $(PY)
+	$(LOCK_INSTALL)
 	CUDA_ARCHITECTURES=$${CUDA_ARCHITECTURES:-90} scripts/install_llama_cpp.sh $(PY) cuda
-	$(PY) -m pip install -e '.[dev]'
+	$(PY) -m pip install --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
 	$(VENV)/bin/llmops models fetch
 	touch $(STAMP)
+
+# Re-resolve requirements/lock.txt after a change of pyproject.toml (LOCK_ARGS=--upgrade: newest allowed versions).
+lock:
+	$(PYTHON) scripts/lock.py $(LOCK_ARGS)
 
 run: install
 	$(VENV)/bin/llmops up --chat

@@ -93,10 +93,15 @@ class TestOverlays:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 class TestStages:
     def test_each_stage_has_a_deployment_service_and_scaledobject(self, overlay: str) -> None:
-        """Exactly the five stages are deployed, each with its metrics Service and KEDA ScaledObject."""
+        """Exactly the five stages are Deployments, each with its metrics Service and KEDA ScaledObject.
+
+        The gateway is the one other workload, a StatefulSet with its Service (test_k8s_gateway.py).
+        """
         objs = rendered(overlay)
-        for kind in ("Deployment", "Service", "ScaledObject"):
+        for kind in ("Deployment", "ScaledObject"):
             assert sorted(o["metadata"]["name"] for o in find(objs, kind)) == sorted(STAGES), kind
+        assert sorted(o["metadata"]["name"] for o in find(objs, "Service")) == sorted([*STAGES, "gateway"])
+        assert [o["metadata"]["name"] for o in find(objs, "StatefulSet")] == ["gateway"]
 
     def test_scaling_follows_the_lag_of_the_stage_own_input(self, overlay: str) -> None:
         """The KEDA Kafka trigger names the topic and consumer group the service really consumes."""
@@ -138,9 +143,9 @@ class TestStages:
             assert pod["spec"]["terminationGracePeriodSeconds"] > wired.settings.shutdown_timeout_s
 
     def test_pods_are_non_root_with_resources(self, overlay: str) -> None:
-        """Every container has requests and limits and runs as non-root without privilege escalation."""
+        """Every container (stages and gateway) has requests and limits and runs as non-root without escalation."""
         objs = rendered(overlay)
-        for deployment in find(objs, "Deployment"):
+        for deployment in find(objs, "Deployment") + find(objs, "StatefulSet"):
             pod = deployment["spec"]["template"]["spec"]
             assert pod["securityContext"]["runAsNonRoot"] is True
             assert pod["securityContext"]["runAsUser"] != 0

@@ -107,10 +107,16 @@ class TestKeda:
 
 
 def test_every_secret_a_pod_reads_is_made_by_strimzi() -> None:
-    """The pods' Secret volumes name KafkaUsers (Strimzi writes their passwords) or the cluster CA, nothing else."""
+    """The pods' Secret volumes name KafkaUsers (Strimzi writes their passwords) or the cluster CA, nothing else.
+
+    The one exception: the gateway's API keys (llmops-gateway-auth), which the operator creates.
+    """
     objs = rendered("secure")
     users = {u["metadata"]["name"] for u in find(objs, "KafkaUser")}
-    for deployment in find(objs, "Deployment"):
-        for volume in deployment["spec"]["template"]["spec"]["volumes"]:
+    for workload in find(objs, "Deployment") + find(objs, "StatefulSet"):
+        allowed = (
+            users | {CLUSTER_CA[0]} | ({"llmops-gateway-auth"} if workload["metadata"]["name"] == "gateway" else set())
+        )
+        for volume in workload["spec"]["template"]["spec"]["volumes"]:
             if "secret" in volume:
-                assert volume["secret"]["secretName"] in users | {CLUSTER_CA[0]}
+                assert volume["secret"]["secretName"] in allowed
