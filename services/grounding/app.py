@@ -116,14 +116,15 @@ def create_service(settings: GroundingSettings | None = None) -> StageService:
         vector = await asyncio.to_thread(embedder.embed_one, f"{turn.user}\n{turn.assistant}")
         memory.add(turn, vector)
 
-    service.follow(topics.turns, Turn, on_turn, what="turn")
+    # A quick follow-up must find the turn before it: memory is on the request path.
+    service.follow(topics.turns, Turn, on_turn, what="turn", request_path=True)
 
     @service.broker.subscriber(
         topics.ingest,
         group_id=f"{service.group_id}-ingest",
         ack_policy=AckPolicy.ACK,
         decoder=raw_body,
-        **consumer_options(settings.core.kafka),
+        **consumer_options(settings.core.kafka, request_path=False),
     )
     async def on_ingest(body: bytes, message: KafkaMessage) -> None:
         try:

@@ -41,10 +41,17 @@ def make_broker(
     )
 
 
-def consumer_options(settings: KafkaSettings) -> dict[str, Any]:
-    """Consumer settings for ``broker.subscriber(...)``: low fetch wait, fast failure detection."""
+def consumer_options(settings: KafkaSettings, *, request_path: bool = True) -> dict[str, Any]:
+    """Consumer settings for ``broker.subscriber(...)``: low fetch wait, fast failure detection.
+
+    ``request_path=False`` for consumers no request waits on (cache entries, usage, ingest): they
+    use ``side_fetch_max_wait_ms``. On a broker that answers a fetch only when its wait expires
+    (the embedded Tansu does, for consumers in another process) the wait bounds a hop's latency,
+    and every idle consumer costs a poll per wait on both sides; side consumers need not pay that.
+    """
+    wait = settings.fetch_max_wait_ms if request_path else settings.side_fetch_max_wait_ms
     return {
-        "fetch_max_wait_ms": settings.fetch_max_wait_ms,
+        "fetch_max_wait_ms": wait,
         "fetch_min_bytes": settings.fetch_min_bytes,
         "session_timeout_ms": settings.session_timeout_ms,
         "heartbeat_interval_ms": settings.heartbeat_interval_ms,

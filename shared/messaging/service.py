@@ -198,11 +198,21 @@ class StageService:
             for outcome in outcomes:
                 self.metrics.observe_message(outcome, elapsed)
 
-    def follow(self, topic: str, model: type[M], on_item: Callable[[M], Awaitable[None]], *, what: str) -> None:
+    def follow(
+        self,
+        topic: str,
+        model: type[M],
+        on_item: Callable[[M], Awaitable[None]],
+        *,
+        what: str,
+        request_path: bool = False,
+    ) -> None:
         """Read a side topic (turns, cache entries, usage) in every replica, from its beginning.
 
         No consumer group: each replica sees every record and builds its own state from them.
         A record that is not a valid ``model`` is dead-lettered as an invalid ``what``.
+        ``request_path``: a request may need the record within milliseconds (a conversation's last
+        turn, for its next message): poll with the request path's short fetch wait.
         """
 
         @self.broker.subscriber(
@@ -211,7 +221,7 @@ class StageService:
             ack_policy=AckPolicy.ACK_FIRST,
             decoder=raw_body,
             title=f"{topic}:{model.__name__}",
-            **consumer_options(self.settings.core.kafka),
+            **consumer_options(self.settings.core.kafka, request_path=request_path),
         )
         async def on_record(body: bytes, message: KafkaMessage) -> None:
             try:

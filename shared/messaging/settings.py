@@ -48,6 +48,14 @@ class KafkaSettings(BaseSettings):
     partitions: int = Field(default=4, ge=1, description="Partitions per topic when llmops creates topics.")
     replication_factor: int = Field(default=1, ge=1)
     fetch_max_wait_ms: int = Field(default=5, ge=0, description="Longest a fetch waits for data.")
+    side_fetch_max_wait_ms: int = Field(
+        default=100,
+        ge=0,
+        description=(
+            "Fetch wait of the consumers off the request path (cache entries, usage, ingest commands):"
+            " each idle consumer polls the broker 1000/wait times a second."
+        ),
+    )
     fetch_min_bytes: int = Field(default=1, ge=1)
     linger_ms: int = Field(default=0, ge=0, description="Producer batching delay; 0 sends at once.")
     acks: Literal["all", "1", "0"] = "all"

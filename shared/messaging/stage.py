@@ -107,16 +107,26 @@ class ReceivedRecord:
     partition: int
     offset: int
     key: bytes | None
+    #: The record's timestamp (ms since the epoch; the producer's send time unless the topic logs append time).
+    timestamp_ms: int | None = None
 
     @classmethod
     def from_consumer_record(cls, record: Any) -> ReceivedRecord:
         """Build from an aiokafka ``ConsumerRecord`` (or anything with the same attributes)."""
+        timestamp = getattr(record, "timestamp", None)
         return cls(
             topic=str(getattr(record, "topic", "")),
             partition=int(getattr(record, "partition", 0) or 0),
             offset=int(getattr(record, "offset", 0) or 0),
             key=getattr(record, "key", None),
+            timestamp_ms=timestamp if isinstance(timestamp, int) else None,
         )
+
+    def queued_ms(self, now: datetime) -> float | None:
+        """From the record's send to ``now``: the hop into this stage (broker, fetch wait, consumer)."""
+        if self.timestamp_ms is None:
+            return None
+        return round(now.timestamp() * 1000 - self.timestamp_ms, 1)
 
 
 def parse_envelope(raw: bytes, _record: ReceivedRecord) -> Envelope:
@@ -251,6 +261,7 @@ class StageRunner:
                 await self._fail(env, raw, record, exc, clock)
                 return exc.code
             outputs = [] if result is None else result if isinstance(result, list) else [result]
+            processed_ms = clock.elapsed_ms()
             for out in outputs:
                 # A new list: outputs made with model_copy share their input's trail list.
                 out.trail = [*out.trail, self._trail(clock, "ok")]
@@ -260,7 +271,14 @@ class StageRunner:
                     failure = _publish_failed(route(out), exc)
                     await self._fail(env, raw, record, failure, clock)
                     return failure.code
-            self.log.info("message.done", outcome="ok", duration_ms=clock.elapsed_ms(), published=len(outputs))
+            self.log.info(
+                "message.done",
+                outcome="ok",
+                duration_ms=clock.elapsed_ms(),
+                publish_ms=round(clock.elapsed_ms() - processed_ms, 3),
+                queued_ms=record.queued_ms(clock.started_at),
+                published=len(outputs),
+            )
             return "ok"
         finally:
             structlog.contextvars.unbind_contextvars(*_LOG_CONTEXT_KEYS)
@@ -341,6 +359,7 @@ class StageRunner:
     ) -> str | None:
         """Publish one output; returns ``publish_failed`` when it went to the DLQ instead."""
         out.trail = [*out.trail, self._trail(clock, "ok")]
+        processed_ms = clock.elapsed_ms()
         try:
             await self._publish(route(out), out)
         except _PUBLISH_ERRORS as exc:
@@ -348,7 +367,13 @@ class StageRunner:
             await self._fail(*source, failure, clock)
             return failure.code
         with structlog.contextvars.bound_contextvars(**_log_context(out)):
-            self.log.info("message.done", outcome="ok", duration_ms=clock.elapsed_ms())
+            self.log.info(
+                "message.done",
+                outcome="ok",
+                duration_ms=clock.elapsed_ms(),
+                publish_ms=round(clock.elapsed_ms() - processed_ms, 3),
+                queued_ms=source[2].queued_ms(clock.started_at),
+            )
         return None
 
     async def _run(self, env: Envelope, process: ProcessFn) -> ProcessResult:

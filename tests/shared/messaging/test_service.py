@@ -7,7 +7,9 @@ from typing import Any
 
 from faststream.kafka import KafkaBroker
 
+from shared.messaging.broker import consumer_options
 from shared.messaging.service import poll_without_idle_sleep
+from shared.messaging.settings import KafkaSettings
 
 
 class _Consumer:
@@ -34,3 +36,11 @@ class TestBatchPolling:
         assert time.perf_counter() - t0 < 0.1  # the 500 ms sleep is gone
         assert await subscriber.get_msg(consumer) == (1, 2, 3)
         assert consumer.calls == [(50, 32), (50, 32)]
+
+
+class TestConsumerOptions:
+    def test_side_consumers_poll_less_often(self) -> None:
+        """Consumers off the request path use the side fetch wait; the request path keeps the short one."""
+        kafka = KafkaSettings(fetch_max_wait_ms=5, side_fetch_max_wait_ms=100)
+        assert consumer_options(kafka)["fetch_max_wait_ms"] == 5
+        assert consumer_options(kafka, request_path=False)["fetch_max_wait_ms"] == 100

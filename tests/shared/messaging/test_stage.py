@@ -387,3 +387,29 @@ class TestShadowTraffic:
             await run.handle(make_envelope().to_bytes(), RECORD, process=echo, route=lambda _e: "out")
         done = [line for line in logs if line["event"] == "message.done"]
         assert [line.get("shadow") for line in done] == [True, None]
+
+
+class TestHopTiming:
+    async def test_canonical_line_has_queue_and_publish_time(self) -> None:
+        """The hop into the stage (record send time → handler start) and the publish time are logged."""
+        run, _ = runner()
+        sent = datetime.now(UTC) - timedelta(milliseconds=40)
+        record = ReceivedRecord(
+            topic="llmops.requests", partition=0, offset=1, key=b"c", timestamp_ms=int(sent.timestamp() * 1000)
+        )
+        with structlog.testing.capture_logs() as logs:
+            await run.handle(make_envelope().to_bytes(), record, process=echo, route=lambda _e: "out")
+            await run.handle(make_envelope().to_bytes(), RECORD, process=echo, route=lambda _e: "out")
+        timed, untimed = [line for line in logs if line["event"] == "message.done"]
+        assert 40 <= timed["queued_ms"] < 5000
+        assert timed["publish_ms"] >= 0
+        assert untimed["queued_ms"] is None  # no timestamp on the record: nothing invented
+
+    def test_timestamp_is_read_from_the_consumer_record(self) -> None:
+        """aiokafka's ConsumerRecord.timestamp (ms) is kept; a missing one stays None."""
+
+        class Raw:
+            topic, partition, offset, key, timestamp = "t", 1, 2, None, 1_700_000_000_000
+
+        assert ReceivedRecord.from_consumer_record(Raw()).timestamp_ms == 1_700_000_000_000
+        assert ReceivedRecord.from_consumer_record(object()).timestamp_ms is None
