@@ -6,6 +6,10 @@ under one exact key (the worst case: one tenant, one context). ``tests/data/cach
 holds prompt pairs that mean the same (should hit) and near misses that do not (must not); the
 hit and false-hit rates are reported for a few thresholds with the real MiniLM embeddings.
 
+The evaluation suite's paraphrase cases (``evals/starter.yaml``, category ``paraphrase``) are
+asked too: the cache holds the cases they reword (``paraphrase_of``), all of a tenant's under
+one exact key, so a paraphrase can hit its own original (a hit) or another one (a false hit).
+
 End to end: an embedded stack with the cache on answers each of a few prompts once (a miss,
 generated) and then again (a hit: preprocess, grounding, safety's checks and lookup,
 postprocess, no inference), timed at the client. Target: a hit under 30 ms p50.
@@ -16,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +32,7 @@ from shared.client import LlmopsClient
 from shared.components.cache import CacheEntry, CacheSettings, SemanticCache
 from shared.components.embedder import EMBEDDING_DIM, Embedder, encode_vector
 from shared.components.registry import ModelRegistry
+from shared.eval.suite import Case, Suite, load_suite
 from shared.messaging.envelope import ChatMessage, Envelope, Grounding, Prepared, Request, Safety
 
 __all__ = ["run"]
@@ -35,6 +41,7 @@ _PAIRS = Path(__file__).resolve().parents[1] / "tests" / "data" / "cache" / "par
 _SIZES = (1_000, 10_000)
 _ITERATIONS = 300
 _THRESHOLDS = (0.85, 0.9, 0.95)
+_SUITE = Path(__file__).resolve().parents[1] / "evals" / "starter.yaml"
 
 
 def _checked(vector: np.ndarray) -> Envelope:
@@ -126,6 +133,68 @@ def _hit_rates() -> tuple[list[list[object]], dict[str, float]]:
     return rows, figures
 
 
+def _question(case: Case) -> str:
+    """What the cache is looked up by: the case's last user message."""
+    return next(m["content"] for m in reversed(case.messages) if m.get("role") == "user")
+
+
+def _suite_hit_rates(
+    suite: Suite, embed: Callable[[Sequence[str]], np.ndarray]
+) -> tuple[list[list[object]], dict[str, float]]:
+    """The suite's paraphrase cases looked up in a cache of the cases they reword, at each threshold.
+
+    Every original is cached under its tenant (the case's, else the suite's) and one exact key,
+    so the originals of a tenant compete: a match on the original a case names is a hit, a match
+    on any other a false hit. The configured threshold (``LLMOPS_CACHE_THRESHOLD``) is always one.
+    """
+    by_id = {case.id: case for case in suite.cases}
+    paraphrases = [case for case in suite.cases if case.paraphrase_of]
+    originals = list(dict.fromkeys(case.paraphrase_of for case in paraphrases if case.paraphrase_of))
+    tenant = {case_id: case.tenant or suite.tenant for case_id, case in by_id.items()}
+    seeded = embed([_question(by_id[case_id]) for case_id in originals])
+    asked = embed([_question(case) for case in paraphrases])
+    sims = asked @ seeded.T
+    own = np.array([sims[i, originals.index(case.paraphrase_of or "")] for i, case in enumerate(paraphrases)])
+    # The closest original of the same tenant that is not the one reworded: how near a false hit came.
+    wrong = [
+        float(sims[i, j])
+        for i, case in enumerate(paraphrases)
+        for j, case_id in enumerate(originals)
+        if case_id != case.paraphrase_of and tenant[case_id] == tenant[case.id]
+    ]
+    rows: list[list[object]] = []
+    figures: dict[str, float] = {"suite_paraphrases": float(len(paraphrases))}
+    for threshold in sorted({*_THRESHOLDS, CacheSettings().threshold}):
+        cache = SemanticCache()
+        for case_id, vector in zip(originals, seeded, strict=True):
+            cache.add(
+                CacheEntry(
+                    key="k",
+                    tenant=tenant[case_id],
+                    request_id=case_id,
+                    embedding=encode_vector(vector),
+                    text="answer",
+                    model="m",
+                    tokens_in=1,
+                    tokens_out=1,
+                )
+            )
+        hits = false_hits = 0
+        for case, vector in zip(paraphrases, asked, strict=True):
+            match = cache.lookup(tenant[case.id], "k", vector, threshold=threshold, ttl_s=60)
+            if match is not None:
+                hits += int(match.entry.request_id == case.paraphrase_of)
+                false_hits += int(match.entry.request_id != case.paraphrase_of)
+        n = max(1, len(paraphrases))
+        rows.append([threshold, f"{hits}/{len(paraphrases)} ({hits / n:.0%})", f"{false_hits}/{len(paraphrases)}"])
+        figures[f"suite_hit_rate_{threshold}"] = hits / n
+        figures[f"suite_false_hit_rate_{threshold}"] = false_hits / n
+    figures["suite_paraphrase_similarity_p50"] = float(np.median(own)) if len(own) else 0.0
+    figures["suite_paraphrase_similarity_min"] = float(own.min()) if len(own) else 0.0
+    figures["suite_wrong_original_similarity_max"] = max(wrong, default=0.0)
+    return rows, figures
+
+
 _E2E_MODEL = "qwen2.5-coder-0.5b-instruct"
 _E2E_ROUNDS = 3
 
@@ -161,6 +230,8 @@ async def run() -> Section:
     """Time lookups, measure paraphrase hit rates, and time hits and misses end to end."""
     latency = _latency()
     rates, figures = _hit_rates()
+    suite_rates, suite_figures = _suite_hit_rates(load_suite(_SUITE), Embedder(threads=1).embed)
+    figures |= suite_figures
     misses, hits, uncached = await _end_to_end()
     e2e_rows: list[list[object]] = [
         ["miss (generated, up to 32 tokens)", len(misses.e2e), percentile(misses.e2e, 50), percentile(misses.e2e, 95)],
@@ -179,6 +250,16 @@ async def run() -> Section:
                 f"near misses {figures['near_miss_similarity_p50']:.3f}):"
             ),
             table(["threshold", "hit rate", "false hits"], rates),
+            (
+                f"The evaluation suite's paraphrase cases ({_SUITE.parent.name}/{_SUITE.name}, "
+                f"{int(suite_figures['suite_paraphrases'])} cases), "
+                "looked up among the cases they reword (each tenant's under one key): a hit on the named "
+                "original, a false hit on another (median cosine to the original "
+                f"{suite_figures['suite_paraphrase_similarity_p50']:.3f}, lowest "
+                f"{suite_figures['suite_paraphrase_similarity_min']:.3f}; closest wrong original "
+                f"{suite_figures['suite_wrong_original_similarity_max']:.3f}):"
+            ),
+            table(["threshold", "hits", "false hits"], suite_rates),
             (
                 f"End to end on the embedded stack (`{_E2E_MODEL}`, cache on), {len(PROMPTS)} prompts answered "
                 f"once, then {_E2E_ROUNDS} more times each ({uncached} of the repeats were not served from the "

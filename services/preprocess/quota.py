@@ -4,6 +4,9 @@ Counts come from two places: the requests this replica admits (at once) and the 
 on ``llmops.usage`` (every replica's finished requests, and the history a restarted replica
 rebuilds from). Both are keyed by request id, so nothing is counted twice. Only admitted
 requests count: a refused request does not push the window further out.
+
+Shadow requests (``llmops replay``, ``llmops eval run``) are the operator's, not the tenant's:
+they are neither counted nor refused, and their usage records (``traffic="shadow"``) are ignored.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from services.preprocess.policy import TenantPolicyFile
 from shared.components.usage import UsageRecord
 from shared.messaging.envelope import Envelope
 from shared.messaging.errors import PipelineError
+from shared.messaging.shadow import is_shadow
 
 __all__ = ["QuotaExceededError", "QuotaTracker"]
 
@@ -120,9 +124,12 @@ class QuotaTracker:
         counts.add_request(request_id, now)
 
     def admit_all(self, envs: Sequence[Envelope], *, now: datetime | None = None) -> list[QuotaExceededError | None]:
-        """``admit`` each request in order: None where admitted, the error where refused."""
+        """``admit`` each request in order: None where admitted, the error where refused; shadow ones pass uncounted."""
         results: list[QuotaExceededError | None] = []
         for env in envs:
+            if is_shadow(env):
+                results.append(None)
+                continue
             try:
                 self.admit(env.tenant, env.request_id, now=now)
             except QuotaExceededError as exc:
@@ -132,7 +139,9 @@ class QuotaTracker:
         return results
 
     def record(self, usage: UsageRecord, *, now: datetime | None = None) -> None:
-        """Count a finished request's tokens (today's) and its place in the minute window."""
+        """Count a finished request's tokens (today's) and its place in the minute window (not a shadow one's)."""
+        if usage.shadow:
+            return
         now = now or datetime.now(UTC)
         counts = self._counts(usage.tenant, now)
         if usage.requested_at > now - _MINUTE:

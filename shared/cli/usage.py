@@ -1,4 +1,8 @@
-"""``llmops usage [--tenant X] [--since T] [--json]``: token accounting summed from ``llmops.usage``."""
+"""``llmops usage [--tenant X] [--since T] [--include-shadow] [--json]``: token accounting summed from ``llmops.usage``.
+
+Shadow traffic (``llmops replay``, ``llmops eval run``) is the operator's, not the tenant's: left out
+unless ``--include-shadow``, which shows it in rows of its own (a ``traffic`` column) with its own total.
+"""
 
 from __future__ import annotations
 
@@ -41,18 +45,30 @@ async def read_usage(core: CoreSettings) -> list[UsageRecord]:
 
 
 def format_table(totals: Iterable[UsageTotal]) -> str:
-    """Aligned columns, one row per tenant and model (and alias, when any request named one), and a total row."""
+    """Aligned columns, one row per tenant and model (and alias, when any request named one), and a total row.
+
+    With shadow rows, a ``traffic`` column and a total row per traffic: shadow never adds to the live total.
+    """
     rows = [t.as_dict() for t in totals]
     if not rows:
         return "no usage recorded"
-    columns: tuple[tuple[str, str], ...] = _COLUMNS
-    names = _NAME_COLUMNS
-    if any(r["alias"] for r in rows):
-        columns, names = (*_COLUMNS[:_NAME_COLUMNS], ("alias", "alias"), *_COLUMNS[_NAME_COLUMNS:]), names + 1
-    all_row: dict[str, object] = {"tenant": "all", "model": "", "alias": ""}
-    for _, field in columns[names:]:
-        all_row[field] = sum(float(str(r[field])) for r in rows)
-    body = [*rows, all_row] if len(rows) > 1 else rows
+    extra = [name for name, plain in (("alias", None), ("traffic", "live")) if any(r[name] != plain for r in rows)]
+    columns: tuple[tuple[str, str], ...] = (
+        *_COLUMNS[:_NAME_COLUMNS],
+        *((name, name) for name in extra),
+        *_COLUMNS[_NAME_COLUMNS:],
+    )
+    names = _NAME_COLUMNS + len(extra)
+    body = list(rows)
+    if len(rows) > 1:
+        for kind in ("live", "shadow"):
+            mine = [r for r in rows if r["traffic"] == kind]
+            if not mine:
+                continue
+            all_row: dict[str, object] = {"tenant": "all", "model": "", "alias": "", "traffic": kind}
+            for _, field in columns[names:]:
+                all_row[field] = sum(float(str(r[field])) for r in mine)
+            body.append(all_row)
 
     def cell(row: dict[str, object], field: str) -> str:
         value = row[field]
@@ -77,7 +93,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     usage.add_argument("--tenant", help="only this tenant")
     usage.add_argument("--since", help="only answers since: an ISO time (2026-01-31T12:00) or an age (30m, 24h, 7d)")
-    usage.add_argument("--json", action="store_true", help="one JSON object per tenant and model")
+    usage.add_argument(
+        "--include-shadow",
+        action="store_true",
+        help="also shadow traffic (llmops replay, eval run), in rows of its own; left out by default",
+    )
+    usage.add_argument("--json", action="store_true", help="one JSON object per tenant and model (and traffic)")
 
 
 async def run(core: CoreSettings, args: argparse.Namespace) -> int:
@@ -86,7 +107,7 @@ async def run(core: CoreSettings, args: argparse.Namespace) -> int:
         since = parse_since(args.since) if args.since else None
     except ValueError as exc:
         raise SystemExit(str(exc)) from exc
-    totals = summarize(await read_usage(core), tenant=args.tenant, since=since)
+    totals = summarize(await read_usage(core), tenant=args.tenant, since=since, include_shadow=args.include_shadow)
     if args.json:
         for total in totals:
             print(json.dumps(total.as_dict()))  # noqa: T201

@@ -3,6 +3,10 @@
 Postprocess writes a record for every final answer it sends (generated, cached or refused);
 ``llmops usage`` sums them per tenant and model, and preprocess rebuilds its quota counts
 from them. Prices come from the model registry (``price`` of each entry).
+
+A shadow request's record (``llmops replay``, ``llmops eval run``) says ``traffic="shadow"``:
+it is the operator's, not the tenant's, so quotas, the canary report and ``llmops usage``
+(unless asked) leave it out. Records written before the field existed read as ``live``.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.components.registry import ModelPrice, ModelRegistry, UnknownModelError
 from shared.messaging.envelope import Envelope
+from shared.messaging.shadow import Traffic, traffic
 
 __all__ = ["UsageRecord", "UsageTotal", "dedupe", "parse_since", "summarize", "usage_record"]
 
@@ -46,11 +51,19 @@ class UsageRecord(BaseModel):
     cost: float = Field(default=0.0, ge=0.0, description="Price of the tokens used, from the registry.")
     saved_cost: float = Field(default=0.0, ge=0.0, description="Price of the tokens the cache saved.")
     currency: str = "USD"
+    traffic: Traffic = Field(
+        default="live", description="shadow: a replayed or evaluation request (unbilled, outside quotas); else live."
+    )
 
     @property
     def total_tokens(self) -> int:
         """Prompt plus completion tokens used."""
         return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def shadow(self) -> bool:
+        """Whether a shadow request (the operator's, not the tenant's) wrote it."""
+        return self.traffic == "shadow"
 
 
 def usage_record(env: Envelope, registry: ModelRegistry) -> UsageRecord:
@@ -93,6 +106,7 @@ def usage_record(env: Envelope, registry: ModelRegistry) -> UsageRecord:
         cost=price.cost(prompt, generated),
         saved_cost=price.cost(saved_in, saved_out),
         currency=price.currency,
+        traffic=traffic(env),
     )
 
 
@@ -106,11 +120,12 @@ def dedupe(records: Iterable[UsageRecord]) -> list[UsageRecord]:
 
 @dataclass
 class UsageTotal:
-    """The sums of one tenant's records for one model (and the alias that routed to it, if any)."""
+    """The sums of one tenant's records for one model (and the alias that routed to it, if any), of one traffic."""
 
     tenant: str
     model: str
     alias: str | None = None
+    traffic: Traffic = "live"
     requests: int = 0
     cached: int = 0
     prompt_tokens: int = 0
@@ -142,6 +157,7 @@ class UsageTotal:
             "tenant": self.tenant,
             "model": self.model,
             "alias": self.alias,
+            "traffic": self.traffic,
             "requests": self.requests,
             "cached": self.cached,
             "prompt_tokens": self.prompt_tokens,
@@ -155,17 +171,26 @@ class UsageTotal:
 
 
 def summarize(
-    records: Iterable[UsageRecord], *, tenant: str | None = None, since: datetime | None = None
+    records: Iterable[UsageRecord],
+    *,
+    tenant: str | None = None,
+    since: datetime | None = None,
+    include_shadow: bool = False,
 ) -> list[UsageTotal]:
-    """Sums per (tenant, model, alias), sorted, over records of ``tenant`` answered at or after ``since``."""
-    totals: dict[tuple[str, str, str], UsageTotal] = {}
+    """Sums per (tenant, model, alias, traffic), sorted, over records of ``tenant`` answered at or after ``since``.
+
+    Shadow records are left out unless ``include_shadow``; then they are summed in rows of their own.
+    """
+    totals: dict[tuple[str, str, str, str], UsageTotal] = {}
     for record in dedupe(records):
         if tenant is not None and record.tenant != tenant:
             continue
         if since is not None and record.at < since:
             continue
-        key = (record.tenant, record.model, record.alias or "")
-        totals.setdefault(key, UsageTotal(record.tenant, record.model, record.alias)).add(record)
+        if record.shadow and not include_shadow:
+            continue
+        key = (record.tenant, record.model, record.alias or "", record.traffic)
+        totals.setdefault(key, UsageTotal(record.tenant, record.model, record.alias, record.traffic)).add(record)
     return [totals[k] for k in sorted(totals)]
 
 

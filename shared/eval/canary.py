@@ -3,7 +3,8 @@
 Every answer postprocess sends writes a usage record naming the alias the request asked for
 and the model that served it; this sums them per (alias, model): the split against the
 registry's weights, refusals, cache hits, end-to-end latency and tokens. Written like the
-evaluation report (Markdown, JSON and, with matplotlib, a PNG).
+evaluation report (Markdown, JSON and, with matplotlib, a PNG). Shadow records (replay,
+evaluation) are left out: they are not users' traffic, and a replay would skew the split.
 
 Example:
     >>> report = build_canary_report(await read_usage(core), ModelRegistry.load(), since=parse_since("24h"))
@@ -122,14 +123,14 @@ def build_canary_report(
     tenant: str | None = None,
     since: datetime | None = None,
 ) -> CanaryReport:
-    """Sum the records of requests that named an alias (``alias``: only that one) per alias and model.
+    """Sum the live records of requests that named an alias (``alias``: only that one) per alias and model.
 
     With ``registry``, each variant's share is compared with the weights (every model the alias
     routes to is listed, even one that answered nothing yet).
     """
     by_alias: dict[str, list[UsageRecord]] = defaultdict(list)
     for record in dedupe(records):
-        if not record.alias or (alias is not None and record.alias != alias):
+        if record.shadow or not record.alias or (alias is not None and record.alias != alias):
             continue
         if (tenant is not None and record.tenant != tenant) or (since is not None and record.at < since):
             continue

@@ -5,6 +5,7 @@ import pytest
 from services.preprocess.policy import TenantPolicyFile
 from services.preprocess.quota import QuotaExceededError, QuotaTracker
 from shared.components.usage import UsageRecord
+from shared.messaging.envelope import ChatMessage, Envelope, Request
 from tests.conftest import make_envelope
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -92,6 +93,42 @@ class TestRebuild:
         envs = [make_envelope(tenant="acme"), make_envelope(tenant="acme"), make_envelope(tenant="beta")]
         results = quota.admit_all(envs, now=NOW)
         assert [type(r).__name__ for r in results] == ["NoneType", "QuotaExceededError", "NoneType"]
+
+
+def shadow_request(tenant: str = "acme") -> Envelope:
+    request = Request(messages=[ChatMessage(role="user", content="Hi")], metadata={"shadow": "replay"})
+    return Envelope(request=request, tenant=tenant)
+
+
+class TestShadowTraffic:
+    def test_shadow_requests_are_neither_counted_nor_refused(self) -> None:
+        """Replayed requests pass a tenant at its limit and leave its minute window as it was."""
+        quota = tracker(requests_per_minute=1)
+        results = quota.admit_all([shadow_request(), make_envelope(tenant="acme"), shadow_request()], now=NOW)
+        assert results == [None, None, None]
+        assert quota.used("acme", now=NOW) == (1, 0)
+        [refused] = quota.admit_all([make_envelope(tenant="acme")], now=NOW)
+        assert isinstance(refused, QuotaExceededError)
+
+    def test_shadow_usage_records_count_neither_tokens_nor_requests(self) -> None:
+        """A shadow usage record, live or at a rebuild, adds nothing; a live one of the same size does."""
+        quota = tracker(requests_per_minute=1, tokens_per_day=100)
+        shadow = usage("s1", 500).model_copy(update={"traffic": "shadow"})
+        quota.record(shadow, now=NOW)
+        assert quota.used("acme", now=NOW) == (0, 0)
+        quota.admit("acme", "r1", now=NOW)
+        quota.record(usage("r1", 50), now=NOW)
+        assert quota.used("acme", now=NOW) == (1, 50)
+
+    def test_records_without_the_field_count_as_live(self) -> None:
+        """A usage record written before ``traffic`` existed is live traffic."""
+        old = UsageRecord.model_validate_json(
+            '{"request_id": "o1", "tenant": "acme", "model": "m", "requested_at": "2026-03-01T12:00:00Z",'
+            ' "at": "2026-03-01T12:00:00Z", "prompt_tokens": 7}'
+        )
+        quota = tracker(tokens_per_day=100)
+        quota.record(old, now=NOW)
+        assert quota.used("acme", now=NOW) == (1, 7)
 
 
 def test_quota_refusals_stay_out_of_the_dlq() -> None:

@@ -5,6 +5,7 @@ import pytest
 from shared.components.registry import ModelRegistry
 from shared.components.usage import UsageRecord, dedupe, parse_since, summarize, usage_record
 from shared.messaging.envelope import CacheHit, CacheInfo, Response
+from shared.messaging.shadow import SHADOW_METADATA_KEY
 from tests.shared.components.cache.helpers import checked, finished
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -115,3 +116,26 @@ class TestAliasInUsage:
         ]
         totals = {(t.model, t.alias): (t.requests, t.prompt_tokens) for t in summarize(records)}
         assert totals == {("m1", None): (1, 4), ("m1", "chat"): (2, 4), ("m2", "chat"): (1, 2)}
+
+
+class TestShadowUsage:
+    def test_a_shadow_requests_record_says_so(self) -> None:
+        """The answer to a shadow request writes ``traffic="shadow"``; a live one ``live``."""
+        env = finished(checked())
+        assert usage_record(env, ModelRegistry.load()).traffic == "live"
+        env.require_request().metadata[SHADOW_METADATA_KEY] = "replay"
+        out = usage_record(env, ModelRegistry.load())
+        assert (out.traffic, out.shadow) == ("shadow", True)
+
+    def test_summarize_leaves_shadow_out_unless_asked_then_apart(self) -> None:
+        """By default only live records are summed; with include_shadow they get rows of their own."""
+        records = [
+            record("a", prompt_tokens=10),
+            record("s1", prompt_tokens=100, traffic="shadow"),
+            record("s2", prompt_tokens=200, traffic="shadow"),
+        ]
+        [live] = summarize(records)
+        assert (live.traffic, live.requests, live.prompt_tokens) == ("live", 1, 10)
+        rows = {t.traffic: (t.requests, t.prompt_tokens) for t in summarize(records, include_shadow=True)}
+        assert rows == {"live": (1, 10), "shadow": (2, 300)}
+        assert summarize([records[1]]) == []

@@ -92,6 +92,13 @@ class TestCanaryReport:
         [only] = build_canary_report(old, registry).variants
         assert (only.alias, only.expected_share, only.split_z) == ("retired", None, None)
 
+    def test_shadow_records_are_left_out(self, registry: ModelRegistry) -> None:
+        """Replayed answers through the alias change neither the request count nor any variant's figures."""
+        live = build_canary_report(traffic(), registry, alias="chat")
+        shadow = [answer(500 + i, CANARY, ms=3000, completion_tokens=99, traffic="shadow") for i in range(50)]
+        mixed = build_canary_report([*traffic(), *shadow], registry, alias="chat")
+        assert mixed.model_dump() == live.model_dump()
+
     def test_written_like_the_eval_report(self, registry: ModelRegistry, tmp_path: Path) -> None:
         """canary.md and canary.json (with the rates) are written; canary.png when matplotlib is there."""
         written = write_canary_report(build_canary_report(traffic(), registry), tmp_path)
