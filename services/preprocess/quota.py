@@ -5,8 +5,9 @@ on ``llmops.usage`` (every replica's finished requests, and the history a restar
 rebuilds from). Both are keyed by request id, so nothing is counted twice. Only admitted
 requests count: a refused request does not push the window further out.
 
-Shadow requests (``llmops replay``, ``llmops eval run``) are the operator's, not the tenant's:
-they are neither counted nor refused, and their usage records (``traffic="shadow"``) are ignored.
+Shadow requests (``llmops replay``, ``llmops eval run``) are counted apart from the tenant's live
+traffic, against the same limits: a replay neither uses up the users' quota nor depends on how busy
+they were, and a client that marks its own requests shadow (to dodge its quota) meets the limits there.
 """
 
 from __future__ import annotations
@@ -97,18 +98,23 @@ class QuotaTracker:
             t.requests_per_minute is not None or t.tokens_per_day is not None for t in self.policy.tenants.values()
         )
 
-    def _counts(self, tenant: str, now: datetime) -> _TenantCounts:
-        counts = self._tenants.setdefault(tenant, _TenantCounts())
+    def _counts(self, tenant: str, now: datetime, *, shadow: bool = False) -> _TenantCounts:
+        counts = self._tenants.setdefault(f"{tenant}\x00shadow" if shadow else tenant, _TenantCounts())
         counts.prune(now)
         return counts
 
-    def admit(self, tenant: str, request_id: str, *, now: datetime | None = None) -> None:
-        """Count the request in, or raise ``QuotaExceededError`` (a redelivered admitted request passes again)."""
+    def admit(self, tenant: str, request_id: str, *, now: datetime | None = None, shadow: bool = False) -> None:
+        """Count the request in, or raise ``QuotaExceededError`` (a redelivered admitted request passes again).
+
+        ``shadow``: counted in the tenant's shadow traffic, apart from its live traffic, under the same limits.
+        """
         limits = self.policy.tenants.get(tenant)
         if limits is None or (limits.requests_per_minute is None and limits.tokens_per_day is None):
             return
         now = now or datetime.now(UTC)
-        counts = self._counts(tenant, now)
+        counts = self._counts(tenant, now, shadow=shadow)
+        if shadow:
+            tenant = f"{tenant} (shadow traffic)"
         if request_id in counts.request_ids:
             return
         if limits.tokens_per_day is not None and counts.tokens >= limits.tokens_per_day:
@@ -124,14 +130,11 @@ class QuotaTracker:
         counts.add_request(request_id, now)
 
     def admit_all(self, envs: Sequence[Envelope], *, now: datetime | None = None) -> list[QuotaExceededError | None]:
-        """``admit`` each request in order: None where admitted, the error where refused; shadow ones pass uncounted."""
+        """``admit`` each request in order: None where admitted, the error where refused."""
         results: list[QuotaExceededError | None] = []
         for env in envs:
-            if is_shadow(env):
-                results.append(None)
-                continue
             try:
-                self.admit(env.tenant, env.request_id, now=now)
+                self.admit(env.tenant, env.request_id, now=now, shadow=is_shadow(env))
             except QuotaExceededError as exc:
                 results.append(exc)
             else:
@@ -139,18 +142,16 @@ class QuotaTracker:
         return results
 
     def record(self, usage: UsageRecord, *, now: datetime | None = None) -> None:
-        """Count a finished request's tokens (today's) and its place in the minute window (not a shadow one's)."""
-        if usage.shadow:
-            return
+        """Count a finished request's tokens (today's) and its place in the minute window (live or shadow)."""
         now = now or datetime.now(UTC)
-        counts = self._counts(usage.tenant, now)
+        counts = self._counts(usage.tenant, now, shadow=usage.shadow)
         if usage.requested_at > now - _MINUTE:
             counts.add_request(usage.request_id, usage.requested_at)
         if _day(usage.at) == counts.day and usage.request_id not in counts.token_ids:
             counts.token_ids.add(usage.request_id)
             counts.tokens += usage.total_tokens
 
-    def used(self, tenant: str, *, now: datetime | None = None) -> tuple[int, int]:
-        """(requests in the last minute, tokens today) counted for ``tenant``."""
-        counts = self._counts(tenant, now or datetime.now(UTC))
+    def used(self, tenant: str, *, now: datetime | None = None, shadow: bool = False) -> tuple[int, int]:
+        """(requests in the last minute, tokens today) counted for ``tenant``'s live (or shadow) traffic."""
+        counts = self._counts(tenant, now or datetime.now(UTC), shadow=shadow)
         return len(counts.requests), counts.tokens

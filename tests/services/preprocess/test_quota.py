@@ -101,21 +101,33 @@ def shadow_request(tenant: str = "acme") -> Envelope:
 
 
 class TestShadowTraffic:
-    def test_shadow_requests_are_neither_counted_nor_refused(self) -> None:
-        """Replayed requests pass a tenant at its limit and leave its minute window as it was."""
+    def test_shadow_requests_are_counted_apart_from_live_ones(self) -> None:
+        """A replay passes a tenant at its live limit and leaves the live window as it was."""
         quota = tracker(requests_per_minute=1)
-        results = quota.admit_all([shadow_request(), make_envelope(tenant="acme"), shadow_request()], now=NOW)
-        assert results == [None, None, None]
+        results = quota.admit_all([make_envelope(tenant="acme"), shadow_request()], now=NOW)
+        assert results == [None, None]
         assert quota.used("acme", now=NOW) == (1, 0)
+        assert quota.used("acme", now=NOW, shadow=True) == (1, 0)
         [refused] = quota.admit_all([make_envelope(tenant="acme")], now=NOW)
         assert isinstance(refused, QuotaExceededError)
 
-    def test_shadow_usage_records_count_neither_tokens_nor_requests(self) -> None:
-        """A shadow usage record, live or at a rebuild, adds nothing; a live one of the same size does."""
+    def test_marking_requests_shadow_does_not_dodge_the_limits(self) -> None:
+        """Shadow traffic meets the tenant's limits too, in its own window (T8: a client cannot opt out)."""
+        quota = tracker(requests_per_minute=2)
+        results = quota.admit_all([shadow_request() for _ in range(3)], now=NOW)
+        assert [type(r).__name__ for r in results] == ["NoneType", "NoneType", "QuotaExceededError"]
+        refused = results[2]
+        assert refused is not None
+        assert "shadow traffic" in refused.message
+        assert quota.used("acme", now=NOW) == (0, 0)  # the live window is untouched
+
+    def test_shadow_usage_records_count_in_the_shadow_window(self) -> None:
+        """A shadow usage record, live or at a rebuild, counts for shadow traffic, not for the tenant's live use."""
         quota = tracker(requests_per_minute=1, tokens_per_day=100)
         shadow = usage("s1", 500).model_copy(update={"traffic": "shadow"})
         quota.record(shadow, now=NOW)
         assert quota.used("acme", now=NOW) == (0, 0)
+        assert quota.used("acme", now=NOW, shadow=True) == (1, 500)
         quota.admit("acme", "r1", now=NOW)
         quota.record(usage("r1", 50), now=NOW)
         assert quota.used("acme", now=NOW) == (1, 50)
