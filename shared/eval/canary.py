@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 
 from shared.components.registry import ModelRegistry
 from shared.components.usage import UsageRecord, dedupe
+from shared.eval.output import markdown_table, paired_bars, pyplot, save_figure, write_outputs
 from shared.eval.report import percentile
 
 __all__ = ["CanaryReport", "VariantSummary", "build_canary_report", "render_canary_markdown", "write_canary_report"]
@@ -150,10 +151,6 @@ def build_canary_report(
     return CanaryReport(since=since, tenant=tenant, requests=sum(map(len, by_alias.values())), variants=variants)
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
-
-
 def render_canary_markdown(report: CanaryReport, *, chart: str | None = None) -> str:
     """The report as Markdown (``chart``: a PNG file name beside it, embedded when given)."""
     scope = [f"tenant {report.tenant}"] if report.tenant else []
@@ -194,62 +191,51 @@ def render_canary_markdown(report: CanaryReport, *, chart: str | None = None) ->
         for v in report.variants
     ]
     header = ["alias", "model", "answers", "share", "weights", "refused", "cached", "p50 ms", "p95 ms"]
-    lines += _table([*header, "prompt", "completion", "mean out", "cost"], rows)
+    lines += markdown_table([*header, "prompt", "completion", "mean out", "cost"], rows)
     note = (
         f"*weights*: the share the registry's weights give (z: standard deviations from it; **off** beyond "
         f"{SPLIT_SIGMAS:g}). Latency and mean out are over answers not taken from the cache."
     )
-    lines += ["", note, ""]
+    lines += [note, ""]
     return "\n".join(lines)
 
 
 def write_chart(report: CanaryReport, path: Path) -> bool:
     """Share, refusal rate and p50/p95 latency per variant as a PNG; ``False`` without matplotlib."""
-    try:
-        import matplotlib as mpl  # noqa: PLC0415 - optional: the report is complete without the chart
-
-        mpl.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return False
-    names = [f"{v.alias}\n{v.model}" for v in report.variants]
-    positions = list(range(len(names)))
+    variants = report.variants
+    names = [f"{v.alias}\n{v.model}" for v in variants]
     fig, (shares, latency) = plt.subplots(1, 2, figsize=(max(8, 2.5 * len(names)), 4))
-    width = 0.4
-    shares.bar([p - width / 2 for p in positions], [100 * v.share for v in report.variants], width, label="share")
-    shares.bar(
-        [p + width / 2 for p in positions], [100 * v.refusal_rate for v in report.variants], width, label="refused"
+    paired_bars(
+        shares,
+        names,
+        ([100 * v.share for v in variants], [100 * v.refusal_rate for v in variants]),
+        ("share", "refused"),
     )
     shares.set_ylim(0, 100)
     shares.set_ylabel("% of the alias's answers / refused")
     shares.set_title("Split and refusals")
-    shares.legend()
-    latency.bar([p - width / 2 for p in positions], [v.latency_p50_ms for v in report.variants], width, label="p50")
-    latency.bar([p + width / 2 for p in positions], [v.latency_p95_ms for v in report.variants], width, label="p95")
+    paired_bars(
+        latency, names, ([v.latency_p50_ms for v in variants], [v.latency_p95_ms for v in variants]), ("p50", "p95")
+    )
     latency.set_ylabel("end-to-end latency (ms)")
     latency.set_title("Latency")
-    latency.legend()
-    for axis in (shares, latency):
-        axis.set_xticks(positions, names, fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(plt, fig, path)
     return True
 
 
 def write_canary_report(report: CanaryReport, out_dir: Path) -> list[Path]:
     """canary.md, canary.json and (with matplotlib) canary.png in ``out_dir``; the paths written."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    chart = out_dir / "canary.png"
-    if report.variants and write_chart(report, chart):
-        written.append(chart)
-    markdown = out_dir / "canary.md"
-    markdown.write_text(render_canary_markdown(report, chart=chart.name if chart in written else None))
-    data = out_dir / "canary.json"
     payload = report.model_dump(mode="json")
     for summary, raw in zip(report.variants, payload["variants"], strict=True):
         raw["refusal_rate"] = summary.refusal_rate
         raw["split_ok"] = summary.split_ok
-    data.write_text(json.dumps(payload, indent=2) + "\n")
-    return [markdown, data, *written]
+    return write_outputs(
+        out_dir,
+        "canary",
+        markdown=lambda chart: render_canary_markdown(report, chart=chart),
+        payload=json.dumps(payload, indent=2),
+        chart=(lambda path: write_chart(report, path)) if report.variants else None,
+    )

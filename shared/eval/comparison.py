@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, Field
 
+from shared.eval.output import markdown_table, paired_bars, pyplot, save_figure, write_outputs
 from shared.eval.replay import ReplayPair, TimeWindow
 from shared.eval.report import percentile
 from shared.eval.results import Outcome
@@ -195,11 +196,6 @@ def build_comparison(
     )
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return [*lines, *("| " + " | ".join(row) + " |" for row in rows), ""]
-
-
 def _num(value: float | None, fmt: str = ".0f") -> str:
     return "–" if value is None else format(value, fmt)
 
@@ -214,7 +210,7 @@ def render_comparison(report: ReplayReport, *, chart: str | None = None) -> str:
     if chart:
         lines += [f"![answer similarity, latency and tokens]({chart})", ""]
     lines += ["## Summary", ""]
-    lines += _table(
+    lines += markdown_table(
         ["", "original", "candidate"],
         [
             ["answers compared", str(s.compared), str(s.compared)],
@@ -228,7 +224,7 @@ def render_comparison(report: ReplayReport, *, chart: str | None = None) -> str:
         ],
     )
     lines += ["## Differences", ""]
-    lines += _table(
+    lines += markdown_table(
         ["measure", "value"],
         [
             ["answer similarity, mean", _num(s.similarity_mean, ".3f")],
@@ -246,7 +242,7 @@ def render_comparison(report: ReplayReport, *, chart: str | None = None) -> str:
     )[:_LEAST_SIMILAR]
     lines += ["## Least similar answers and refusal changes", ""]
     lines += (
-        _table(
+        markdown_table(
             ["request", "tenant", "similarity", "refusal", "latency Δ ms", "tokens out Δ"],
             [
                 [
@@ -268,12 +264,8 @@ def render_comparison(report: ReplayReport, *, chart: str | None = None) -> str:
 
 def write_chart(report: ReplayReport, path: Path) -> bool:
     """Similarity histogram, p50/p95 latency and tokens out, original and candidate; ``False`` without matplotlib."""
-    try:
-        import matplotlib as mpl  # noqa: PLC0415 - optional: the report is complete without the chart
-
-        mpl.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return False
     s = report.summary
     similarities = [c.similarity for c in report.pairs if c.similarity is not None]
@@ -282,43 +274,30 @@ def write_chart(report: ReplayReport, path: Path) -> bool:
     similar.set_xlabel("cosine similarity")
     similar.set_ylabel("answers")
     similar.set_title("Answer similarity")
-    width = 0.4
-    names = ["p50", "p95"]
-    positions = [0, 1]
-    latency.bar(
-        [p - width / 2 for p in positions],
-        [s.latency_p50_original_ms, s.latency_p95_original_ms],
-        width,
-        label="original",
+    paired_bars(
+        latency,
+        ["p50", "p95"],
+        ([s.latency_p50_original_ms, s.latency_p95_original_ms], [s.latency_p50_shadow_ms, s.latency_p95_shadow_ms]),
+        ("original", "candidate"),
     )
-    latency.bar(
-        [p + width / 2 for p in positions], [s.latency_p50_shadow_ms, s.latency_p95_shadow_ms], width, label="candidate"
-    )
-    latency.set_xticks(positions, names)
     latency.set_ylabel("pipeline latency (ms)")
     latency.set_title("Latency")
-    latency.legend()
     tokens.bar(
         ["original", "candidate"], [s.tokens_out_original, s.tokens_out_shadow], color=["tab:blue", "tab:orange"]
     )
     tokens.set_ylabel("completion tokens (compared pairs)")
     tokens.set_title(f"Tokens out; refusals +{s.refusals_gained} / -{s.refusals_lost}")
     fig.suptitle(f"Replay: {s.candidate}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(plt, fig, path)
     return True
 
 
 def write_comparison(report: ReplayReport, out_dir: Path) -> list[Path]:
     """replay.md, replay.json and (with matplotlib) replay.png in ``out_dir``; the paths written."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    chart = out_dir / "replay.png"
-    if report.pairs and write_chart(report, chart):
-        written.append(chart)
-    markdown = out_dir / "replay.md"
-    markdown.write_text(render_comparison(report, chart=chart.name if chart in written else None))
-    data = out_dir / "replay.json"
-    data.write_text(report.model_dump_json(indent=2))
-    return [*written, markdown, data]
+    return write_outputs(
+        out_dir,
+        "replay",
+        markdown=lambda chart: render_comparison(report, chart=chart),
+        payload=report.model_dump_json(indent=2),
+        chart=(lambda path: write_chart(report, path)) if report.pairs else None,
+    )

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from shared.eval.output import markdown_table, paired_bars, pyplot, save_figure, write_outputs
 from shared.eval.results import EvalResult
 
 __all__ = ["ChangedCase", "ConfigurationSummary", "Rate", "Report", "build_report", "render_markdown", "write_report"]
@@ -153,17 +154,11 @@ def _pct(rate: Rate) -> str:
     return f"{rate.rate:.0%} ({rate.passed}/{rate.total})" if rate.total else "–"
 
 
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return [*lines, ""]
-
-
 def _breakdown(report: Report, title: str, attribute: str) -> list[str]:
     configs = report.configurations
     keys = sorted({k for c in configs for k in getattr(c, attribute)})
     rows = [[key, *(_pct(getattr(c, attribute).get(key, Rate())) for c in configs)] for key in keys]
-    return [f"## {title}", "", *_table([title.rsplit(" ", 1)[-1], *(c.name for c in configs)], rows)]
+    return [f"## {title}", "", *markdown_table([title.rsplit(" ", 1)[-1], *(c.name for c in configs)], rows)]
 
 
 def render_markdown(report: Report, *, chart: str | None = None) -> str:
@@ -172,7 +167,7 @@ def render_markdown(report: Report, *, chart: str | None = None) -> str:
     if chart:
         lines += [f"![pass rate and latency per configuration]({chart})", ""]
     lines += ["## Configurations", ""]
-    lines += _table(
+    lines += markdown_table(
         ["configuration", "pass rate", "p50 ms", "p95 ms", "tokens in", "tokens out", "mean out", "errors"],
         [
             [
@@ -190,7 +185,7 @@ def render_markdown(report: Report, *, chart: str | None = None) -> str:
     )
     if any(c.paraphrase_agreement.total for c in report.configurations):
         lines += ["## Paraphrases scored like their originals", ""]
-        lines += _table(
+        lines += markdown_table(
             ["configuration", "agreement"], [[c.name, _pct(c.paraphrase_agreement)] for c in report.configurations]
         )
     lines += _breakdown(report, "Pass rate by category", "by_category")
@@ -200,7 +195,7 @@ def render_markdown(report: Report, *, chart: str | None = None) -> str:
         lines += ["None.", ""]
     else:
         names = [c.name for c in report.configurations]
-        lines += _table(
+        lines += markdown_table(
             ["case", "category", *names],
             [
                 [
@@ -223,50 +218,35 @@ def render_markdown(report: Report, *, chart: str | None = None) -> str:
 
 def write_chart(report: Report, path: Path) -> bool:
     """Pass rate and p50/p95 latency per configuration as a PNG; ``False`` when matplotlib is not installed."""
-    try:
-        import matplotlib as mpl  # noqa: PLC0415 - optional: the report is complete without the chart
-
-        mpl.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return False
-    names = [c.name for c in report.configurations]
-    positions = list(range(len(names)))
+    configs = report.configurations
+    names = [c.name for c in configs]
     fig, (rates, latency) = plt.subplots(1, 2, figsize=(max(8, 2.5 * len(names)), 4))
-    rates.bar(positions, [100 * c.cases.rate for c in report.configurations], color="tab:green")
+    rates.bar(names, [100 * c.cases.rate for c in configs], color="tab:green")
     rates.set_ylim(0, 100)
     rates.set_ylabel("cases passed (%)")
     rates.set_title("Pass rate")
-    width = 0.4
-    latency.bar(
-        [p - width / 2 for p in positions], [c.latency_p50_ms for c in report.configurations], width, label="p50"
-    )
-    latency.bar(
-        [p + width / 2 for p in positions], [c.latency_p95_ms for c in report.configurations], width, label="p95"
+    rates.tick_params(axis="x", labelsize=8)
+    paired_bars(
+        latency, names, ([c.latency_p50_ms for c in configs], [c.latency_p95_ms for c in configs]), ("p50", "p95")
     )
     latency.set_ylabel("end-to-end latency (ms)")
     latency.set_title("Latency")
-    latency.legend()
-    for axis in (rates, latency):
-        axis.set_xticks(positions, names, rotation=15)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(plt, fig, path)
     return True
 
 
 def write_report(report: Report, out_dir: Path) -> list[Path]:
     """report.md, report.json and (with matplotlib) report.png in ``out_dir``; the paths written."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    chart = out_dir / "report.png"
-    if report.configurations and write_chart(report, chart):
-        written.append(chart)
-    markdown = out_dir / "report.md"
-    markdown.write_text(render_markdown(report, chart=chart.name if chart in written else None))
-    data = out_dir / "report.json"
     payload = report.model_dump(mode="json")
     for summary, raw in zip(report.configurations, payload["configurations"], strict=True):
         raw["pass_rate"] = summary.cases.rate
-    data.write_text(json.dumps(payload, indent=2) + "\n")
-    return [markdown, data, *written]
+    return write_outputs(
+        out_dir,
+        "report",
+        markdown=lambda chart: render_markdown(report, chart=chart),
+        payload=json.dumps(payload, indent=2),
+        chart=(lambda path: write_chart(report, path)) if report.configurations else None,
+    )
