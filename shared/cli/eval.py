@@ -132,7 +132,8 @@ async def _run_suite(core: CoreSettings, args: argparse.Namespace, suite: Suite)
     async with _pipeline(core, args) as running:
         if not args.no_ingest and await _ingest(running, suite, args.timeout) != 0:
             return None
-        client = LlmopsClient(running)
+        # Cases are shadow requests: their answers (refusals too) come on the reserved shadow topic.
+        client = LlmopsClient(running, reply_to=running.topics.shadow_responses)
         try:
             await client.start()  # before the progress bar: an unreachable broker fails here
             with (

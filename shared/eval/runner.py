@@ -1,7 +1,7 @@
 """Run a suite's cases through a running pipeline with the client SDK, a few at a time, and score them.
 
 Example:
-    >>> async with LlmopsClient(core) as client:
+    >>> async with LlmopsClient(core, reply_to=core.topics.shadow_responses) as client:
     ...     results = await SuiteRunner(client, concurrency=2).run(suite, on_result=print)
 
 """
@@ -42,7 +42,10 @@ def score(suite: Suite, run: CaseRun, outcome: Outcome) -> EvalResult:
 
 
 class SuiteRunner:
-    """Sends each case run as its own conversation, as a shadow request: not cached, not remembered."""
+    """Sends each case run as its own conversation, as a shadow request: not cached, not remembered.
+
+    Shadow requests are answered on the shadow reply topic only, so ``client`` must read it.
+    """
 
     def __init__(self, client: LlmopsClient, *, concurrency: int = 2, timeout: float = 180.0) -> None:
         self.client = client
