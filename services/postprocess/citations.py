@@ -4,6 +4,10 @@ Grounding numbers its documents [1]..[n] in the order of ``Grounding.documents``
 that names a number outside that range was invented by the model and is removed (with the
 space before it). Marks inside code, and Markdown links (``[1](url)``, ``[1]: url``), are
 not citations and are left alone.
+
+Small models often answer from the context without marking it. ``attribute_sources`` then
+names the documents the answer's sentences are drawn from (most of a sentence's terms, and
+its numbers, found in one document), as citations marked ``inferred``; the text is not changed.
 """
 
 from __future__ import annotations
@@ -15,10 +19,22 @@ from pathlib import PurePosixPath
 
 from shared.messaging.envelope import Citation, Document
 
-__all__ = ["CitationResult", "map_citations"]
+__all__ = ["CitationResult", "attribute_sources", "map_citations"]
 
 _CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]+`", re.DOTALL)
 _MARK = re.compile(r"[ \t]?\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\](?![(:])")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_TERM = re.compile(r"[a-z0-9]+(?:[._'][a-z0-9]+)*")
+_MIN_TERM_CHARS = 3
+#: Words too common to show where an answer came from.
+_STOPWORD_TEXT = (
+    "the and for are was were you your with that this from not but can has have had its into than then"
+    " there their them they what when where which who whom why how all any each few more most other some"
+    " such only own same also very will would should could may might must does did doing done been being"
+    " about above after again against before below between both down during further here once out over"
+    " under until off one our ours she her his him yes"
+)
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 @dataclass
@@ -70,3 +86,47 @@ def map_citations(text: str, documents: Sequence[Document]) -> CitationResult:
     result.text = _MARK.sub(rewrite, text)
     result.citations = list(cited.values())
     return result
+
+
+def _terms(text: str) -> set[str]:
+    """Content terms: words of three or more letters that are not stop words, and every number."""
+    return {
+        t
+        for t in _TERM.findall(text.lower())
+        if any(c.isdigit() for c in t) or (len(t) >= _MIN_TERM_CHARS and t not in _STOPWORDS)
+    }
+
+
+def attribute_sources(
+    text: str, documents: Sequence[Document], *, min_support: float = 0.6, min_terms: int = 3
+) -> list[Citation]:
+    """The documents the answer's sentences come from, for an answer that marks none (``inferred`` citations).
+
+    A sentence is drawn from a document when at least ``min_support`` of its content terms (at
+    least ``min_terms`` of them) are in that document, and so is each of its numbers: a number
+    is the fact most often wrong. Each sentence credits its best document; order of first use.
+
+    Example:
+        >>> docs = [Document(id="d1", source="limits.html", score=0.9, text="The default depth is 1000 levels.")]
+        >>> [c.source for c in attribute_sources("The default depth is 1000.", docs)]
+        ['limits.html']
+
+    """
+    doc_terms = [_terms(doc.text) for doc in documents]
+    cited: dict[int, Citation] = {}
+    for sentence in _SENTENCE_END.split(text):
+        terms = _terms(sentence)
+        if len(terms) < min_terms:
+            continue
+        numbers = {t for t in terms if any(c.isdigit() for c in t)}
+        best, best_support = None, min_support
+        for index, known in enumerate(doc_terms):
+            support = len(terms & known) / len(terms)
+            if support >= best_support and numbers <= known and (best is None or support > best_support):
+                best, best_support = index, support
+        if best is not None and best + 1 not in cited:
+            doc = documents[best]
+            cited[best + 1] = Citation(
+                number=best + 1, document_id=doc.id, source=doc.source, title=_title(doc), inferred=True
+            )
+    return list(cited.values())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from services.postprocess.citations import map_citations
+from services.postprocess.citations import attribute_sources, map_citations
 from services.postprocess.output_checks import CheckResult, OutputChecker, OutputContext
 from services.postprocess.polish import polish_answer
 from shared.components.cache.keys import is_shadow
@@ -112,9 +112,11 @@ class Finisher:
         )
         polished = polish_answer(completion.text, finish_reason=completion.finish_reason)
         changes = polished.changes
-        cited = map_citations(polished.text, env.grounding.documents if env.grounding else [])
+        documents = env.grounding.documents if env.grounding else []
+        cited = map_citations(polished.text, documents)
         if cited.removed:
             changes.append("citations_removed")
+        citations = cited.citations or attribute_sources(cited.text, documents)
         restored = restore_placeholders(cited.text, safety)
         if restored.spans:
             changes.append("placeholders_restored")
@@ -129,7 +131,7 @@ class Finisher:
         response = Response(
             text=checked.text,
             changes=changes,
-            citations=cited.citations,
+            citations=citations,
             truncated=polished.truncated,
             findings=checked.findings,
             usage=usage,

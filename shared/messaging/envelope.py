@@ -179,10 +179,14 @@ class Grounding(_Section):
 class Citation(_Section):
     """A numbered reference in the answer, mapped to the document it cites."""
 
-    number: int = Field(ge=1, description="The number the answer uses, e.g. 1 for [1].")
+    number: int = Field(ge=1, description="The number the answer uses, e.g. 1 for [1] (the document's number).")
     document_id: str
     source: str = Field(description="Where the document came from (path or URL).")
     title: str | None = None
+    inferred: bool = Field(
+        default=False,
+        description="The answer has no mark for it: postprocess found the answer's words in this document.",
+    )
 
 
 class Finding(_Section):

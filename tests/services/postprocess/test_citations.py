@@ -1,4 +1,4 @@
-from services.postprocess.citations import map_citations
+from services.postprocess.citations import attribute_sources, map_citations
 from shared.messaging.envelope import Document
 
 DOCS = [
@@ -36,3 +36,35 @@ class TestMapCitations:
         result = map_citations(text, DOCS)
         assert result.text == text
         assert result.citations == []
+
+
+LIMITS = [
+    Document(id="w", source="docs/wal.html", score=0.9, text="WAL mode does not work over a network filesystem."),
+    Document(
+        id="l",
+        source="docs/limits.html",
+        score=0.8,
+        text="The maximum depth of trigger recursion was limited by default to 1000 in SQLite.",
+    ),
+]
+
+
+class TestAttributeSources:
+    def test_an_unmarked_answer_cites_the_document_its_sentence_comes_from(self) -> None:
+        """The sentence's terms and its number are in limits.html: that is the citation, marked inferred."""
+        [citation] = attribute_sources("The default maximum trigger recursion depth in SQLite is 1000.", LIMITS)
+        assert (citation.number, citation.document_id, citation.inferred) == (2, "l", True)
+
+    def test_a_wrong_number_is_not_credited_to_the_document(self) -> None:
+        """Same words, another number: the document does not support the sentence."""
+        assert attribute_sources("The default maximum trigger recursion depth in SQLite is 500.", LIMITS) == []
+
+    def test_answers_from_elsewhere_and_short_ones_cite_nothing(self) -> None:
+        """Unrelated sentences, and sentences of fewer than three content terms, credit no document."""
+        assert attribute_sources("Paris is the capital of France and a large city.", LIMITS) == []
+        assert attribute_sources("Yes.", LIMITS) == []
+
+    def test_each_sentence_credits_its_own_document_in_order_of_use(self) -> None:
+        """Two sentences from two documents: both cited, in the order the answer uses them."""
+        text = "Trigger recursion depth in SQLite is limited to 1000 by default. WAL mode does not work over a network."
+        assert [c.document_id for c in attribute_sources(text, LIMITS)] == ["l", "w"]

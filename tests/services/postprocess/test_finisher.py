@@ -120,6 +120,25 @@ class TestFinisher:
         assert final.completion is not None
         assert "x@evil.example" not in final.model_dump_json()
 
+    def test_unmarked_grounded_answer_gets_inferred_citations(self, finisher: Finisher) -> None:
+        """No [n] in the answer, but it is drawn from a document: the citation is added, the text unchanged."""
+        env = generated("The Eiffel Tower is 330 metres tall and stands in Paris.")
+        env.grounding = Grounding(
+            documents=[
+                Document(
+                    id="d1", source="kb/eiffel.md", score=1.0, text="The Eiffel Tower in Paris is 330 metres tall."
+                )
+            ],
+            template_id="t",
+            template_version=1,
+            messages=[ChatMessage(role="user", content="q")],
+            prompt="q",
+        )
+        response = finisher.finish(env).envelope.response
+        assert response is not None
+        assert response.text == "The Eiffel Tower is 330 metres tall and stands in Paris."
+        assert [(c.number, c.document_id, c.inferred) for c in response.citations] == [(1, "d1", True)]
+
     def test_stream_refusal_wins(self, finisher: Finisher) -> None:
         """A stream that was cut by a blocking check ends in the same refusal, with no turn."""
         refusal = CheckResult(text="Refused.", blocked_by="leakage.system_prompt")
