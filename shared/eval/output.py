@@ -38,7 +38,7 @@ def paired_bars(
     positions = list(range(len(names)))
     for offset, values, label in ((-width / 2, series[0], labels[0]), (width / 2, series[1], labels[1])):
         axis.bar([p + offset for p in positions], list(values), width, label=label)
-    axis.set_xticks(positions, list(names), fontsize=8)
+    axis.set_xticks(positions, list(names), fontsize=8, rotation=15, ha="right")
     axis.legend()
 
 

@@ -228,7 +228,7 @@ def write_chart(report: Report, path: Path) -> bool:
     rates.set_ylim(0, 100)
     rates.set_ylabel("cases passed (%)")
     rates.set_title("Pass rate")
-    rates.tick_params(axis="x", labelsize=8)
+    rates.set_xticks(range(len(names)), names, fontsize=8, rotation=15, ha="right")
     paired_bars(
         latency, names, ([c.latency_p50_ms for c in configs], [c.latency_p95_ms for c in configs]), ("p50", "p95")
     )
