@@ -166,7 +166,7 @@ class TestGrounder:
         assert by_tenant.grounding is not None
         assert by_request.grounding is not None
         assert default.grounding is not None
-        assert (by_tenant.grounding.template_id, by_tenant.grounding.template_version) == ("concise", 1)
+        assert (by_tenant.grounding.template_id, by_tenant.grounding.template_version) == ("concise", 2)
         assert (by_request.grounding.template_id, by_request.grounding.template_version) == ("default", 1)
         assert (default.grounding.template_id, default.grounding.template_version) == ("default", 2)
 

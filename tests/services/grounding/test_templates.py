@@ -22,8 +22,15 @@ DOCS = [
 
 class TestTemplateStore:
     def test_packaged_templates(self) -> None:
-        """The packaged templates are default v1 (migrated) and v2, and concise v1."""
-        assert TemplateStore.load().names() == ["concise@1", "default@1", "default@2"]
+        """The packaged templates are default v1 (migrated) and v2, and concise v1 and v2."""
+        assert TemplateStore.load().names() == ["concise@1", "concise@2", "default@1", "default@2"]
+
+    def test_concise_v2_no_longer_invites_i_dont_know(self) -> None:
+        """v1 told the model to say "I don't know" when unsure; v2 says only that it is brief (and cites context)."""
+        assert "I don't know" in render("concise@1", [])
+        bare = render("concise", [])
+        assert bare == "Answer in at most two sentences."
+        assert "cite it like [1]" in render("concise", DOCS)
 
     def test_default_numbers_context_and_asks_for_citations(self) -> None:
         """The default system prompt numbers each document and asks for [n] citations."""
