@@ -16,22 +16,20 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import random
-import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeGuard
+from typing import Any, Protocol
 
 import structlog
 from aiokafka.errors import KafkaError
-from pydantic import ValidationError
 
 from shared.messaging.envelope import SCHEMA_VERSION, Envelope, ErrorInfo, TrailRecord
 from shared.messaging.errors import PipelineError, PoisonMessageError, RefusedRequestError
 from shared.messaging.logging import get_logger
+from shared.messaging.records import TOPIC_NAME, ReceivedRecord, parse_envelope, salvage_routing
 from shared.messaging.settings import CoreSettings
 from shared.messaging.shadow import is_shadow
 
@@ -51,9 +49,8 @@ ProcessFn = Callable[[Envelope], Awaitable[ProcessResult]]
 #: Batch logic: one result per input, in order; a failed item is its exception, not a raised one.
 BatchProcessFn = Callable[[list[Envelope]], Awaitable[list[Envelope | Exception]]]
 RouteFn = Callable[[Envelope], str]
-ParseFn = Callable[[bytes, "ReceivedRecord"], Envelope]
+ParseFn = Callable[[bytes, ReceivedRecord], Envelope]
 
-_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _PUBLISH_ATTEMPTS = 4
 #: What a publish raises once its bounded retries are spent.
 _PUBLISH_ERRORS = (KafkaError, TimeoutError)
@@ -66,9 +63,6 @@ def _publish_failed(topic: str, exc: BaseException) -> PipelineError:
     service's ``AckPolicy.NACK_ON_ERROR`` rewinds the offset: the message is redelivered, not lost.
     """
     return PipelineError("publish_failed", f"could not publish to {topic}: {type(exc).__name__}: {exc}", retriable=True)
-
-
-_MAX_ID_CHARS = 128
 
 
 class Publisher(Protocol):
@@ -99,54 +93,6 @@ class _Clock:
         return round((time.perf_counter() - self.t0) * 1000, 3)
 
 
-@dataclass(frozen=True)
-class ReceivedRecord:
-    """Where an input message came from (kept for DLQ records and derived ids)."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    #: The record's timestamp (ms since the epoch; the producer's send time unless the topic logs append time).
-    timestamp_ms: int | None = None
-
-    @classmethod
-    def from_consumer_record(cls, record: Any) -> ReceivedRecord:
-        """Build from an aiokafka ``ConsumerRecord`` (or anything with the same attributes)."""
-        timestamp = getattr(record, "timestamp", None)
-        return cls(
-            topic=str(getattr(record, "topic", "")),
-            partition=int(getattr(record, "partition", 0) or 0),
-            offset=int(getattr(record, "offset", 0) or 0),
-            key=getattr(record, "key", None),
-            timestamp_ms=timestamp if isinstance(timestamp, int) else None,
-        )
-
-    def queued_ms(self, now: datetime) -> float | None:
-        """From the record's send to ``now``: the hop into this stage (broker, fetch wait, consumer)."""
-        if self.timestamp_ms is None:
-            return None
-        return round(now.timestamp() * 1000 - self.timestamp_ms, 1)
-
-
-def parse_envelope(raw: bytes, _record: ReceivedRecord) -> Envelope:
-    """Parse an envelope between stages; anything unreadable is a ``PoisonMessageError``."""
-    try:
-        return Envelope.from_bytes(raw)
-    except ValidationError as exc:
-        raise PoisonMessageError(_short_validation_error(exc)) from exc
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PoisonMessageError(f"not a JSON envelope: {exc}") from exc
-
-
-def _short_validation_error(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:3]:
-        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
-        parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)
-
-
 def envelope_headers(env: Envelope) -> dict[str, str]:
     """Kafka headers every envelope carries."""
     return {"request_id": env.request_id, "schema_version": str(SCHEMA_VERSION)}
@@ -170,36 +116,6 @@ def _log_context(env: Envelope) -> dict[str, Any]:
     if is_shadow(env):
         context["shadow"] = True
     return context
-
-
-def _salvage_routing(raw: bytes) -> tuple[str | None, str | None, str]:
-    """Best effort: read request_id, reply_to and conversation from a message that failed to parse."""
-    try:
-        # Invalid UTF-8 elsewhere in the message must not hide a readable request id.
-        data = json.loads(raw.decode("utf-8", errors="replace"))
-    except ValueError:
-        return None, None, ""
-    if not isinstance(data, dict):
-        return None, None, ""
-    request_id = data.get("request_id")
-    reply_to = data.get("reply_to")
-    conversation = data.get("conversation_id")
-    return (
-        request_id if _usable_id(request_id) and 0 < len(request_id) <= _MAX_ID_CHARS else None,
-        reply_to if isinstance(reply_to, str) and _TOPIC_NAME.match(reply_to) else None,
-        conversation if _usable_id(conversation) and len(conversation) <= _MAX_ID_CHARS else "",
-    )
-
-
-def _usable_id(value: object) -> TypeGuard[str]:
-    """A string that can go back out in an answer (lone surrogates cannot be encoded)."""
-    if not isinstance(value, str):
-        return False
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 async def _in_order(jobs: list[tuple[int, Callable[[], Awaitable[str | None]]]], outcomes: list[str]) -> None:
@@ -271,14 +187,7 @@ class StageRunner:
                     failure = _publish_failed(route(out), exc)
                     await self._fail(env, raw, record, failure, clock)
                     return failure.code
-            self.log.info(
-                "message.done",
-                outcome="ok",
-                duration_ms=clock.elapsed_ms(),
-                publish_ms=round(clock.elapsed_ms() - processed_ms, 3),
-                queued_ms=record.queued_ms(clock.started_at),
-                published=len(outputs),
-            )
+            self._log_done(clock, processed_ms, record, published=len(outputs))
             return "ok"
         finally:
             structlog.contextvars.unbind_contextvars(*_LOG_CONTEXT_KEYS)
@@ -367,14 +276,19 @@ class StageRunner:
             await self._fail(*source, failure, clock)
             return failure.code
         with structlog.contextvars.bound_contextvars(**_log_context(out)):
-            self.log.info(
-                "message.done",
-                outcome="ok",
-                duration_ms=clock.elapsed_ms(),
-                publish_ms=round(clock.elapsed_ms() - processed_ms, 3),
-                queued_ms=source[2].queued_ms(clock.started_at),
-            )
+            self._log_done(clock, processed_ms, source[2])
         return None
+
+    def _log_done(self, clock: _Clock, processed_ms: float, record: ReceivedRecord, **extra: Any) -> None:
+        """The canonical line of a handled message: its time here, how much of it was publishing, and its hop in."""
+        self.log.info(
+            "message.done",
+            outcome="ok",
+            duration_ms=clock.elapsed_ms(),
+            publish_ms=round(clock.elapsed_ms() - processed_ms, 3),
+            queued_ms=record.queued_ms(clock.started_at),
+            **extra,
+        )
 
     async def _run(self, env: Envelope, process: ProcessFn) -> ProcessResult:
         _check_deadline(env)
@@ -403,7 +317,7 @@ class StageRunner:
 
     def reply_topic(self, env: Envelope) -> str:
         """The topic the client waits on; a shadow request's default is the shadow topic, never the users' one."""
-        if env.reply_to and _TOPIC_NAME.match(env.reply_to):
+        if env.reply_to and TOPIC_NAME.match(env.reply_to):
             return env.reply_to
         return self.core.topics.shadow_responses if is_shadow(env) else self.core.topics.responses
 
@@ -436,7 +350,7 @@ class StageRunner:
     async def _reject_poison(self, raw: bytes, record: ReceivedRecord, exc: PipelineError, clock: _Clock) -> None:
         """DLQ the raw bytes; answer the client when its request id can still be read."""
         await self.dead_letter(raw, record, exc)
-        request_id, reply_to, conversation = _salvage_routing(raw)
+        request_id, reply_to, conversation = salvage_routing(raw)
         if request_id is not None:
             answer = Envelope(
                 request_id=request_id,
