@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from shared.client import BROKER_ERRORS, LlmopsClient
 from shared.components.cache.keys import CACHE_METADATA_KEY
 from shared.components.usage import parse_since
 from shared.eval.results import Outcome
+from shared.eval.runner import bounded_gather
 from shared.messaging.envelope import Envelope, new_request_id
 from shared.messaging.settings import CoreSettings
 from shared.messaging.shadow import POLICY_METADATA_KEY, REPLAY_OF_METADATA_KEY, SHADOW_METADATA_KEY, is_shadow
@@ -296,16 +298,8 @@ class Replayer:
         on_result: Callable[[ShadowResult], None] | None = None,
     ) -> list[ShadowResult]:
         """Every original replayed, results in the originals' order; ``on_result`` sees each as it completes."""
-        semaphore = asyncio.Semaphore(self.concurrency)
-
-        async def one(original: Envelope) -> ShadowResult:
-            async with semaphore:
-                result = await self.replay_one(original, candidate)
-            if on_result is not None:
-                on_result(result)
-            return result
-
-        return list(await asyncio.gather(*(one(env) for env in originals)))
+        jobs = [functools.partial(self.replay_one, original, candidate) for original in originals]
+        return await bounded_gather(jobs, self.concurrency, on_result)
 
 
 def pipeline_latency_ms(answer: Envelope) -> float:

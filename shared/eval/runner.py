@@ -9,9 +9,11 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from shared.client import BROKER_ERRORS, LlmopsClient
 from shared.components.cache.keys import CACHE_METADATA_KEY, SHADOW_METADATA_KEY
@@ -39,6 +41,25 @@ def score(suite: Suite, run: CaseRun, outcome: Outcome) -> EvalResult:
         checks=checks,
         outcome=outcome,
     )
+
+
+T = TypeVar("T")
+
+
+async def bounded_gather(
+    jobs: Sequence[Callable[[], Awaitable[T]]], concurrency: int, on_result: Callable[[T], None] | None = None
+) -> list[T]:
+    """Run ``jobs`` at most ``concurrency`` at a time; results in the jobs' order, ``on_result`` as each completes."""
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(job: Callable[[], Awaitable[T]]) -> T:
+        async with semaphore:
+            result = await job()
+        if on_result is not None:
+            on_result(result)
+        return result
+
+    return list(await asyncio.gather(*(one(job) for job in jobs)))
 
 
 class SuiteRunner:
@@ -91,13 +112,6 @@ class SuiteRunner:
 
     async def run(self, suite: Suite, *, on_result: Callable[[EvalResult], None] | None = None) -> list[EvalResult]:
         """Every case under every configuration; ``on_result`` sees each record as it completes."""
-        semaphore = asyncio.Semaphore(self.concurrency)
-
-        async def one(run: CaseRun) -> EvalResult:
-            async with semaphore:
-                result = await self.run_case(suite, run)
-            if on_result is not None:
-                on_result(result)
-            return result
-
-        return list(await asyncio.gather(*(one(run) for run in suite.runs())))
+        return await bounded_gather(
+            [functools.partial(self.run_case, suite, run) for run in suite.runs()], self.concurrency, on_result
+        )
