@@ -89,7 +89,8 @@ class QuotaTracker:
 
     def __init__(self, policy: TenantPolicyFile) -> None:
         self.policy = policy
-        self._tenants: dict[str, _TenantCounts] = {}
+        #: Counts by (tenant, shadow traffic or not).
+        self._tenants: dict[tuple[str, bool], _TenantCounts] = {}
 
     @property
     def active(self) -> bool:
@@ -99,7 +100,7 @@ class QuotaTracker:
         )
 
     def _counts(self, tenant: str, now: datetime, *, shadow: bool = False) -> _TenantCounts:
-        counts = self._tenants.setdefault(f"{tenant}\x00shadow" if shadow else tenant, _TenantCounts())
+        counts = self._tenants.setdefault((tenant, shadow), _TenantCounts())
         counts.prune(now)
         return counts
 
