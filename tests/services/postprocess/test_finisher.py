@@ -27,6 +27,17 @@ def generated(text: str, user: str = "Capital of France?", **completion: object)
     return env
 
 
+def grounding_with(*documents: Document) -> Grounding:
+    """A grounding section that gave the model ``documents`` (numbered [1]..[n])."""
+    return Grounding(
+        documents=list(documents),
+        template_id="t",
+        template_version=1,
+        messages=[ChatMessage(role="user", content="q")],
+        prompt="q",
+    )
+
+
 class TestRestorePlaceholders:
     def test_values_back_with_their_spans(self) -> None:
         """Each placeholder of the map is replaced; the spans point at the values in the new text."""
@@ -102,13 +113,7 @@ class TestFinisher:
     def test_citations_truncation_and_findings(self, finisher: Finisher) -> None:
         """Citations map to documents; invented ones go; truncation and findings are reported."""
         env = generated("Paris is the capital [1][2]. Mail me at x@evil.example. The Sei", finish_reason="length")
-        env.grounding = Grounding(
-            documents=[Document(id="d1", source="kb/paris.md", score=1.0, text="Paris is the capital.")],
-            template_id="t",
-            template_version=1,
-            messages=[ChatMessage(role="user", content="q")],
-            prompt="q",
-        )
+        env.grounding = grounding_with(Document(id="d1", source="kb/paris.md", score=1.0, text="Paris is the capital."))
         response = finisher.finish(env).envelope.response
         assert response is not None
         assert response.text == "Paris is the capital [1]. Mail me at <EMAIL>."
@@ -123,16 +128,8 @@ class TestFinisher:
     def test_unmarked_grounded_answer_gets_inferred_citations(self, finisher: Finisher) -> None:
         """No [n] in the answer, but it is drawn from a document: the citation is added, the text unchanged."""
         env = generated("The Eiffel Tower is 330 metres tall and stands in Paris.")
-        env.grounding = Grounding(
-            documents=[
-                Document(
-                    id="d1", source="kb/eiffel.md", score=1.0, text="The Eiffel Tower in Paris is 330 metres tall."
-                )
-            ],
-            template_id="t",
-            template_version=1,
-            messages=[ChatMessage(role="user", content="q")],
-            prompt="q",
+        env.grounding = grounding_with(
+            Document(id="d1", source="kb/eiffel.md", score=1.0, text="The Eiffel Tower in Paris is 330 metres tall.")
         )
         response = finisher.finish(env).envelope.response
         assert response is not None
