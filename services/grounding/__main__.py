@@ -1,8 +1,7 @@
 """``python -m services.grounding``."""
 
-import asyncio
-
 from services.grounding.app import create_service
+from shared.messaging.runtime import run
 
 if __name__ == "__main__":
-    asyncio.run(create_service().run())
+    run(create_service().run())

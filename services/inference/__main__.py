@@ -1,12 +1,12 @@
 """``python -m services.inference [--workers N]``."""
 
 import argparse
-import asyncio
 import sys
 
 from services.inference.app import create_service
 from services.inference.settings import InferenceSettings
 from services.inference.workers import WorkerPool
+from shared.messaging.runtime import run
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m services.inference")
@@ -16,5 +16,5 @@ if __name__ == "__main__":
     if args.workers is not None:
         settings = settings.model_copy(update={"workers": max(1, args.workers)})
     if settings.workers > 1:
-        sys.exit(asyncio.run(WorkerPool(settings).run()))
-    asyncio.run(create_service(settings).run())
+        sys.exit(run(WorkerPool(settings).run()))
+    run(create_service(settings).run())

@@ -1,8 +1,7 @@
 """``python -m services.postprocess``."""
 
-import asyncio
-
 from services.postprocess.app import create_service
+from shared.messaging.runtime import run
 
 if __name__ == "__main__":
-    asyncio.run(create_service().run())
+    run(create_service().run())

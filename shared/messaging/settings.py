@@ -272,6 +272,9 @@ class CoreSettings(BaseSettings):
     registry_path: Path | None = Field(default=None, description="Model registry file; the packaged one when absent.")
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        default="uvloop", description="Event loop of the stage services: uvloop costs less per broker poll."
+    )
     dev_mode: bool = Field(
         default=False, description="Development machine: known default secrets are accepted (never in production)."
     )
