@@ -8,6 +8,7 @@ beginning (no group) to hold every cached answer, so the cache survives restarts
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from services.safety.cache_lookup import CacheLookup
 from services.safety.checker import SafetyChecker
@@ -18,9 +19,21 @@ from shared.components.embedder import Embedder
 from shared.components.guards import GuardResources
 from shared.components.registry import ModelRegistry
 from shared.messaging.envelope import Envelope
-from shared.messaging.service import ProcessFn, StageService
+from shared.messaging.service import StageService
+from shared.messaging.stage import BatchProcessFn
 
 __all__ = ["create_service"]
+
+
+def each(step: Callable[[Envelope], Envelope], envs: list[Envelope]) -> list[Envelope | Exception]:
+    """``step`` on every envelope; a failure is that item's result (its own answer), never the batch's."""
+    results: list[Envelope | Exception] = []
+    for env in envs:
+        try:
+            results.append(step(env))
+        except Exception as exc:  # noqa: BLE001 - the runner turns it into this request's error answer
+            results.append(exc)
+    return results
 
 
 def create_service(settings: SafetySettings | None = None, *, cache: CacheSettings | None = None) -> StageService:
@@ -33,13 +46,16 @@ def create_service(settings: SafetySettings | None = None, *, cache: CacheSettin
         ModelRegistry.load(settings.core.registry_path, default=settings.core.default_model),
     )
 
-    async def warm_up() -> ProcessFn:
+    async def warm_up() -> BatchProcessFn:
         resources = GuardResources(Embedder(threads=settings.embed_threads))
         checker = SafetyChecker(SafetyPolicy.load(settings.policy_path), resources)
         await asyncio.to_thread(checker.warm_up)
 
-        async def process(env: Envelope) -> Envelope:
-            return lookup.process(checker.process(env))
+        async def process(envs: list[Envelope]) -> list[Envelope | Exception]:
+            # The checks off the event loop (heartbeats and publishing go on while the CPU works); the cache
+            # lookup on it, where the cache-entry follower also writes, so the index has one thread.
+            checked = await asyncio.to_thread(each, checker.process, envs)
+            return [env if isinstance(env, Exception) else each(lookup.process, [env])[0] for env in checked]
 
         return process
 
@@ -49,7 +65,14 @@ def create_service(settings: SafetySettings | None = None, *, cache: CacheSettin
         cached = env.cache is not None and env.cache.hit is not None
         return topics.generated if blocked or cached else topics.checked
 
-    service.bind(warm_up=warm_up, route=route)
+    # In batches: the records one poll returned are checked in turn, their outputs published together and
+    # committed once (one at a time, each waited for its ack and commit: 85 msg/s for about 10 ms of checks).
+    service.bind_batch(
+        warm_up=warm_up,
+        route=route,
+        max_records=settings.batch_max_records,
+        batch_timeout_ms=settings.batch_timeout_ms,
+    )
 
     async def on_cache_entry(entry: CacheEntry) -> None:
         lookup.offer(entry)

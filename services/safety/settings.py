@@ -24,3 +24,9 @@ class SafetySettings(StageSettings):
         description="Torch threads for MiniLM (one prompt at a time: 1 avoids spin-waiting on busy cores); "
         "unset = torch's default. Scale with replicas.",
     )
+    batch_max_records: int = Field(
+        default=16, ge=1, description="Most requests one poll hands the checks (one commit, publishes in parallel)."
+    )
+    batch_timeout_ms: int = Field(
+        default=100, ge=1, description="Longest one poll waits for a first record; it returns as soon as one arrives."
+    )

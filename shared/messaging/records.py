@@ -34,6 +34,8 @@ class ReceivedRecord:
     key: bytes | None
     #: The record's timestamp (ms since the epoch; the producer's send time unless the topic logs append time).
     timestamp_ms: int | None = None
+    #: The record's headers (``traceparent`` among them), as the consumer returned them.
+    headers: tuple[tuple[str, bytes], ...] = ()
 
     @classmethod
     def from_consumer_record(cls, record: Any) -> ReceivedRecord:
@@ -45,7 +47,12 @@ class ReceivedRecord:
             offset=int(getattr(record, "offset", 0) or 0),
             key=getattr(record, "key", None),
             timestamp_ms=timestamp if isinstance(timestamp, int) else None,
+            headers=tuple((str(k), bytes(v or b"")) for k, v in getattr(record, "headers", None) or ()),
         )
+
+    def header_map(self) -> dict[str, str]:
+        """Headers as text (a later value of a repeated key wins), e.g. for a trace propagator."""
+        return {key: value.decode("utf-8", "replace") for key, value in self.headers}
 
     def queued_ms(self, now: datetime) -> float | None:
         """From the record's send to ``now``: the hop into this stage (broker, fetch wait, consumer)."""

@@ -27,7 +27,7 @@ from shared.messaging.metrics import StageMetrics
 from shared.messaging.security import BrokerAuthError, check_broker_access
 from shared.messaging.settings import StageSettings
 from shared.messaging.stage import BatchProcessFn, ParseFn, ProcessFn, ReceivedRecord, StageRunner, parse_envelope
-from shared.messaging.telemetry import make_tracer_provider, telemetry_middleware
+from shared.messaging.telemetry import RecordSpans, make_tracer_provider, telemetry_middleware
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -179,6 +179,8 @@ class StageService:
             return _batch_only
 
         self._warm_up = warm_up_batch
+        # FastStream roots a batch in a new trace: each record's outputs get a span in the record's own trace.
+        self.runner.record_scope = RecordSpans(self.tracer_provider).scope
         observed_route = self._observed(route)
         self._subscriber = self._subscribe(batch=True, max_records=max_records, batch_timeout_ms=batch_timeout_ms)
         poll_without_idle_sleep(self._subscriber, batch_timeout_ms)

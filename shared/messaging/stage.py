@@ -19,6 +19,7 @@ import functools
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -39,6 +40,7 @@ __all__ = [
     "ProcessResult",
     "Publisher",
     "ReceivedRecord",
+    "RecordScope",
     "StageRunner",
     "envelope_headers",
     "parse_envelope",
@@ -50,6 +52,8 @@ ProcessFn = Callable[[Envelope], Awaitable[ProcessResult]]
 BatchProcessFn = Callable[[list[Envelope]], Awaitable[list[Envelope | Exception]]]
 RouteFn = Callable[[Envelope], str]
 ParseFn = Callable[[bytes, ReceivedRecord], Envelope]
+#: A context entered around one batch record's publishing, given the record and the batch's start.
+RecordScope = Callable[[ReceivedRecord, datetime], AbstractContextManager[None]]
 
 _PUBLISH_ATTEMPTS = 4
 #: What a publish raises once its bounded retries are spent.
@@ -143,12 +147,15 @@ class StageRunner:
         core: CoreSettings,
         replica: str,
         parse: ParseFn = parse_envelope,
+        record_scope: RecordScope | None = None,
     ) -> None:
         self.stage = stage
         self.publisher = publisher
         self.core = core
         self.replica = replica
         self.parse = parse
+        #: Entered around each batch record's publishing (its trace span); None: nothing.
+        self.record_scope = record_scope
         self.log = get_logger(f"llmops.{stage}")
 
     async def handle(self, raw: bytes, record: ReceivedRecord, *, process: ProcessFn, route: RouteFn) -> str:
@@ -237,12 +244,26 @@ class StageRunner:
         by_key: dict[bytes | None, list[tuple[int, Callable[[], Awaitable[str | None]]]]] = {}
         for index, ((_, record), job) in enumerate(zip(items, jobs, strict=True)):
             if job is not None:
-                by_key.setdefault(record.key, []).append((index, job))
+                by_key.setdefault(record.key, []).append((index, self._in_record_scope(record, clock, job)))
         await asyncio.gather(*(_in_order(group, outcomes) for group in by_key.values()))
         self.log.info(
             "batch.done", size=len(items), failed=sum(o != "ok" for o in outcomes), duration_ms=clock.elapsed_ms()
         )
         return outcomes
+
+    def _in_record_scope(
+        self, record: ReceivedRecord, clock: _Clock, job: Callable[[], Awaitable[str | None]]
+    ) -> Callable[[], Awaitable[str | None]]:
+        """``job`` run inside the record's scope (its own trace), when the runner has one."""
+        scope = self.record_scope
+        if scope is None:
+            return job
+
+        async def scoped() -> str | None:
+            with scope(record, clock.started_at):
+                return await job()
+
+        return scoped
 
     async def _run_batch(self, envs: list[Envelope], process: BatchProcessFn) -> list[Envelope | Exception]:
         if not envs:

@@ -1,5 +1,7 @@
 import asyncio
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -316,6 +318,36 @@ class TestStageRunnerBatch:
         assert await run.handle_batch(items, process=crash, route=lambda _e: "out") == ["internal_error"] * 2
         assert len(pub.on("llmops.dlq")) == 2
         assert len(pub.on("llmops.responses")) == 2
+
+    async def test_each_records_publishes_run_in_its_own_scope(self) -> None:
+        """The record scope (its trace span) is entered around that record's outputs only, error answers included."""
+        run, pub = runner()
+        current: list[int] = []
+        seen: list[tuple[str, int | None]] = []
+
+        @contextmanager
+        def scope(rec: ReceivedRecord, started_at: datetime) -> Iterator[None]:
+            assert started_at <= datetime.now(UTC)
+            current.append(rec.offset)
+            try:
+                yield
+            finally:
+                current.pop()
+
+        async def publish(message: Any, topic: str = "", *, key: Any = None, headers: Any = None) -> None:
+            seen.append((topic, current[-1] if current else None))
+            await RecordingPublisher.publish(pub, message, topic, key=key, headers=headers)
+
+        pub.publish = publish  # type: ignore[method-assign]
+        run.record_scope = scope
+        items = [
+            (make_envelope("hello", conversation_id="a").to_bytes(), record(7, b"a")),
+            (make_envelope("fail", conversation_id="b").to_bytes(), record(8, b"b")),
+        ]
+        assert await run.handle_batch(items, process=upper_batch, route=lambda _e: "out") == ["ok", "prompt_too_long"]
+        assert ("out", 7) in seen
+        assert {o for t, o in seen if t != "out"} == {8}  # the failed record's answer and DLQ record
+        assert not current
 
     async def test_invalid_utf8_still_answers_when_the_id_is_readable(self) -> None:
         """A request with invalid UTF-8 bytes in a value is dead-lettered and its readable request id answered."""
