@@ -20,7 +20,7 @@ from shared.messaging.envelope import Envelope
 from shared.messaging.settings import CoreSettings, KafkaSettings, TopicSettings
 from shared.stack.embedded import STAGES, EmbeddedStack, free_port
 
-__all__ = ["PROMPTS", "Split", "embedded_stack", "measure"]
+__all__ = ["LONG_PROMPTS", "PROMPTS", "Split", "embedded_stack", "measure"]
 
 PROMPTS = [
     "What is the capital of France?",
@@ -33,6 +33,64 @@ PROMPTS = [
     "What is the boiling point of water in Celsius?",
     "Who wrote Romeo and Juliet?",
     "What is the largest ocean?",
+]
+
+#: 50 different prompts whose answers run past 64 tokens: each answer is a 64-token answer
+#: (``finish_reason="length"``), and no prompt repeats, so neither side gains from a cached prompt.
+LONG_PROMPTS = [
+    f"Explain {topic} in one paragraph."
+    for topic in (
+        "how a rainbow forms",
+        "why the sky is blue",
+        "how vaccines work",
+        "what photosynthesis is",
+        "how a bicycle stays upright",
+        "what inflation is",
+        "how tides work",
+        "what a black hole is",
+        "how the heart pumps blood",
+        "why leaves change colour in autumn",
+        "how a compiler works",
+        "what a hash table is",
+        "how public key cryptography works",
+        "what a database index is",
+        "how TCP differs from UDP",
+        "what recursion is",
+        "how garbage collection works",
+        "what a virtual machine is",
+        "how DNS resolves a name",
+        "what a REST API is",
+        "how an electric motor works",
+        "why ice floats on water",
+        "how earthquakes happen",
+        "what the water cycle is",
+        "how bees make honey",
+        "how a refrigerator keeps food cold",
+        "what supply and demand means",
+        "how a bill becomes law",
+        "what the Renaissance was",
+        "how the printing press changed Europe",
+        "what machine learning is",
+        "how a neural network learns",
+        "what a transformer model is",
+        "how a search engine ranks pages",
+        "what cloud computing is",
+        "how solar panels make electricity",
+        "how a nuclear reactor works",
+        "why we have seasons",
+        "how the moon affects the Earth",
+        "what plate tectonics is",
+        "how bread rises",
+        "why exercise is good for the heart",
+        "how sleep affects memory",
+        "what a budget deficit is",
+        "how a credit score works",
+        "what version control is",
+        "how unit tests help a project",
+        "what a message queue is",
+        "how a load balancer works",
+        "what an operating system does",
+    )
 ]
 
 
