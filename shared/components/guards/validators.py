@@ -31,6 +31,7 @@ from guardrails_ai.secrets_present.main import SecretsPresent
 
 from shared.components.guards.detectors import Detection, detect_pii, detect_secrets, redact
 from shared.components.guards.injection import InjectionClassifier
+from shared.components.guards.profanity import profanity_model
 
 __all__ = [
     "BannedTopicsValidator",
@@ -195,10 +196,8 @@ class ProfanityValidator(ProfanityFree):
 
     def validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:  # noqa: ARG002 - the hub class overrides validate
         """One span over the text when its profanity probability reaches the threshold."""
-        from profanity_check import predict_prob  # noqa: PLC0415 - the hub's own dependency
-
         text = str(value)
-        score = float(predict_prob([text])[0])
+        score = float(profanity_model().predict_prob([text])[0])
         if score < self.threshold:
             return PassResult()
         return _fail(text, [("profanity", 0, len(text), score)], "offensive language")
