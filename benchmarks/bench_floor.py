@@ -1,0 +1,121 @@
+"""The transport floor: what one hop costs on the embedded broker with nothing of ours in the way.
+
+Two processes and aiokafka alone: this one produces a 1.5 KB record and waits for the echo;
+the other (``python -m benchmarks.bench_floor echo``) consumes each record and produces it
+back. A round trip is two hops; the pipeline has six (client, five stages, client), so six of
+these hops are the lowest transport any framework on this broker and client could reach.
+Measured at the pipeline's fetch wait (5 ms) and at 1 ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from benchmarks.pipeline import embedded_stack
+from benchmarks.report import Section, percentile, table
+from shared.messaging.runtime import run as run_on_configured_loop
+from shared.stack.embedded import STAGES
+
+__all__ = ["run"]
+
+PING, PONG = "bench.floor.ping", "bench.floor.pong"
+PINGS, WARM, GAP_S, VALUE = 200, 20, 0.02, b"x" * 1500
+WAITS_MS = (5, 1)
+HOPS_IN_PIPELINE = 6
+
+
+async def _consumer(bootstrap: str, topic: str, wait_ms: int) -> AIOKafkaConsumer:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, fetch_max_wait_ms=wait_ms, enable_auto_commit=False, auto_offset_reset="latest"
+    )
+    await consumer.start()
+    tp = TopicPartition(topic, 0)
+    consumer.assign([tp])  # no group: Tansu's group join is not what is measured
+    await consumer.seek_to_end(tp)
+    await consumer.position(tp)
+    return consumer
+
+
+async def _echo(bootstrap: str, wait_ms: int) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, enable_idempotence=False)
+    await producer.start()
+    consumer = await _consumer(bootstrap, PING, wait_ms)
+    print("ready", flush=True)  # noqa: T201 - the parent waits for this line
+    while True:
+        record = await consumer.getone()
+        await producer.send_and_wait(PONG, record.value, partition=0)
+
+
+async def _round_trips(bootstrap: str, wait_ms: int) -> list[float]:
+    echo = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "benchmarks.bench_floor", "echo", bootstrap, str(wait_ms), stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert echo.stdout is not None  # noqa: S101 - piped above
+        await asyncio.wait_for(echo.stdout.readline(), timeout=60)
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, enable_idempotence=False)
+        await producer.start()
+        consumer = await _consumer(bootstrap, PONG, wait_ms)
+        out: list[float] = []
+        try:
+            for _ in range(PINGS + WARM):
+                t0 = time.perf_counter()
+                await producer.send_and_wait(PING, VALUE, partition=0)
+                await asyncio.wait_for(consumer.getone(), timeout=10)
+                out.append((time.perf_counter() - t0) * 1000)
+                await asyncio.sleep(GAP_S)
+        finally:
+            await producer.stop()
+            await consumer.stop()
+        return out[WARM:]
+    finally:
+        echo.terminate()
+        await asyncio.wait_for(echo.wait(), timeout=10)
+
+
+async def run() -> Section:
+    """Ping-pong through the embedded broker at each fetch wait."""
+    stack = embedded_stack("gemma-3-270m")
+    stack.scale = dict.fromkeys(STAGES, 0)  # the broker only
+    await stack.start(timeout=120)
+    bootstrap = stack.core.kafka.bootstrap
+    try:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        await admin.create_topics([NewTopic(PING, 1, 1), NewTopic(PONG, 1, 1)])
+        await admin.close()
+        results = {wait: await _round_trips(bootstrap, wait) for wait in WAITS_MS}
+    finally:
+        await asyncio.to_thread(stack.stop)
+    rows, figures = [], {}
+    for wait, trips in results.items():
+        p50 = percentile(trips, 50)
+        figures[f"round_trip_p50_ms_wait_{wait}"] = p50
+        rows.append([f"{wait} ms", p50, percentile(trips, 90), p50 / 2, p50 / 2 * HOPS_IN_PIPELINE])
+    body = "\n\n".join(
+        [
+            (
+                f"{PINGS} pings of {len(VALUE)} bytes after {WARM} warm-up ones, {GAP_S * 1000:.0f} ms apart, one "
+                "partition per topic, consumers by assignment; the echo process runs on the stages' event loop "
+                "(`LLMOPS_EVENT_LOOP`), this one on asyncio's."
+            ),
+            table(
+                ["fetch wait", "round trip p50 ms", "round trip p90 ms", "per hop p50 ms", "six hops p50 ms"],
+                rows,
+            ),
+            (
+                "Six hops at this cost are the lowest transport the pipeline could reach on this broker and client; "
+                'the target is 10 ms p50 (`docs/performance.md`, "The floor under the target").'
+            ),
+        ]
+    )
+    return Section("Transport floor: aiokafka alone, two processes", body, figures)
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["echo"]:
+    run_on_configured_loop(_echo(sys.argv[2], int(sys.argv[3])))
