@@ -1,7 +1,9 @@
 """``make bench-quick``: the regression guard CI runs (under 3 minutes).
 
 Last line: ``transport_p50_ms=<n> transport_p99_ms=<n> overhead_p50_ms=<n> overhead_p99_ms=<n>``;
-exits 1 when either p50 is over three times its target (transport 10 ms, overhead 80 ms).
+exits 1 when either p50 is over three times its target (transport 10 ms, overhead 80 ms) in two
+measurements running: one over the guard is measured again, so a noisy moment does not fail CI,
+while a real regression (the 257 ms class) fails both.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from benchmarks.pipeline import PROMPTS, embedded_stack, measure
 
 TARGETS = {"transport_p50_ms": 10.0, "overhead_p50_ms": 80.0}
 TOLERANCE = 3.0
+ATTEMPTS = 2
 
 
 async def _run() -> dict[str, float]:
@@ -25,13 +28,22 @@ async def _run() -> dict[str, float]:
     return split.figures()
 
 
+def _over_guard(figures: dict[str, float]) -> list[str]:
+    return [k for k, target in TARGETS.items() if figures[k] > TOLERANCE * target]
+
+
 def main() -> int:
-    """Measure, print the figures line last, fail on a regression."""
-    figures = asyncio.run(_run())
+    """Measure, print the figures line last, fail on a regression (over the guard twice running)."""
     keys = ("transport_p50_ms", "transport_p99_ms", "overhead_p50_ms", "overhead_p99_ms")
-    failed = [k for k, target in TARGETS.items() if figures[k] > TOLERANCE * target]
-    for key in failed:
-        print(f"REGRESSION: {key}={figures[key]:.1f} > {TOLERANCE:g} x {TARGETS[key]:g}", file=sys.stderr)  # noqa: T201
+    for attempt in range(1, ATTEMPTS + 1):
+        figures = asyncio.run(_run())
+        failed = _over_guard(figures)
+        for key in failed:
+            print(f"REGRESSION: {key}={figures[key]:.1f} > {TOLERANCE:g} x {TARGETS[key]:g}", file=sys.stderr)  # noqa: T201
+        if not failed:
+            break
+        if attempt < ATTEMPTS:
+            print("over the guard: measuring once more", file=sys.stderr)  # noqa: T201
     print(" ".join(f"{k}={figures[k]:.1f}" for k in keys))  # noqa: T201
     return 1 if failed else 0
 
