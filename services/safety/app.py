@@ -3,6 +3,10 @@
 With the semantic cache on, a request the cache can answer also skips inference (to
 ``llmops.generated``, marked with the hit); every replica reads ``llmops.cache`` from the
 beginning (no group) to hold every cached answer, so the cache survives restarts.
+
+Records are consumed in batches (whatever one poll returns, up to ``batch_max_records``): each
+is checked on its own, their outputs are published together, and each record's outputs carry
+its own trace (``RecordSpans``, set up by ``StageService.bind_batch``).
 """
 
 from __future__ import annotations
