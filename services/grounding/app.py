@@ -7,7 +7,6 @@ chunks on ``llmops.ingest`` and reads what was written on ``llmops.ingest-progre
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaMessage
@@ -15,7 +14,7 @@ from pydantic import ValidationError
 
 from services.grounding.entities import EntityExtractor
 from services.grounding.grounder import Grounder
-from services.grounding.memory import ConversationMemory, TurnsInFlight
+from services.grounding.memory import ConversationMemory
 from services.grounding.retrieval import Retriever
 from services.grounding.settings import GroundingSettings
 from services.grounding.templates import TemplateStore
@@ -24,16 +23,13 @@ from shared.components.knowledge.ingest import IngestCommand, IngestProgress, In
 from shared.components.knowledge.store import KnowledgeStore, StoreUnavailableError
 from shared.components.knowledge.tokens import TokenCounter
 from shared.messaging.broker import consumer_options
-from shared.messaging.envelope import Envelope, Turn
+from shared.messaging.envelope import Turn
 from shared.messaging.errors import PoisonMessageError
 from shared.messaging.secrets import refuse_default_secrets
 from shared.messaging.service import ProcessFn, StageService, raw_body
 from shared.messaging.stage import ReceivedRecord
 
 __all__ = ["create_service", "open_store"]
-
-#: Longest a follow-up waits for its previous turn, already read, to be embedded into memory.
-_TURN_WAIT_S = 2.0
 
 
 def open_store(settings: GroundingSettings) -> KnowledgeStore:
@@ -77,20 +73,6 @@ def build_grounder(
     )
 
 
-def _after_turns_in_flight(
-    process: Callable[[Envelope], Awaitable[Envelope]], in_flight: TurnsInFlight, service: StageService
-) -> ProcessFn:
-    """``process``, once the request's conversation has no turn still being embedded into memory."""
-
-    async def wrapped(env: Envelope) -> Envelope:
-        # A follow-up whose previous turn is read but still being embedded waits for it (milliseconds).
-        if not await in_flight.settled((env.tenant, env.conversation_id), timeout_s=_TURN_WAIT_S):
-            service.log.warning("memory.turn_late", waited_s=_TURN_WAIT_S)
-        return await process(env)
-
-    return wrapped
-
-
 def create_service(settings: GroundingSettings | None = None) -> StageService:
     """Build the service; every replica reads all of the turns topic (no group) to hold all memory."""
     settings = settings or GroundingSettings()
@@ -105,7 +87,6 @@ def create_service(settings: GroundingSettings | None = None) -> StageService:
         min_relevance=settings.memory_min_relevance,
         count_tokens=counter.count,
     )
-    in_flight = TurnsInFlight()
     embedder = Embedder()
     store = open_store(settings)
     writer = IngestWriter(store, embedder)
@@ -122,7 +103,7 @@ def create_service(settings: GroundingSettings | None = None) -> StageService:
             # Degraded, not down: requests are answered without retrieval until the store answers.
             service.log.warning("knowledge.unavailable", error=str(exc)[:300])
         grounder = build_grounder(settings, store, counter, entities, memory, embedder=embedder)
-        return _after_turns_in_flight(grounder.process, in_flight, service)
+        return grounder.process
 
     service.bind(warm_up=warm_up, route=lambda _env: topics.grounded)
 
@@ -132,9 +113,9 @@ def create_service(settings: GroundingSettings | None = None) -> StageService:
     service.on_shutdown(close_store)
 
     async def on_turn(turn: Turn) -> None:
-        with in_flight.adding((turn.tenant, turn.conversation_id)):
-            vector = await asyncio.to_thread(embedder.embed_one, f"{turn.user}\n{turn.assistant}")
-            memory.add(turn, vector)
+        # In memory at once, so a quick follow-up finds it; the embedding (for relevance once it is older) follows.
+        memory.add(turn)
+        memory.set_vector(turn, await asyncio.to_thread(embedder.embed_one, f"{turn.user}\n{turn.assistant}"))
 
     # A quick follow-up must find the turn before it: memory is on the request path.
     service.follow(topics.turns, Turn, on_turn, what="turn", request_path=True)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +21,7 @@ def estimate_tokens(text: str) -> int:
     return len(text) // 4 + 1
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Stored:
     turn: MemoryTurn
     vector: Vector | None
@@ -80,6 +78,12 @@ class ConversationMemory:
         while len(self._turns) > self.max_conversations:
             self._turns.popitem(last=False)
 
+    def set_vector(self, turn: Turn, vector: Vector) -> None:
+        """Attach a stored turn's embedding (computed after ``add``), so it can be recalled by relevance."""
+        for stored in self._turns.get((turn.tenant, turn.conversation_id), ()):
+            if stored.turn.request_id == turn.request_id:
+                stored.vector = vector
+
     def recall(
         self,
         tenant: str,
@@ -119,50 +123,3 @@ class ConversationMemory:
 
     def __len__(self) -> int:
         return len(self._turns)
-
-
-class TurnsInFlight:
-    """Turns read from the topic but not yet in memory (their embedding is being computed), per conversation.
-
-    A follow-up that reaches grounding while its conversation's previous turn is still being
-    embedded waits for it (bounded), so memory does not miss the turn it has already received.
-
-    Example:
-        >>> in_flight = TurnsInFlight()
-        >>> with in_flight.adding(("t", "c1")):
-        ...     memory.add(turn, await embed(turn))
-        >>> await in_flight.settled(("t", "c1"), timeout_s=1.0)   # elsewhere: before reading memory
-
-    """
-
-    def __init__(self) -> None:
-        self._count: dict[tuple[str, str], int] = {}
-        self._settled: dict[tuple[str, str], asyncio.Event] = {}
-
-    @contextmanager
-    def adding(self, key: tuple[str, str]) -> Iterator[None]:
-        """Marks a turn of ``key`` in flight for the block."""
-        self._count[key] = self._count.get(key, 0) + 1
-        self._settled.setdefault(key, asyncio.Event()).clear()
-        try:
-            yield
-        finally:
-            self._count[key] -= 1
-            if not self._count[key]:
-                del self._count[key]
-                self._settled.pop(key).set()
-
-    def pending(self, key: tuple[str, str]) -> int:
-        """Turns of ``key`` in flight now."""
-        return self._count.get(key, 0)
-
-    async def settled(self, key: tuple[str, str], *, timeout_s: float) -> bool:
-        """Wait until no turn of ``key`` is in flight (at most ``timeout_s``); False when it timed out."""
-        event = self._settled.get(key)
-        if event is None:
-            return True
-        try:
-            await asyncio.wait_for(event.wait(), timeout=timeout_s)
-        except TimeoutError:
-            return False
-        return True

@@ -1,9 +1,6 @@
-import asyncio
-
 import numpy as np
-import pytest
 
-from services.grounding.memory import ConversationMemory, TurnsInFlight
+from services.grounding.memory import ConversationMemory
 from shared.messaging.envelope import Turn
 
 
@@ -32,6 +29,17 @@ class TestConversationMemory:
         memory.add(turn("3"), unit(0, 0, 1))
         assert [t.request_id for t in memory.recall("t", "c", query=unit(0, 1, 0.1))] == ["2", "3"]
         assert [t.request_id for t in memory.recall("t", "c", query=unit(1, 0, 0))] == ["1", "3"]
+
+    def test_a_turn_is_recalled_before_its_embedding_and_by_relevance_after(self) -> None:
+        """Grounding adds a turn at once and its vector when embedded: a quick follow-up already sees it."""
+        memory = ConversationMemory(recent_turns=1, relevant_turns=1, min_relevance=0.5)
+        memory.add(turn("1"))
+        assert [t.request_id for t in memory.recall("t", "c", query=unit(1, 0))] == ["1"]
+        memory.add(turn("2"), unit(0, 1))
+        assert [t.request_id for t in memory.recall("t", "c", query=unit(1, 0))] == ["2"]  # "1" has no vector yet
+        memory.set_vector(turn("1"), unit(1, 0))
+        memory.set_vector(turn("1", conv="other"), unit(0, 1))  # another conversation's turn: nothing to update
+        assert [t.request_id for t in memory.recall("t", "c", query=unit(1, 0))] == ["1", "2"]
 
     def test_irrelevant_older_turns_are_not(self) -> None:
         """Older turns below the relevance threshold stay out."""
@@ -81,45 +89,3 @@ class TestConversationMemory:
         memory.add(turn("5", conv="d"))
         assert len(memory) == 2
         assert memory.recall("t", "c") == []
-
-
-class TestTurnsInFlight:
-    async def test_nothing_in_flight_is_settled_at_once(self) -> None:
-        assert await TurnsInFlight().settled(("t", "c"), timeout_s=0.01)
-
-    async def test_a_follow_up_waits_for_its_conversations_turn(self) -> None:
-        """The reader resumes only once every turn of its conversation in flight is added; others do not block it."""
-        in_flight = TurnsInFlight()
-        added: list[str] = []
-        release = asyncio.Event()
-
-        async def add(name: str) -> None:
-            with in_flight.adding(("t", "c")):
-                await release.wait()
-                added.append(name)
-
-        writers = [asyncio.create_task(add("first")), asyncio.create_task(add("second"))]
-        await asyncio.sleep(0)
-        assert in_flight.pending(("t", "c")) == 2
-        assert await in_flight.settled(("t", "other"), timeout_s=0.01)  # another conversation: no wait
-        reader = asyncio.create_task(in_flight.settled(("t", "c"), timeout_s=5))
-        await asyncio.sleep(0.01)
-        assert not reader.done()
-        release.set()
-        assert await reader
-        assert sorted(added) == ["first", "second"]
-        assert in_flight.pending(("t", "c")) == 0
-        await asyncio.gather(*writers)
-
-    async def test_a_turn_that_never_lands_times_out(self) -> None:
-        in_flight = TurnsInFlight()
-        with in_flight.adding(("t", "c")):
-            assert not await in_flight.settled(("t", "c"), timeout_s=0.01)
-        assert await in_flight.settled(("t", "c"), timeout_s=0.01)
-
-    async def test_a_failed_embedding_still_settles(self) -> None:
-        in_flight = TurnsInFlight()
-        with pytest.raises(RuntimeError, match="embedding failed"), in_flight.adding(("t", "c")):
-            raise RuntimeError("embedding failed")
-        assert in_flight.pending(("t", "c")) == 0
-        assert await in_flight.settled(("t", "c"), timeout_s=0.01)
