@@ -90,7 +90,15 @@ class StageService:
             graceful_timeout=settings.shutdown_timeout_s,
             middlewares=[telemetry_middleware(self.tracer_provider)],
         )
-        self.runner = StageRunner(stage=stage, publisher=self.broker, core=core, replica=settings.replica, parse=parse)
+        self.runner = StageRunner(
+            stage=stage,
+            publisher=self.broker,
+            core=core,
+            replica=settings.replica,
+            parse=parse,
+            # FastStream roots a batch in a new trace: each batch record's outputs get a span in its own trace.
+            record_scope=RecordSpans(self.tracer_provider).scope,
+        )
         self.health = HealthServer(
             settings.health_host,
             settings.health_port,
@@ -179,8 +187,6 @@ class StageService:
             return _batch_only
 
         self._warm_up = warm_up_batch
-        # FastStream roots a batch in a new trace: each record's outputs get a span in the record's own trace.
-        self.runner.record_scope = RecordSpans(self.tracer_provider).scope
         observed_route = self._observed(route)
         self._subscriber = self._subscribe(batch=True, max_records=max_records, batch_timeout_ms=batch_timeout_ms)
         poll_without_idle_sleep(self._subscriber, batch_timeout_ms)

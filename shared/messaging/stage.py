@@ -16,20 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
-from aiokafka.errors import KafkaError
 
 from shared.messaging.envelope import SCHEMA_VERSION, Envelope, ErrorInfo, TrailRecord
 from shared.messaging.errors import PipelineError, PoisonMessageError, RefusedRequestError
 from shared.messaging.logging import get_logger
+from shared.messaging.publishing import PUBLISH_ERRORS, Publisher, publish_failed, send_with_retries
 from shared.messaging.records import TOPIC_NAME, ReceivedRecord, parse_envelope, salvage_routing
 from shared.messaging.settings import CoreSettings
 from shared.messaging.shadow import is_shadow
@@ -55,32 +54,6 @@ ParseFn = Callable[[bytes, ReceivedRecord], Envelope]
 #: A context entered around one batch record's publishing, given the record and the batch's start.
 RecordScope = Callable[[ReceivedRecord, datetime], AbstractContextManager[None]]
 
-_PUBLISH_ATTEMPTS = 4
-#: What a publish raises once its bounded retries are spent.
-_PUBLISH_ERRORS = (KafkaError, TimeoutError)
-
-
-def _publish_failed(topic: str, exc: BaseException) -> PipelineError:
-    """The output could not be published: the client gets this error and the input goes to the DLQ.
-
-    If even those cannot be published (the broker is away), the exception propagates and the
-    service's ``AckPolicy.NACK_ON_ERROR`` rewinds the offset: the message is redelivered, not lost.
-    """
-    return PipelineError("publish_failed", f"could not publish to {topic}: {type(exc).__name__}: {exc}", retriable=True)
-
-
-class Publisher(Protocol):
-    """What the runner needs from a broker: FastStream's ``KafkaBroker.publish``."""
-
-    async def publish(  # noqa: D102 - the protocol mirrors KafkaBroker.publish
-        self,
-        message: Any,
-        topic: str = "",
-        *,
-        key: bytes | Any | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> Any: ...
-
 
 @dataclass(frozen=True)
 class _Clock:
@@ -95,6 +68,10 @@ class _Clock:
 
     def elapsed_ms(self) -> float:
         return round((time.perf_counter() - self.t0) * 1000, 3)
+
+
+def _no_scope(_record: ReceivedRecord, _started_at: datetime) -> AbstractContextManager[None]:
+    return nullcontext()
 
 
 def envelope_headers(env: Envelope) -> dict[str, str]:
@@ -154,8 +131,8 @@ class StageRunner:
         self.core = core
         self.replica = replica
         self.parse = parse
-        #: Entered around each batch record's publishing (its trace span); None: nothing.
-        self.record_scope = record_scope
+        #: Entered around each batch record's publishing (its trace span); nothing when not given.
+        self.record_scope: RecordScope = record_scope or _no_scope
         self.log = get_logger(f"llmops.{stage}")
 
     async def handle(self, raw: bytes, record: ReceivedRecord, *, process: ProcessFn, route: RouteFn) -> str:
@@ -190,8 +167,8 @@ class StageRunner:
                 out.trail = [*out.trail, self._trail(clock, "ok")]
                 try:
                     await self._publish(route(out), out)
-                except _PUBLISH_ERRORS as exc:
-                    failure = _publish_failed(route(out), exc)
+                except PUBLISH_ERRORS as exc:
+                    failure = publish_failed(route(out), exc)
                     await self._fail(env, raw, record, failure, clock)
                     return failure.code
             self._log_done(clock, processed_ms, record, published=len(outputs))
@@ -254,13 +231,10 @@ class StageRunner:
     def _in_record_scope(
         self, record: ReceivedRecord, clock: _Clock, job: Callable[[], Awaitable[str | None]]
     ) -> Callable[[], Awaitable[str | None]]:
-        """``job`` run inside the record's scope (its own trace), when the runner has one."""
-        scope = self.record_scope
-        if scope is None:
-            return job
+        """``job`` run inside the record's scope (its own trace)."""
 
         async def scoped() -> str | None:
-            with scope(record, clock.started_at):
+            with self.record_scope(record, clock.started_at):
                 return await job()
 
         return scoped
@@ -292,8 +266,8 @@ class StageRunner:
         processed_ms = clock.elapsed_ms()
         try:
             await self._publish(route(out), out)
-        except _PUBLISH_ERRORS as exc:
-            failure = _publish_failed(route(out), exc)
+        except PUBLISH_ERRORS as exc:
+            failure = publish_failed(route(out), exc)
             await self._fail(*source, failure, clock)
             return failure.code
         with structlog.contextvars.bound_contextvars(**_log_context(out)):
@@ -408,14 +382,4 @@ class StageRunner:
 
     async def send(self, topic: str, value: bytes, *, key: bytes | None, headers: dict[str, str]) -> None:
         """Publish and wait for the broker's ack, retrying transient failures a bounded number of times."""
-        for attempt in range(1, _PUBLISH_ATTEMPTS + 1):
-            try:
-                await self.publisher.publish(value, topic, key=key, headers=headers)
-            except (KafkaError, TimeoutError) as exc:
-                if attempt == _PUBLISH_ATTEMPTS:
-                    raise
-                delay = min(2.0, 0.1 * 2**attempt) * (0.5 + random.random())  # noqa: S311 - jitter, not crypto
-                self.log.warning("publish.retry", topic=topic, attempt=attempt, error=str(exc), delay_s=round(delay, 3))
-                await asyncio.sleep(delay)
-            else:
-                return
+        await send_with_retries(self.publisher, topic, value, key=key, headers=headers, log=self.log)

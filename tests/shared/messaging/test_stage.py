@@ -116,7 +116,7 @@ class TestStageRunner:
 
     async def test_unpublishable_output_becomes_error_answer_and_dlq(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """After bounded retries the client gets publish_failed and the input is dead-lettered, not lost."""
-        monkeypatch.setattr("shared.messaging.stage.random.random", lambda: 0.0)  # shortest backoff
+        monkeypatch.setattr("shared.messaging.publishing.random.random", lambda: 0.0)  # shortest backoff
         pub = FailingPublisher({"out"})
         run = StageRunner(stage="demo", publisher=pub, core=core_settings(), replica="demo-0")
         env = make_envelope()
@@ -130,7 +130,7 @@ class TestStageRunner:
 
     async def test_batch_output_that_cannot_be_published_fails_alone(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """In a batch, only the item whose output the broker refuses becomes publish_failed."""
-        monkeypatch.setattr("shared.messaging.stage.random.random", lambda: 0.0)
+        monkeypatch.setattr("shared.messaging.publishing.random.random", lambda: 0.0)
         pub = FailingPublisher({"bad"})
         run = StageRunner(stage="demo", publisher=pub, core=core_settings(), replica="demo-0")
         good, bad = make_envelope(conversation_id="good"), make_envelope(conversation_id="bad")
@@ -146,7 +146,7 @@ class TestStageRunner:
 
     async def test_broker_away_raises_so_the_offset_is_rewound(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """When not even the error answer can be published, the handler raises (NACK_ON_ERROR redelivers)."""
-        monkeypatch.setattr("shared.messaging.stage.random.random", lambda: 0.0)
+        monkeypatch.setattr("shared.messaging.publishing.random.random", lambda: 0.0)
         pub = FailingPublisher({"out", "llmops.dlq", "llmops.responses"})
         run = StageRunner(stage="demo", publisher=pub, core=core_settings(), replica="demo-0")
         with pytest.raises(KafkaTimeoutError):
