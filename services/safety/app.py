@@ -12,7 +12,7 @@ its own trace (``RecordSpans``, set up by ``StageService.bind_batch``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from services.safety.cache_lookup import CacheLookup
 from services.safety.checker import SafetyChecker
@@ -29,12 +29,15 @@ from shared.messaging.stage import BatchProcessFn
 __all__ = ["create_service"]
 
 
-def each(step: Callable[[Envelope], Envelope], envs: list[Envelope]) -> list[Envelope | Exception]:
-    """``step`` on every envelope; a failure is that item's result (its own answer), never the batch's."""
+def each(step: Callable[[Envelope], Envelope], items: Sequence[Envelope | Exception]) -> list[Envelope | Exception]:
+    """``step`` on every envelope; a failure (an earlier step's or this one's) is that item's result."""
     results: list[Envelope | Exception] = []
-    for env in envs:
+    for item in items:
+        if isinstance(item, Exception):
+            results.append(item)
+            continue
         try:
-            results.append(step(env))
+            results.append(step(item))
         except Exception as exc:  # noqa: BLE001 - the runner turns it into this request's error answer
             results.append(exc)
     return results
@@ -59,7 +62,7 @@ def create_service(settings: SafetySettings | None = None, *, cache: CacheSettin
             # The checks off the event loop (heartbeats and publishing go on while the CPU works); the cache
             # lookup on it, where the cache-entry follower also writes, so the index has one thread.
             checked = await asyncio.to_thread(each, checker.process, envs)
-            return [env if isinstance(env, Exception) else each(lookup.process, [env])[0] for env in checked]
+            return each(lookup.process, checked)
 
         return process
 

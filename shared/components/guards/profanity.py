@@ -14,7 +14,7 @@ checks both agree). A model of another shape is evaluated by the package itself.
 
 from __future__ import annotations
 
-import threading
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -76,14 +76,7 @@ def _is_binary_sigmoid(model: Any) -> bool:
     return True
 
 
-_model: ProfanityModel | None = None
-_lock = threading.Lock()
-
-
+@functools.cache
 def profanity_model() -> ProfanityModel:
     """The package's model, read once per process."""
-    global _model  # noqa: PLW0603 - one read-only model per process, like the package's own module state
-    with _lock:
-        if _model is None:
-            _model = ProfanityModel.from_package()
-        return _model
+    return ProfanityModel.from_package()
