@@ -10,6 +10,10 @@ Precision: on CPUs with native bfloat16 (AMX or AVX512-BF16) the model runs in b
 cosine 0.998 of float32 ones (normalised in float32 afterwards). ``LLMOPS_EMBED_PRECISION``
 (``auto``, ``fp32``, ``bf16``) overrides the choice; every process that embeds should agree,
 but mixing the two costs retrieval nothing measurable.
+
+Speed: the model runs as a frozen TorchScript trace of the same BERT (``traced_encoder``), the
+vectors sentence-transformers computes with less Python per call (one prompt: 7.7 → 4.6 ms on
+one thread here); ``LLMOPS_EMBED_TRACED=false`` goes back to ``SentenceTransformer.encode``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.components.traced_encoder import TracedEncoder, UnsupportedModelError
 
 __all__ = [
     "EMBEDDING_DIM",
@@ -52,6 +58,10 @@ class EmbedderSettings(BaseSettings):
 
     precision: Precision = Field(
         default="auto", description="auto = bfloat16 on CPUs with AMX or AVX512-BF16, float32 elsewhere."
+    )
+    traced: bool = Field(
+        default=True,
+        description="Run MiniLM as a TorchScript trace (same vectors, about 40 % less time per short prompt).",
     )
 
 
@@ -104,12 +114,15 @@ class Embedder:
         threads: int | None = None,
         batch_size: int = 64,
         precision: Precision | None = None,
+        traced: bool | None = None,
     ) -> None:
         self.device = device
         self.threads = threads
         self.batch_size = batch_size
         self.precision = resolve_precision(precision)
+        self.traced = EmbedderSettings().traced if traced is None else traced
         self._model: object | None = None
+        self._encoder: TracedEncoder | None = None
         self._lock = threading.Lock()
 
     @property
@@ -134,6 +147,13 @@ class Embedder:
         if self.precision == "bf16":
             model.to(torch.bfloat16)
         model.encode(["warm up"])
+        if self.traced and self.device == "cpu":
+            try:
+                self._encoder = TracedEncoder.from_sentence_transformer(model)
+            except UnsupportedModelError:
+                self._encoder = None  # another model shape: encode() as sentence-transformers does it
+            else:
+                self._encoder.encode(["warm up"])
         self._model = model
 
     def embed(self, texts: Sequence[str]) -> Vector:
@@ -143,6 +163,8 @@ class Embedder:
         if self._model is None:
             self.warm_up()
         with self._lock:
+            if self._encoder is not None:
+                return self._encoder.encode(list(texts), batch_size=self.batch_size)
             raw = self._model.encode(  # type: ignore[union-attr]
                 list(texts), batch_size=self.batch_size, convert_to_tensor=True
             )
