@@ -53,6 +53,7 @@ from services.preprocess.policy import TYPO_METADATA_KEY
 from services.preprocess.preprocessor import Preprocessor
 from services.preprocess.settings import PreprocessSettings
 from services.safety.checker import SafetyChecker
+from services.safety.context_memo import ContextMemo
 from services.safety.policy import SafetyPolicy
 from shared.components.embedder import Embedder
 from shared.components.guards import GuardResources
@@ -262,16 +263,29 @@ def _safety_policy() -> tuple[SafetyPolicy, dict[str, tuple[str, str, str]], dic
 async def _safety(grounded: Envelope, resources: GuardResources) -> tuple[list[_Row], list[list[object]], str]:
     """Each check: the default suite against the suite without it (tenant policies), and each check alone."""
     policy, pairs, alone = _safety_policy()
-    checker = SafetyChecker(policy, resources)
+    # No memo: every request's chunks are checked, so the checks' own costs show.
+    checker = SafetyChecker(policy, resources, memo=ContextMemo(0))
     checker.warm_up()
+    remembering = SafetyChecker(policy, resources)  # the service's default: chunks seen before are not re-checked
+    remembering.warm_up()
     tenants = ["default", *policy.tenants]
     envs = {t: grounded.model_copy(update={"tenant": t}) for t in tenants}
     variants = {t: _fixed(checker.process, env) for t, env in envs.items()}
+    variants["default-memo"] = _fixed(remembering.process, envs["default"])
     await _warm(variants, [None])
     samples = await _interleaved(variants, [None], _SAFETY_ROUNDS)
     rows = [
         _Row(label, "safety", samples[on], samples[off], f"safety_{key}") for key, (label, on, off) in pairs.items()
     ]
+    rows.append(
+        _Row(
+            "re-checking chunks checked before (what `ContextMemo` saves)",
+            "safety",
+            samples["default"],
+            samples["default-memo"],
+            "safety_context_memo_saving",
+        )
+    )
     none = samples["none"]
     alone_rows: list[list[object]] = [
         [check, samples[t].p50, samples[t].p50 - none.p50, samples[t].cpu_p50 - none.cpu_p50]
@@ -286,9 +300,11 @@ async def _safety(grounded: Envelope, resources: GuardResources) -> tuple[list[_
         f"through preprocess and grounding, with {chunks} retrieved chunks for `context_injection`; default "
         f"tenant's verdict `{verdict.verdict if verdict else '?'}`; {_SAFETY_ROUNDS} rounds of {len(tenants)} "
         f"tenant policies. `context_injection` costs {context.cpu_cost / max(chunks, 1):.1f} CPU ms per retrieved "
-        "chunk: each chunk is embedded again with MiniLM, one call per chunk, although the store holds its vector; "
-        "so retrieval's cost is mostly paid in safety. The detect-secrets scan only runs on text with a "
-        "secret-looking token, which this prompt has not."
+        "chunk checked: each is embedded with MiniLM (all in one call; the store's vector is of the title and "
+        "heading with the text, not what the classifier was trained on), then classified. The service keeps "
+        "recent chunks' findings (`ContextMemo`, `LLMOPS_SAFETY_CONTEXT_MEMO_ENTRIES`), so a chunk retrieved "
+        "again is not checked again; the rows above check every time. The detect-secrets scan only runs on "
+        "text with a secret-looking token, which this prompt has not."
     )
     return rows, alone_rows, note
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 from services.safety.cache_lookup import CacheLookup
 from services.safety.checker import SafetyChecker
+from services.safety.context_memo import ContextMemo
 from services.safety.policy import SafetyPolicy
 from services.safety.settings import SafetySettings
 from shared.components.cache import CacheEntry, CacheSettings
@@ -55,7 +56,9 @@ def create_service(settings: SafetySettings | None = None, *, cache: CacheSettin
 
     async def warm_up() -> BatchProcessFn:
         resources = GuardResources(Embedder(threads=settings.embed_threads))
-        checker = SafetyChecker(SafetyPolicy.load(settings.policy_path), resources)
+        checker = SafetyChecker(
+            SafetyPolicy.load(settings.policy_path), resources, memo=ContextMemo(settings.context_memo_entries)
+        )
         await asyncio.to_thread(checker.warm_up)
 
         async def process(envs: list[Envelope]) -> list[Envelope | Exception]:

@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 import structlog
 
+from services.safety.context_memo import ContextMemo
 from services.safety.policy import SafetyPolicy
 from shared.components.chat_render import render_plain
 from shared.components.embedder import decode_vector
@@ -43,9 +44,13 @@ class SafetyChecker:
 
     """
 
-    def __init__(self, policy: SafetyPolicy, resources: GuardResources | None = None) -> None:
+    def __init__(
+        self, policy: SafetyPolicy, resources: GuardResources | None = None, *, memo: ContextMemo | None = None
+    ) -> None:
         self.policy = policy
         self.resources = resources or GuardResources()
+        #: Findings of recently checked retrieved chunks (``ContextMemo``): a chunk seen again is not checked again.
+        self.memo = memo if memo is not None else ContextMemo()
         self._suites: dict[tuple[str, Stage], GuardSuite] = {}
 
     def warm_up(self) -> None:
@@ -55,9 +60,12 @@ class SafetyChecker:
             self.suite(tenant, "input").warm_up()
             self.suite(tenant, "context").warm_up()
 
+    def _policy_key(self, tenant: str) -> str:
+        return tenant if tenant in self.policy.tenants else "default"
+
     def suite(self, tenant: str, stage: Stage) -> GuardSuite:
         """The tenant's guard for a stage (unknown tenants share the default's)."""
-        key = (tenant if tenant in self.policy.tenants else "default", stage)
+        key = (self._policy_key(tenant), stage)
         if key not in self._suites:
             self._suites[key] = GuardSuite(self.policy.for_tenant(key[0]), stage, self.resources)
         return self._suites[key]
@@ -137,14 +145,20 @@ class SafetyChecker:
 
     def _poisoned(self, tenant: str, documents: list[Document], findings: list[Finding]) -> list[Document]:
         suite = self.suite(tenant, "context")
+        policy = self._policy_key(tenant)
+        known = [self.memo.get(policy, doc.text) for doc in documents]
+        unseen = [i for i, found in enumerate(known) if found is None]
+        # One batched MiniLM call for every chunk not checked recently, not one call per chunk.
+        vectors = suite.embed_many([documents[i].text for i in unseen])
+        for i, vector in zip(unseen, vectors, strict=True):
+            checked = tuple(suite.scan(documents[i].text, embedding=vector).findings)
+            self.memo.put(policy, documents[i].text, checked)
+            known[i] = checked
         dropped = []
-        # One batched MiniLM call for every retrieved chunk, not one call per chunk.
-        vectors = suite.embed_many([doc.text for doc in documents])
-        for doc, vector in zip(documents, vectors, strict=True):
-            result = suite.scan(doc.text, embedding=vector)
-            if result.findings:
+        for doc, found in zip(documents, known, strict=True):
+            if found:
                 dropped.append(doc)
-                findings += [_finding(f, document_id=doc.id, action="drop") for f in result.findings]
+                findings += [_finding(f, document_id=doc.id, action="drop") for f in found]
         return dropped
 
     @staticmethod

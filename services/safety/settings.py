@@ -30,3 +30,9 @@ class SafetySettings(StageSettings):
     batch_timeout_ms: int = Field(
         default=100, ge=1, description="Longest one poll waits for a first record; it returns as soon as one arrives."
     )
+    context_memo_entries: int = Field(
+        default=4096,
+        ge=0,
+        description="Retrieved chunks whose context-check findings are kept (by a hash of the text) so a chunk "
+        "retrieved again is not checked again; 0 checks every chunk every time.",
+    )
