@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.components.nlp import load_spacy
+from shared.components.nlp import NER_ONLY, load_spacy
 from shared.messaging.envelope import Entity
 
 __all__ = ["ENTITY_LABELS", "EntityExtractor"]
@@ -31,9 +31,9 @@ class EntityExtractor:
         self._nlp: Any | None = None
 
     def warm_up(self) -> None:
-        """Load the pipeline (about a second)."""
+        """Load the pipeline (about a second): the NER alone, only entities are read."""
         if self._nlp is None:
-            self._nlp = load_spacy(disable=("lemmatizer",))
+            self._nlp = load_spacy(disable=NER_ONLY)
 
     def extract(self, text: str) -> list[Entity]:
         """The entities in (the first ``max_chars`` of) ``text``, in order."""

@@ -132,10 +132,10 @@ def build_analyzer() -> Any:
     from presidio_analyzer import AnalyzerEngine  # noqa: PLC0415 - heavy
     from presidio_analyzer.nlp_engine import SpacyNlpEngine  # noqa: PLC0415
 
-    from shared.components.nlp import load_spacy  # noqa: PLC0415
+    from shared.components.nlp import NER_ONLY, load_spacy  # noqa: PLC0415
 
     # Presidio only reads entities; the tagger, lemmatizer and parser would triple the time.
-    nlp = load_spacy(disable=("tagger", "attribute_ruler", "lemmatizer", "parser", "senter", "tok2vec"))
+    nlp = load_spacy(disable=NER_ONLY)
     engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": "en_core_web_sm"}])
     engine.nlp = {"en": nlp}  # type: ignore[assignment] # presidio types it as set by load()
     return AnalyzerEngine(nlp_engine=engine, supported_languages=["en"])
