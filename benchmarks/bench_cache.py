@@ -37,7 +37,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from benchmarks import bench_floor
 from benchmarks.pipeline import PROMPTS, Split, embedded_stack
 from benchmarks.report import Section, percentile, table
-from benchmarks.stages import _read_all as read_topic_values
+from benchmarks.stages import read_values
 from services.preprocess.settings import PreprocessSettings
 from services.safety.cache_lookup import CacheLookup
 from services.safety.checker import SafetyChecker
@@ -231,7 +231,7 @@ def _p50_ms(fn: Callable[[Any], object], items: Sequence[Any], *, idle_s: float)
 
 async def _floor(core: CoreSettings) -> tuple[list[list[object]], dict[str, float]]:
     """The parts a hit cannot skip, each timed alone at its minimum, with the stack up and idle."""
-    grounded = [Envelope.from_bytes(raw) for raw in await read_topic_values(core, core.topics.grounded)]
+    grounded = [Envelope.from_bytes(raw) for raw in await read_values(core, core.topics.grounded)]
     texts = [env.prepared.text for env in grounded if env.prepared is not None]
     embedder = Embedder(threads=PreprocessSettings().embed_threads)
     safety = SafetySettings()

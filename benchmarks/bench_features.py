@@ -266,8 +266,8 @@ async def _safety(grounded: Envelope, resources: GuardResources) -> tuple[list[_
     # No memo: every request's chunks are checked, so the checks' own costs show.
     checker = SafetyChecker(policy, resources, memo=ContextMemo(0))
     checker.warm_up()
-    remembering = SafetyChecker(policy, resources)  # the service's default: chunks seen before are not re-checked
-    remembering.warm_up()
+    # The service's default: chunks seen before are not re-checked (only the default tenant's suite, warmed below).
+    remembering = SafetyChecker(policy, resources)
     tenants = ["default", *policy.tenants]
     envs = {t: grounded.model_copy(update={"tenant": t}) for t in tenants}
     variants = {t: _fixed(checker.process, env) for t, env in envs.items()}

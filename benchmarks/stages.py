@@ -18,7 +18,7 @@ from shared.messaging.settings import CoreSettings, TopicSettings
 from shared.stack.embedded import STAGES, EmbeddedStack
 from shared.stack.topics import ensure_topics
 
-__all__ = ["STAGE_IO", "capture_inputs", "stage_throughput"]
+__all__ = ["STAGE_IO", "capture_inputs", "read_values", "stage_throughput"]
 
 # stage → (its input topic, the topic its normal output goes to)
 STAGE_IO: dict[str, Callable[[TopicSettings], tuple[str, str]]] = {
@@ -30,7 +30,8 @@ STAGE_IO: dict[str, Callable[[TopicSettings], tuple[str, str]]] = {
 }
 
 
-async def _read_all(core: CoreSettings, topic: str, *, timeout_s: float = 3.0) -> list[bytes]:
+async def read_values(core: CoreSettings, topic: str, *, timeout_s: float = 3.0) -> list[bytes]:
+    """Every record's value on ``topic``, from the beginning, until ``timeout_s`` passes with nothing new."""
     consumer = AIOKafkaConsumer(bootstrap_servers=core.kafka.bootstrap, fetch_max_wait_ms=5)
     await consumer.start()
     try:
@@ -52,7 +53,7 @@ async def capture_inputs(core: CoreSettings) -> dict[str, list[bytes]]:
     captured = {}
     for stage in STAGES:
         topic, _ = STAGE_IO[stage](core.topics)
-        captured[stage] = [v for v in await _read_all(core, topic) if b'"kind":"chunk"' not in v]
+        captured[stage] = [v for v in await read_values(core, topic) if b'"kind":"chunk"' not in v]
     return captured
 
 

@@ -146,14 +146,15 @@ class Embedder:
         model = SentenceTransformer(str(get_model_path()), device=self.device)
         if self.precision == "bf16":
             model.to(torch.bfloat16)
-        model.encode(["warm up"])
         if self.traced and self.device == "cpu":
             try:
                 self._encoder = TracedEncoder.from_sentence_transformer(model)
             except UnsupportedModelError:
                 self._encoder = None  # another model shape: encode() as sentence-transformers does it
-            else:
-                self._encoder.encode(["warm up"])
+        if self._encoder is not None:
+            self._encoder.encode(["warm up"])
+        else:
+            model.encode(["warm up"])
         self._model = model
 
     def embed(self, texts: Sequence[str]) -> Vector:

@@ -41,11 +41,10 @@ class TracedEncoder:
 
     """
 
-    def __init__(self, tokenizer: Any, module: Any, *, max_length: int, dtype: Any) -> None:
+    def __init__(self, tokenizer: Any, module: Any, *, max_length: int) -> None:
         self.tokenizer = tokenizer
         self.module = module
         self.max_length = max_length
-        self.dtype = dtype
 
     @classmethod
     def from_sentence_transformer(cls, model: Any) -> TracedEncoder:
@@ -75,8 +74,7 @@ class TracedEncoder:
                 strict=False,
             )
             frozen = torch.jit.freeze(traced.eval())
-        dtype = next(bert.parameters()).dtype
-        return cls(tokenizer, frozen, max_length=int(model.max_seq_length), dtype=dtype)
+        return cls(tokenizer, frozen, max_length=int(model.max_seq_length))
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 64) -> npt.NDArray[np.float32]:
         """Normalised float32 embeddings, one row per text; batches of similar length pad least."""
