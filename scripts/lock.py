@@ -1,10 +1,10 @@
 """Write requirements/lock.txt: every package `make install` installs, pinned, with the sha256 of each file.
 
 ``make lock`` runs it after a change of pyproject.toml or requirements/tools.in. pip-tools (pinned below) runs
-in a throwaway virtual environment with this machine's pip configuration (its find-links and extra indexes, the
-global torch cap), so the hashes are those of the files pip here can pick: every wheel and sdist of the pinned
-version on every index pip reads, and torch's CPU wheel from the local find-links folder (``torch==2.13.0+cpu``),
-never the CUDA build from PyPI. The lock is resolved for this interpreter: CPython 3.11 on Linux x86_64.
+in a throwaway virtual environment against the package index alone (a machine's find-links folder is ignored), so
+the hashes are those of the files any fresh machine can download: every wheel and sdist of the pinned version.
+torch is PyPI's build: its CUDA libraries come with it (nvidia-*, cuda-toolkit) and it runs on a CPU-only machine
+as well. The lock is resolved for this interpreter: CPython 3.11 on Linux x86_64.
 
 llama-cpp-python is built from source with special CMake flags (scripts/install_llama_cpp.sh), so it is taken out
 of the lock; its dependencies stay in it, and the hash pip-tools found for its sdist must equal the
@@ -92,6 +92,9 @@ def compile_lock(workdir: Path, *, upgrade: bool) -> str:
         "--strip-extras",
         "--no-emit-index-url",
         "--no-emit-find-links",  # they come from the machine's pip configuration, not from the lock
+        # Hashes from the index every time: a kept pin's old hashes may be of a file the index does not serve
+        # (torch 2.13.0+cpu's local wheel was kept for torch 2.13.0, which pip-tools takes for the same version).
+        "--no-reuse-hashes",
         "--extra",
         "dev",
         *(["--upgrade"] if upgrade else []),
@@ -100,7 +103,8 @@ def compile_lock(workdir: Path, *, upgrade: bool) -> str:
         "pyproject.toml",
         str(TOOLS_IN.relative_to(ROOT)),
     ]
-    env = {**os.environ, "CUSTOM_COMPILE_COMMAND": "make lock"}
+    # The index alone: a wheel only one machine's find-links folder holds would make the lock uninstallable elsewhere.
+    env = {**os.environ, "CUSTOM_COMPILE_COMMAND": "make lock", "PIP_FIND_LINKS": "", "PIP_NO_INDEX": ""}
     subprocess.run(cmd, check=True, cwd=ROOT, env=env)  # noqa: S603 - fixed argv
     return out.read_text()
 
@@ -125,7 +129,7 @@ def finish(raw: str) -> str:
         "# Installed by `make install` with: pip install --require-hashes --no-deps -r requirements/lock.txt",
         "# Left out: llama-cpp-python, built from its sdist by scripts/install_llama_cpp.sh (sdist sha256 checked",
         "# there); the project itself (pip install --no-deps --no-build-isolation -e .).",
-        "# torch is the CPU wheel from this machine's pip find-links (/opt/wheels), not PyPI's CUDA build.",
+        "# Resolved against the index alone: torch is PyPI's build (with its CUDA libraries), which runs on CPU too.",
     ]
     lines = [*header[:-1], *note, header[-1]] if header and header[-1] == "#" else [*header, *note]
     return "\n".join([*lines, *("\n".join(e) for e in kept)]).rstrip("\n") + "\n"

@@ -82,11 +82,12 @@ class TestLockFile:
         for req in map(Requirement, build_requires):
             assert req.specifier.contains(locked()[canonicalize_name(req.name)][0])
 
-    def test_torch_is_the_cpu_build(self) -> None:
-        """torch is pinned to the CPU wheel (local version +cpu), so no CUDA build can match the hashes."""
+    def test_torch_comes_from_the_index_alone(self) -> None:
+        """torch is PyPI's own build (no local version such as +cpu, which only one machine's wheel folder had)."""
         version, hashes = locked()["torch"]
-        assert version.local == "cpu"
-        assert len(hashes) == 1  # the one wheel of the local find-links folder
+        assert version.local is None
+        assert hashes
+        assert "find-links" not in LOCK.read_text()
 
     def test_the_lock_is_closed_under_dependencies(self) -> None:
         """Every requirement of a locked package that is installed at its locked version is itself locked.
