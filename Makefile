@@ -5,11 +5,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Every dependency (of `.[dev]`, transitively; pip and setuptools too), pinned with the sha256 of each file pip may
-# pick: `make lock` writes it (scripts/lock.py). torch in it is the CPU wheel (2.13.0+cpu), not a 5.5 GB CUDA build.
+# pick: `make lock` writes it (scripts/lock.py) from the index alone. torch is PyPI's build: it brings CUDA's
+# libraries (several GB) and runs on CPU-only machines too.
 LOCK := requirements/lock.txt
 LOCK_INSTALL := $(PY) -m pip install --require-hashes --no-deps -r $(LOCK)
 
-.PHONY: install install-gpu lock run up ask test test-unit test-e2e lint typecheck check compose-config k8s-validate bench bench-quick bench-gpu docs test-faults soak clean
+.PHONY: install install-gpu lock kafka run up ask test test-unit test-e2e lint typecheck check compose-config k8s-validate bench bench-quick bench-gpu docs test-faults soak clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,23 +40,29 @@ install-gpu: $(PY)
 lock:
 	$(PYTHON) scripts/lock.py $(LOCK_ARGS)
 
+# Apache Kafka's broker jars from Maven Central (infra/kafka/pom.xml), each checked against infra/kafka/jars.sha256,
+# into ~/.cache/llmops/kafka/<version>/libs: the tests' broker and `llmops up --broker kafka`. Needs Java 17+ and mvn.
+kafka: $(STAMP)
+	$(PY) scripts/kafka_jars.py
+
+# The embedded stack on Tansu (Python alone: no Java, no Maven needed).
 run: install
 	$(VENV)/bin/llmops up --chat
 
 up: install
 	$(VENV)/bin/llmops up
 
-test: install
+test: install kafka
 	$(VENV)/bin/pytest
 
-test-unit: install
+test-unit: install kafka
 	$(VENV)/bin/pytest -m "not e2e"
 
-test-e2e: install
+test-e2e: install kafka
 	$(VENV)/bin/pytest -m e2e
 
 # Delivery under faults: kill -9 per stage under load, a stage restarted, a fuzz storm (also part of `make test`).
-test-faults: install
+test-faults: install kafka
 	$(VENV)/bin/pytest tests/e2e/test_reliability.py tests/e2e/test_faults.py
 
 # 30 minutes at a steady rate: memory growth and lag of every service, written to docs/reliability.md (not in CI).

@@ -15,17 +15,18 @@ BOOTSTRAP = os.environ.get("LLMOPS_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 
 
 async def ask(question: str) -> dict:
+    # The embedded Tansu has no idempotent producer; Apache Kafka does (LLMOPS_KAFKA_ENABLE_IDEMPOTENCE=true).
+    idempotent = os.environ.get("LLMOPS_KAFKA_ENABLE_IDEMPOTENCE", "false").lower() == "true"
+    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, enable_idempotence=idempotent)
+    await producer.start()
     consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, fetch_max_wait_ms=5)
     await consumer.start()
-    await consumer.topics()  # fetch metadata
-    parts = [TopicPartition("llmops.responses", p) for p in consumer.partitions_for_topic("llmops.responses")]
+    parts = [TopicPartition("llmops.responses", p) for p in await producer.partitions_for("llmops.responses")]
     consumer.assign(parts)
     await consumer.seek_to_end(*parts)
     for tp in parts:  # resolve the end offsets before asking, so the answer cannot be missed
         await consumer.position(tp)
 
-    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP)
-    await producer.start()
     request_id = uuid.uuid4().hex
     request = {"request_id": request_id, "messages": [{"role": "user", "content": question}], "max_tokens": 64}
     await producer.send_and_wait("llmops.requests", json.dumps(request).encode(), key=b"raw-example")

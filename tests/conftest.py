@@ -1,4 +1,8 @@
-"""Fixtures shared by the whole suite: the real models, a real Tansu broker, in-memory broker capture."""
+"""Fixtures shared by the whole suite: the real models, real brokers (Apache Kafka, Tansu), in-memory capture.
+
+Each broker starts once per session: ``kafka`` (Apache Kafka from Maven, KRaft: what the pipeline's tests run
+on) and ``tansu`` (the embedded default of `make run`, for its smoke tests and what is specific to it).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from shared.messaging.envelope import ChatMessage, Envelope, Request
 from shared.messaging.service import raw_body
 from shared.messaging.settings import CoreSettings, KafkaSettings, TopicSettings
 from shared.stack.embedded import free_port
+from shared.stack.kafka import KafkaJarsError, KafkaServer, kafka_libs, verify_jars
 from shared.stack.tansu import TansuBroker
 
 SMALL_MODEL = "gemma-3-270m"
@@ -42,6 +47,19 @@ def models_dir(registry: ModelRegistry) -> Path:
 async def tansu(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
     """A real Tansu broker on a free port, for the whole session."""
     broker = TansuBroker("127.0.0.1", free_port(), log_path=tmp_path_factory.mktemp("tansu") / "tansu.log")
+    await broker.start()
+    yield broker.bootstrap
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+async def kafka(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """A real Apache Kafka broker (KRaft, from `make kafka`'s jars) on a free port, for the whole session."""
+    try:
+        verify_jars(kafka_libs())
+    except KafkaJarsError as exc:
+        pytest.exit(f"{exc} (`make test` prepares them)", returncode=3)
+    broker = KafkaServer("127.0.0.1", free_port(), log_path=tmp_path_factory.mktemp("kafka") / "kafka.log")
     await broker.start()
     yield broker.bootstrap
     broker.stop()

@@ -153,8 +153,8 @@ def create_service(settings: GroundingSettings | None = None) -> StageService:
             embedded=progress.embedded,
             removed=progress.removed,
         )
-        await service.broker.publish(
-            progress.model_dump_json().encode(), topics.ingest_progress, key=command.job_id.encode()
+        await service.runner.send(
+            topics.ingest_progress, progress.model_dump_json().encode(), key=command.job_id.encode(), headers={}
         )
 
     return service

@@ -12,6 +12,7 @@ from shared.components.registry import ModelRegistry
 from shared.messaging.envelope import Envelope
 from shared.messaging.service import ProcessFn, StageService
 from shared.messaging.stage import envelope_headers
+from shared.messaging.transactions import outside_record
 
 __all__ = ["create_service", "engine_options"]
 
@@ -39,10 +40,12 @@ def create_service(settings: InferenceSettings | None = None) -> StageService:
     service = StageService("inference", settings, input_topic=topics.checked)
 
     async def send_chunk(chunk: Envelope) -> None:
-        # Same topic and key as the final message: postprocess sees the pieces first, in order.
-        await service.runner.send(
-            topics.generated, chunk.to_bytes(), key=chunk.conversation_id.encode(), headers=envelope_headers(chunk)
-        )
+        # Same topic and key as the final message: postprocess sees the pieces first, in order. Published as they
+        # come, also with exactly-once on (then each in a small transaction of its own), not with the final.
+        with outside_record():
+            await service.runner.send(
+                topics.generated, chunk.to_bytes(), key=chunk.conversation_id.encode(), headers=envelope_headers(chunk)
+            )
 
     async def warm_up() -> ProcessFn:
         metrics = InferenceMetrics()

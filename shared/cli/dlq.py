@@ -15,6 +15,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from shared.messaging.metadata import topic_partitions
 from shared.messaging.security import client_security_kwargs
 from shared.messaging.settings import CoreSettings
 
@@ -62,10 +63,7 @@ async def read_dlq(core: CoreSettings, *, timeout_s: float = 5.0) -> list[DlqRec
     )
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(core.topics.dlq) or set()
-        if not partitions:
-            await consumer.force_metadata_update()
-            partitions = consumer.partitions_for_topic(core.topics.dlq) or set()
+        partitions = await topic_partitions(consumer, core.topics.dlq)
         tps = [TopicPartition(core.topics.dlq, p) for p in sorted(partitions)]
         if not tps:
             return []

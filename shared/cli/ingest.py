@@ -26,6 +26,8 @@ from shared.components.knowledge.ingest import IngestCommand, IngestProgress, In
 from shared.components.knowledge.settings import KnowledgeSettings
 from shared.components.knowledge.store import KnowledgeStore, StoreUnavailableError
 from shared.components.knowledge.tokens import TokenCounter
+from shared.messaging.metadata import topic_partitions
+from shared.messaging.producers import start_producer
 from shared.messaging.security import client_security_kwargs
 from shared.messaging.settings import CoreSettings
 
@@ -100,18 +102,19 @@ async def _write_through_grounding(
         fetch_max_wait_ms=kafka.fetch_max_wait_ms,
         **client_security_kwargs(kafka),
     )
-    producer = AIOKafkaProducer(
-        bootstrap_servers=servers,
-        acks="all" if kafka.acks == "all" else int(kafka.acks),
-        enable_idempotence=kafka.enable_idempotence,
-        max_request_size=kafka.max_message_bytes,
-        **client_security_kwargs(kafka),
-    )
     await consumer.start()
-    await producer.start()
+    producer = await start_producer(
+        lambda idempotent: AIOKafkaProducer(
+            bootstrap_servers=servers,
+            acks="all" if kafka.acks == "all" else int(kafka.acks),
+            enable_idempotence=idempotent,
+            max_request_size=kafka.max_message_bytes,
+            **client_security_kwargs(kafka),
+        ),
+        kafka,
+    )
     try:
-        await consumer.topics()
-        partitions = consumer.partitions_for_topic(topics.ingest_progress) or set()
+        partitions = await topic_partitions(consumer, topics.ingest_progress)
         if not partitions:
             msg = f"topic {topics.ingest_progress} does not exist: is the stack up (`llmops up`)?"
             raise RuntimeError(msg)

@@ -27,7 +27,9 @@ from shared.components.registry import ModelRegistry
 from shared.messaging.envelope import Envelope
 from shared.messaging.logging import configure_logging
 from shared.messaging.settings import CoreSettings
+from shared.stack.brokers import BROKER_KINDS
 from shared.stack.embedded import STAGES, EmbeddedStack
+from shared.stack.kafka import KAFKA_VERSION
 from shared.stack.topics import ensure_topics
 
 __all__ = ["main"]
@@ -75,13 +77,15 @@ async def _up(core: CoreSettings, args: argparse.Namespace) -> int:
         scale=scale,
         extra_env=gateway_env,
         gateway_port=None if args.no_gateway else args.gateway_port,
+        broker=args.broker,
     )
+    core = stack.core  # the settings that suit the broker (the chat below is a client too)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        print(f"starting the pipeline on {core.kafka.bootstrap} (logs in {stack.log_dir}) ...")  # noqa: T201
+        print(f"starting the pipeline on {_broker_name(stack)} at {core.kafka.bootstrap} (logs in {stack.log_dir}) ...")  # noqa: T201
         await stack.start(timeout=args.timeout)
         print("ready: " + ", ".join(s.name for s in stack.services))  # noqa: T201
         if stack.gateway_url:
@@ -102,6 +106,15 @@ async def _up(core: CoreSettings, args: argparse.Namespace) -> int:
         print("stopping ...")  # noqa: T201
         await asyncio.to_thread(stack.stop)
     return 0
+
+
+def _broker_name(stack: EmbeddedStack) -> str:
+    """Which broker the stack runs on, as the banner says it."""
+    if stack.broker_kind == "kafka":
+        return f"Apache Kafka {KAFKA_VERSION} (from Maven, KRaft, a temporary log directory)"
+    if stack.broker_kind == "tansu":
+        return "the embedded Tansu broker (memory only)"
+    return "the external broker"
 
 
 async def _ask(core: CoreSettings, args: argparse.Namespace) -> int:
@@ -168,6 +181,12 @@ def _parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="start the embedded stack (broker, topics, the five services, the gateway)")
     up.add_argument("--external", action="store_true", help="use the broker already at LLMOPS_KAFKA_BOOTSTRAP")
+    up.add_argument(
+        "--broker",
+        choices=BROKER_KINDS,
+        default="tansu",
+        help="the broker to start: tansu (embedded, memory only; the default) or kafka (Apache Kafka; `make kafka`)",
+    )
     up.add_argument("--scale", action="append", default=[], metavar="STAGE=N", help="replicas of a stage")
     up.add_argument("--chat", action="store_true", help="open an interactive chat once ready; stop when it ends")
     up.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for readiness")

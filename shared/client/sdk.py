@@ -24,6 +24,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from shared.messaging.envelope import ChatMessage, Envelope, Request, SamplingParams
+from shared.messaging.metadata import topic_partitions
+from shared.messaging.producers import start_producer
 from shared.messaging.security import BrokerAuthError, check_broker_access, client_security_kwargs
 from shared.messaging.settings import CoreSettings
 from shared.messaging.stage import envelope_headers
@@ -98,14 +100,17 @@ class LlmopsClient:
         servers = kafka.bootstrap.split(",")
         await check_broker_access(kafka)  # a refused login fails here, clearly, instead of retrying
         security = client_security_kwargs(kafka)
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=servers,
-            client_id=f"{kafka.client_id}-client",
-            acks="all" if kafka.acks == "all" else int(kafka.acks),
-            linger_ms=kafka.linger_ms,
-            enable_idempotence=kafka.enable_idempotence,
-            request_timeout_ms=kafka.request_timeout_ms,
-            **security,
+        self._producer = await start_producer(
+            lambda idempotent: AIOKafkaProducer(
+                bootstrap_servers=servers,
+                client_id=f"{kafka.client_id}-client",
+                acks="all" if kafka.acks == "all" else int(kafka.acks),
+                linger_ms=kafka.linger_ms,
+                enable_idempotence=idempotent,
+                request_timeout_ms=kafka.request_timeout_ms,
+                **security,
+            ),
+            kafka,
         )
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=servers,
@@ -114,9 +119,10 @@ class LlmopsClient:
             enable_auto_commit=False,
             fetch_max_wait_ms=kafka.fetch_max_wait_ms,
             max_partition_fetch_bytes=kafka.max_message_bytes + 64 * 1024,
+            # With exactly-once stages, answers of aborted transactions are never delivered.
+            isolation_level="read_committed" if kafka.exactly_once else "read_uncommitted",
             **security,
         )
-        await self._producer.start()
         await self._consumer.start()
         partitions = await self._partitions(self.reply_to)
         tps = [TopicPartition(self.reply_to, p) for p in sorted(partitions)]
@@ -128,14 +134,11 @@ class LlmopsClient:
 
     async def _partitions(self, topic: str) -> set[int]:
         assert self._consumer is not None  # noqa: S101
-        for _ in range(50):
-            await self._consumer.topics()  # forces a metadata refresh
-            partitions: set[int] | None = self._consumer.partitions_for_topic(topic)
-            if partitions:
-                return partitions
-            await asyncio.sleep(0.1)
-        msg = f"reply topic {topic!r} does not exist on {self.settings.kafka.bootstrap}"
-        raise RuntimeError(msg)
+        partitions = await topic_partitions(self._consumer, topic, attempts=50)
+        if not partitions:
+            msg = f"reply topic {topic!r} does not exist on {self.settings.kafka.bootstrap}"
+            raise RuntimeError(msg)
+        return partitions
 
     async def stop(self) -> None:
         """Disconnect; pending requests fail with ``CancelledError``."""

@@ -16,12 +16,18 @@ __all__ = ["consumer_options", "make_broker"]
 
 
 def make_broker(
-    settings: KafkaSettings, *, client_id: str, graceful_timeout: float = 60.0, middlewares: Sequence[Any] = ()
+    settings: KafkaSettings,
+    *,
+    client_id: str,
+    graceful_timeout: float = 60.0,
+    middlewares: Sequence[Any] = (),
+    transactional_id: str | None = None,
 ) -> KafkaBroker:
     """Build a FastStream Kafka broker with the producer tuned for low latency.
 
     ``graceful_timeout``: on stop, how long in-flight handlers may run before they are cancelled.
     ``middlewares``: FastStream broker middlewares (the telemetry one carries trace context in headers).
+    ``transactional_id``: a transactional producer (exactly-once stages; one id per replica).
     """
     acks: Any = "all" if settings.acks == "all" else int(settings.acks)
     return KafkaBroker(
@@ -30,7 +36,9 @@ def make_broker(
         request_timeout_ms=settings.request_timeout_ms,
         acks=acks,
         linger_ms=settings.linger_ms,
-        enable_idempotence=settings.enable_idempotence,
+        enable_idempotence=settings.enable_idempotence or transactional_id is not None,
+        transactional_id=transactional_id,
+        transaction_timeout_ms=settings.transaction_timeout_ms,
         max_request_size=settings.max_message_bytes + 64 * 1024,
         allow_auto_create_topics=False,
         security=faststream_security(settings),
@@ -58,4 +66,6 @@ def consumer_options(settings: KafkaSettings, *, request_path: bool = True) -> d
         "max_poll_interval_ms": settings.max_poll_interval_ms,
         "max_partition_fetch_bytes": settings.max_message_bytes + 64 * 1024,
         "auto_offset_reset": "earliest",
+        # Exactly-once: outputs of transactions cut short by a crash are never read.
+        "isolation_level": "read_committed" if settings.exactly_once else "read_uncommitted",
     }

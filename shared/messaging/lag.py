@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.messaging.logging import get_logger
+from shared.messaging.metadata import topic_partitions
 from shared.messaging.security import client_security_kwargs
 from shared.messaging.settings import CoreSettings
 
@@ -74,10 +75,7 @@ class LagProbe:
             await self._consumer.start()
         lag: dict[str, int | None] = {}
         for stage, topic in self.core.topics.stage_inputs().items():
-            partitions = self._consumer.partitions_for_topic(topic) or set()
-            if not partitions:
-                await self._consumer.topics()
-                partitions = self._consumer.partitions_for_topic(topic) or set()
+            partitions = await topic_partitions(self._consumer, topic)
             tps = [TopicPartition(topic, p) for p in sorted(partitions)]
             ends = await self._consumer.end_offsets(tps)
             committed = await self._admin.list_consumer_group_offsets(f"llmops-{stage}", partitions=tps)

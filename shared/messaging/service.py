@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from faststream import AckPolicy, FastStream
@@ -28,6 +28,7 @@ from shared.messaging.security import BrokerAuthError, check_broker_access
 from shared.messaging.settings import StageSettings
 from shared.messaging.stage import BatchProcessFn, ParseFn, ProcessFn, ReceivedRecord, StageRunner, parse_envelope
 from shared.messaging.telemetry import RecordSpans, make_tracer_provider, telemetry_middleware
+from shared.messaging.transactions import TransactionalOutbox, next_offsets
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -84,15 +85,20 @@ class StageService:
         self.log = get_logger(f"llmops.{stage}")
         self.metrics = StageMetrics(stage)
         self.tracer_provider = tracer_provider or make_tracer_provider(f"llmops-{stage}")
+        self.exactly_once = core.kafka.exactly_once
         self.broker = broker or make_broker(
             core.kafka,
             client_id=stage,
             graceful_timeout=settings.shutdown_timeout_s,
             middlewares=[telemetry_middleware(self.tracer_provider)],
+            # One id per replica: a replica started again fences (aborts) what its predecessor left open.
+            transactional_id=f"{self.group_id}-{settings.replica}" if self.exactly_once else None,
         )
+        #: Exactly-once: outputs are recorded while a record is handled and committed with its offset.
+        self.outbox = TransactionalOutbox(self.broker, group_id=self.group_id) if self.exactly_once else None
         self.runner = StageRunner(
             stage=stage,
-            publisher=self.broker,
+            publisher=self.outbox or self.broker,
             core=core,
             replica=settings.replica,
             parse=parse,
@@ -145,7 +151,8 @@ class StageService:
             self.input_topic,
             *self.more_input_topics,
             group_id=self.group_id,
-            ack_policy=AckPolicy.NACK_ON_ERROR,
+            # Exactly-once: the offsets are committed by each transaction, never by the consumer itself.
+            ack_policy=AckPolicy.MANUAL if self.exactly_once else AckPolicy.NACK_ON_ERROR,
             decoder=raw_body,
             **options,
             **consumer_options(self.settings.core.kafka),
@@ -164,7 +171,8 @@ class StageService:
                 raise RuntimeError(msg)
             record = ReceivedRecord.from_consumer_record(message.raw_message)
             t0 = time.perf_counter()
-            outcome = await self.runner.handle(body, record, process=self.process, route=observed_route)
+            async with self._delivery(message, [record]):
+                outcome = await self.runner.handle(body, record, process=self.process, route=observed_route)
             self.metrics.observe_message(outcome, time.perf_counter() - t0)
 
     def bind_batch(
@@ -198,13 +206,33 @@ class StageService:
                 raise RuntimeError(msg)
             records = [ReceivedRecord.from_consumer_record(r) for r in message.raw_message]
             t0 = time.perf_counter()
-            outcomes = await self.runner.handle_batch(
-                list(zip(bodies, records, strict=True)), process=batch_logic[0], route=observed_route
-            )
+            async with self._delivery(message, records):
+                outcomes = await self.runner.handle_batch(
+                    list(zip(bodies, records, strict=True)), process=batch_logic[0], route=observed_route
+                )
             # Each message is charged the batch's time: what it waited for, as a client sees it.
             elapsed = time.perf_counter() - t0
             for outcome in outcomes:
                 self.metrics.observe_message(outcome, elapsed)
+
+    @contextlib.asynccontextmanager
+    async def _delivery(self, message: KafkaMessage, records: list[ReceivedRecord]) -> AsyncIterator[None]:
+        """Around handling input records: nothing at least once (``NACK_ON_ERROR`` commits or rewinds).
+
+        Exactly once: the outputs published inside are committed in one transaction with the offsets after
+        ``records``; if that fails, nothing is visible and the consumer is rewound to the records.
+        """
+        if self.outbox is None:
+            yield
+            return
+        offsets = next_offsets([(r.topic, r.partition, r.offset) for r in records])
+        try:
+            async with self.outbox.consuming(offsets):
+                yield
+        except Exception:
+            self.log.warning("transaction.aborted", records=len(records), exc_info=True)
+            await message.nack()
+            raise
 
     def follow(
         self,

@@ -59,7 +59,25 @@ class KafkaSettings(BaseSettings):
     fetch_min_bytes: int = Field(default=1, ge=1)
     linger_ms: int = Field(default=0, ge=0, description="Producer batching delay; 0 sends at once.")
     acks: Literal["all", "1", "0"] = "all"
-    enable_idempotence: bool = Field(default=False, description="Off for Tansu, whose handshake fails.")
+    enable_idempotence: bool = Field(
+        default=True,
+        description=(
+            "Idempotent producers (no duplicates from a producer's own retries), as Kafka's clients default to."
+            " The embedded Tansu refuses the handshake: `llmops up` turns it off for the services it starts there."
+        ),
+    )
+    exactly_once: bool = Field(
+        default=False,
+        description=(
+            "Each stage consumes, processes and produces in one Kafka transaction; consumers read committed data"
+            " (Apache Kafka only: Tansu has no transactions). Off: at-least-once, duplicates dropped by request_id."
+        ),
+    )
+    transaction_timeout_ms: int = Field(
+        default=15000,
+        ge=1000,
+        description="How long a transaction left open by a killed replica holds back read_committed consumers.",
+    )
     request_timeout_ms: int = Field(default=30000, ge=1000)
     session_timeout_ms: int = Field(default=10000, ge=1000)
     heartbeat_interval_ms: int = Field(default=1000, ge=100)
@@ -97,6 +115,9 @@ class KafkaSettings(BaseSettings):
             raise ValueError(msg)
         if not sasl and self.sasl_mechanism is not None:
             msg = f"sasl_mechanism {self.sasl_mechanism} needs security_protocol SASL_PLAINTEXT or SASL_SSL"
+            raise ValueError(msg)
+        if self.exactly_once and not self.enable_idempotence:
+            msg = "exactly_once needs enable_idempotence (a transactional producer is idempotent)"
             raise ValueError(msg)
         tls = self.security_protocol in {"SSL", "SASL_SSL"}
         if not tls and any((self.ssl_cafile, self.ssl_certfile, self.ssl_keyfile)):

@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndTimestamp
 
+from shared.messaging.metadata import topic_partitions
 from shared.messaging.security import client_security_kwargs
 from shared.messaging.settings import KafkaSettings
 
@@ -84,10 +85,7 @@ async def read_window(
     )
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        if not partitions:
-            await consumer.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
+        partitions = await topic_partitions(consumer, topic)
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         if not tps:
             return []

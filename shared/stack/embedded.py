@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,8 +13,8 @@ from pathlib import Path
 
 from shared.messaging.logging import get_logger
 from shared.messaging.settings import CoreSettings
-from shared.stack.processes import http_status, spawn, stop_process
-from shared.stack.tansu import TansuBroker
+from shared.stack.brokers import BrokerKind, BrokerProcess, client_env, make_broker_process
+from shared.stack.processes import free_port, http_status, spawn, stop_process
 from shared.stack.topics import ensure_topics
 
 __all__ = ["GATEWAY", "STAGES", "EmbeddedStack", "free_port"]
@@ -24,14 +23,6 @@ STAGES = ("preprocess", "grounding", "safety", "inference", "postprocess")
 GATEWAY = "gateway"
 _MAX_RESTARTS = 5
 _RESTART_WINDOW_S = 60.0
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -72,8 +63,18 @@ class EmbeddedStack:
         extra_env: dict[str, str] | None = None,
         stop_timeout: float = 90.0,
         gateway_port: int | None = None,
+        broker: BrokerKind = "tansu",
     ) -> None:
-        """``gateway_port``: also run the HTTP gateway there (0: a free port); ``None``: no gateway."""
+        """``gateway_port``: also run the HTTP gateway there (0: a free port); ``None``: no gateway.
+
+        ``broker``: what to start at ``core.kafka.bootstrap`` (the embedded Tansu, or Apache Kafka from Maven);
+        with ``external`` nothing is started and the broker already there is used.
+        """
+        self.broker_kind: BrokerKind | None = None if external else broker
+        # The settings that suit the broker, unless the environment already says otherwise.
+        self.client_env = {} if external else {k: v for k, v in client_env(broker).items() if k not in os.environ}
+        if self.client_env.get("LLMOPS_KAFKA_ENABLE_IDEMPOTENCE") == "false":
+            core = core.model_copy(update={"kafka": core.kafka.model_copy(update={"enable_idempotence": False})})
         self.core = core
         self.external = external
         self.scale = dict.fromkeys(STAGES, 1) | (scale or {})
@@ -81,7 +82,7 @@ class EmbeddedStack:
         self.extra_env = extra_env or {}
         self.stop_timeout = stop_timeout
         self.gateway_port = gateway_port
-        self.broker: TansuBroker | None = None
+        self.broker: BrokerProcess | None = None
         self.services: list[ManagedService] = []
         self.log = get_logger("llmops.stack")
 
@@ -92,11 +93,11 @@ class EmbeddedStack:
 
     async def start(self, *, timeout: float = 300.0) -> None:
         """Start everything and return once every service reports ready."""
-        if not self.external:
+        if self.broker_kind is not None:
             host, port = self._broker_address()
-            self.broker = TansuBroker(host, port, log_path=self.log_dir / "tansu.log")
+            self.broker = make_broker_process(self.broker_kind, host, port, log_dir=self.log_dir)
             await self.broker.start()
-            self.log.info("broker.started", bootstrap=self.broker.bootstrap)
+            self.log.info("broker.started", kind=self.broker_kind, bootstrap=self.broker.bootstrap)
         created = await ensure_topics(self.core.kafka, self.core.topics.all())
         self.log.info("topics.ready", created=created, partitions=self.core.kafka.partitions)
         for stage in STAGES:
@@ -121,7 +122,7 @@ class EmbeddedStack:
 
     def _env(self, svc: ManagedService) -> dict[str, str]:
         prefix = f"LLMOPS_{svc.stage.upper()}_"
-        env = dict(os.environ) | self.extra_env
+        env = dict(os.environ) | self.client_env | self.extra_env
         env |= {
             "LLMOPS_KAFKA_BOOTSTRAP": self.core.kafka.bootstrap,
             "LLMOPS_TOPIC_PREFIX": self.core.topics.prefix,

@@ -1,4 +1,4 @@
-"""The whole pipeline: real Tansu broker, all five services as processes, the real default model; the gateway."""
+"""The whole pipeline: a real Apache Kafka broker, all five services as processes, the real default model; the gateway."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from shared.messaging.settings import CoreSettings
+from shared.stack.brokers import client_env
 from shared.stack.embedded import EmbeddedStack, free_port
 from shared.stack.processes import http_status, spawn, stop_process
 from tests.conftest import core_settings
@@ -28,15 +29,15 @@ def qdrant_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 async def pipeline_stack(
-    tansu: str, models_dir: Path, qdrant_path: Path, tmp_path_factory: pytest.TempPathFactory
+    kafka: str, models_dir: Path, qdrant_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[EmbeddedStack]:
     """Start the five services against the session broker (their health ports and logs are on the stack)."""
-    core = core_settings(tansu)
+    core = core_settings(kafka)
     stack = EmbeddedStack(
         core,
         external=True,
         log_dir=tmp_path_factory.mktemp("e2e-logs"),
-        extra_env={"LLMOPS_QDRANT_PATH": str(qdrant_path)},
+        extra_env={"LLMOPS_QDRANT_PATH": str(qdrant_path), **client_env("kafka")},
     )
     try:
         await stack.start(timeout=240)

@@ -62,9 +62,9 @@ async def _collect(consumer: AIOKafkaConsumer, wanted: set[str], seconds: float)
 
 
 class TestCanaryAtPreprocess:
-    async def test_split_within_tolerance_and_sticky(self, tansu: str, registry_file: Path, tmp_path: Path) -> None:
+    async def test_split_within_tolerance_and_sticky(self, kafka: str, registry_file: Path, tmp_path: Path) -> None:
         """200 conversations, two turns each, through a real preprocess: 90/10 within 3 sigma, both turns on one variant."""
-        core = core_settings(tansu, prefix="canary-pre.")
+        core = core_settings(kafka, prefix="canary-pre.")
         await ensure_topics(core.kafka, core.topics.all())
         out = await tail_consumer(core, core.topics.preprocessed)
         port = free_port()
@@ -76,7 +76,7 @@ class TestCanaryAtPreprocess:
             "LLMOPS_LOG_FORMAT": "json",
         }
         proc = spawn([sys.executable, "-m", "services.preprocess"], env=environ, log_path=tmp_path / "preprocess.log")
-        producer = AIOKafkaProducer(bootstrap_servers=tansu, linger_ms=5)
+        producer = AIOKafkaProducer(bootstrap_servers=kafka, linger_ms=5)
         await producer.start()
         try:
             for _ in range(360):
@@ -114,10 +114,10 @@ class TestCanaryAtPreprocess:
 
 @pytest.fixture(scope="module")
 async def canary_stack(
-    tansu: str, models_dir: Path, registry_file: Path, tmp_path_factory: pytest.TempPathFactory
+    kafka: str, models_dir: Path, registry_file: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[CoreSettings]:
     """All five services on their own topics, with the canary registry; the small model is the default."""
-    core = core_settings(tansu, prefix="canary.")
+    core = core_settings(kafka, prefix="canary.")
     core.default_model = SMALL_MODEL
     data = tmp_path_factory.mktemp("canary-stack")
     stack = EmbeddedStack(

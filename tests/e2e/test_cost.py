@@ -28,10 +28,10 @@ QUOTAS = {"tenants": {"rpm-t": {"requests_per_minute": 2}, "day-t": {"tokens_per
 
 @pytest.fixture(scope="module")
 async def cost(
-    tansu: str, models_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    kafka: str, models_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[CoreSettings, EmbeddedStack]]:
     """A stack of its own (topic prefix cost.), small model, cache on for two tenants, quotas for two others."""
-    core = core_settings(tansu, prefix="cost.")
+    core = core_settings(kafka, prefix="cost.")
     core.default_model = SMALL_MODEL
     data = tmp_path_factory.mktemp("cost")
     tenants = data / "tenants.json"  # YAML is a superset of JSON

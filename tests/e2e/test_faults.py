@@ -24,10 +24,10 @@ LONG = "Count from 1 to 1000, separated by commas: 1, 2, 3, 4, 5, 6,"
 
 @pytest.fixture(scope="module")
 async def faults(
-    tansu: str, models_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    kafka: str, models_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[CoreSettings, EmbeddedStack]]:
     """A stack of its own (topic prefix faults.), on the small model, with a supervisor restarting crashed services."""
-    core = core_settings(tansu, prefix="faults.")
+    core = core_settings(kafka, prefix="faults.")
     core.default_model = SMALL_MODEL
     stack = EmbeddedStack(core, external=True, log_dir=tmp_path_factory.mktemp("fault-logs"))
     stop = asyncio.Event()

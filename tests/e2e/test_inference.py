@@ -1,4 +1,4 @@
-"""The inference service as a real process (two workers) on the real Tansu broker: streaming and scale-out."""
+"""The inference service as a real process (two workers) on the real Apache Kafka broker: streaming and scale-out."""
 
 from __future__ import annotations
 
@@ -43,14 +43,14 @@ POOL: dict[str, Pool] = {}
 
 @pytest.fixture(scope="module")
 async def workers(
-    tansu: str, models_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    kafka: str, models_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[CoreSettings]:
     """``python -m services.inference --workers 2`` on the small model, topics of its own (prefix inference.)."""
-    core = core_settings(tansu, prefix="inference.")
+    core = core_settings(kafka, prefix="inference.")
     await ensure_topics(core.kafka, core.topics.all())
     port = free_port()
     env = dict(os.environ) | {
-        "LLMOPS_KAFKA_BOOTSTRAP": tansu,
+        "LLMOPS_KAFKA_BOOTSTRAP": kafka,
         "LLMOPS_TOPIC_PREFIX": core.topics.prefix,
         "LLMOPS_DEFAULT_MODEL": SMALL_MODEL,
         "LLMOPS_INFERENCE_N_CTX": "512",

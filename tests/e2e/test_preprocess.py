@@ -54,13 +54,13 @@ async def _ids(consumer: AIOKafkaConsumer, seconds: float, wanted: set[str], see
 
 
 class TestPreprocessKill:
-    async def test_kill_9_mid_batch_loses_nothing(self, tansu: str, tmp_path: Path) -> None:
+    async def test_kill_9_mid_batch_loses_nothing(self, kafka: str, tmp_path: Path) -> None:
         """SIGKILL while batches are in flight: a new replica processes everything not yet committed."""
-        core = core_settings(tansu, prefix="pre-kill.")
+        core = core_settings(kafka, prefix="pre-kill.")
         await ensure_topics(core.kafka, core.topics.all())
         out = await tail_consumer(core, core.topics.preprocessed)
         proc, port = _start(core, tmp_path / "first.log")
-        producer = AIOKafkaProducer(bootstrap_servers=tansu, linger_ms=5)
+        producer = AIOKafkaProducer(bootstrap_servers=kafka, linger_ms=5)
         await producer.start()
         seen: set[str] = set()
         try:

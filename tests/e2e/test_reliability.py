@@ -34,9 +34,9 @@ SCALE = dict.fromkeys(STAGES, 2) | {"grounding": 1}
 
 @pytest.fixture(scope="module")
 async def reliability(
-    tansu: str, models_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    kafka: str, models_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[CoreSettings, EmbeddedStack]]:
-    core = core_settings(tansu, prefix="rel.")
+    core = core_settings(kafka, prefix="rel.")
     core.default_model = SMALL_MODEL
     stack = EmbeddedStack(core, external=True, scale=SCALE, log_dir=tmp_path_factory.mktemp("reliability-logs"))
     stop = asyncio.Event()

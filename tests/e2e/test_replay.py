@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared.client import LlmopsClient
 from shared.messaging.envelope import Envelope, Turn
+from shared.messaging.metadata import topic_partitions
 from shared.messaging.settings import CoreSettings
 from shared.messaging.topic_reader import read_topic
 from tests.conftest import SMALL_MODEL
@@ -30,8 +31,7 @@ async def end_offsets(core: CoreSettings, topic: str) -> dict[int, int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=core.kafka.bootstrap)
     await consumer.start()
     try:
-        await consumer.topics()
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        tps = [TopicPartition(topic, p) for p in sorted(await topic_partitions(consumer, topic))]
         return {tp.partition: offset for tp, offset in (await consumer.end_offsets(tps)).items()}
     finally:
         await consumer.stop()

@@ -30,16 +30,16 @@ async def _drain(consumer: AIOKafkaConsumer, seconds: float) -> list[Envelope]:
 
 
 class TestReplyTopicPolicy:
-    async def test_forbidden_reply_topic_through_the_broker(self, tansu: str, models_dir: Path, tmp_path: Path) -> None:
+    async def test_forbidden_reply_topic_through_the_broker(self, kafka: str, models_dir: Path, tmp_path: Path) -> None:
         """Tenant acme naming globex's reply topic: refused on the default topic; globex's topic gets nothing."""
-        core = core_settings(tansu, prefix="sec.")
+        core = core_settings(kafka, prefix="sec.")
         own, forbidden = core.topics.name("responses.acme"), core.topics.name("responses.globex")
         await ensure_topics(core.kafka, [*core.topics.all(), own, forbidden])
         tenants = tmp_path / "tenants.yaml"
         tenants.write_text(f'default_reply_topics: ["{core.topics.prefix}responses.{{tenant}}"]\n')
         port = free_port()
         env = dict(os.environ) | {
-            "LLMOPS_KAFKA_BOOTSTRAP": tansu,
+            "LLMOPS_KAFKA_BOOTSTRAP": kafka,
             "LLMOPS_TOPIC_PREFIX": core.topics.prefix,
             "LLMOPS_PREPROCESS_HEALTH_PORT": str(port),
             "LLMOPS_PREPROCESS_GROUP_ID": "sec-reply-test",
@@ -51,7 +51,7 @@ class TestReplyTopicPolicy:
         consumers = {
             t: await tail_consumer(core, t) for t in (core.topics.responses, forbidden, core.topics.preprocessed)
         }
-        producer = AIOKafkaProducer(bootstrap_servers=tansu)
+        producer = AIOKafkaProducer(bootstrap_servers=kafka)
         await producer.start()
         try:
             loop = asyncio.get_running_loop()

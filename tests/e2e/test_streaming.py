@@ -26,9 +26,9 @@ ROOT = Path(__file__).parents[2]
 
 
 @pytest.fixture(scope="module")
-async def postprocess(tansu: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[CoreSettings]:
+async def postprocess(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[CoreSettings]:
     """One real postprocess process on its own topics; its policy blocks API keys and AWS key ids (and redacts PII as packaged)."""
-    core = core_settings(tansu, prefix=f"stream{uuid.uuid4().hex[:8]}.")
+    core = core_settings(kafka, prefix=f"stream{uuid.uuid4().hex[:8]}.")
     topics = core.topics
     await ensure_topics(core.kafka, [topics.generated, topics.responses, topics.turns, topics.dlq])
     policy = OutputPolicy.load()
@@ -40,7 +40,7 @@ async def postprocess(tansu: str, tmp_path_factory: pytest.TempPathFactory) -> A
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
-        "LLMOPS_KAFKA_BOOTSTRAP": tansu,
+        "LLMOPS_KAFKA_BOOTSTRAP": kafka,
         "LLMOPS_TOPIC_PREFIX": topics.prefix,
         "LLMOPS_POSTPROCESS_POLICY_PATH": str(policy_path),
         "LLMOPS_LOG_FORMAT": "json",

@@ -40,10 +40,10 @@ ACME_FACT = "My favourite colour is vermilion."
 
 @pytest.fixture(scope="module")
 async def tenant_stack(
-    tansu: str, models_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    kafka: str, models_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[CoreSettings, Path, dict[str, Path]]]:
     """The stack, and each tenant's ingested document (through the grounding service)."""
-    core = core_settings(tansu, prefix="tenant.")
+    core = core_settings(kafka, prefix="tenant.")
     core.topics = TopicSettings(prefix="tenant.", request_tenants=TENANTS)
     core.default_model = SMALL_MODEL
     data = tmp_path_factory.mktemp("tenants")

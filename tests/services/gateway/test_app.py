@@ -64,12 +64,12 @@ def _answer_to(req: Envelope) -> list[Envelope]:
 
 
 @pytest.fixture(scope="module")
-async def stand_in(tansu: str) -> AsyncIterator[list[Envelope]]:
+async def stand_in(kafka: str) -> AsyncIterator[list[Envelope]]:
     """Answers requests on the gw-test. topics to their reply topic; yields the requests it saw."""
-    core = core_settings(tansu, prefix="gw-test.")
+    core = core_settings(kafka, prefix="gw-test.")
     await ensure_topics(core.kafka, core.topics.all())
     consumer = await tail_consumer(core, core.topics.requests)
-    producer = AIOKafkaProducer(bootstrap_servers=tansu)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka)
     await producer.start()
     seen: list[Envelope] = []
 
@@ -91,8 +91,8 @@ async def stand_in(tansu: str) -> AsyncIterator[list[Envelope]]:
 
 
 @pytest.fixture(scope="module")
-async def gateway(tansu: str, stand_in: list[Envelope]) -> AsyncIterator[httpx.AsyncClient]:
-    settings = GatewaySettings(core=core_settings(tansu, prefix="gw-test."), replica="test-1", auth=AUTH, timeout_s=20)
+async def gateway(kafka: str, stand_in: list[Envelope]) -> AsyncIterator[httpx.AsyncClient]:
+    settings = GatewaySettings(core=core_settings(kafka, prefix="gw-test."), replica="test-1", auth=AUTH, timeout_s=20)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         for _ in range(100):
@@ -243,9 +243,9 @@ class TestAnswers:
         deltas = [json.loads(e)["choices"][0]["delta"].get("content") for e in events[1:-2]]
         assert deltas == ["Hello", " there"]
 
-    async def test_replicas_read_their_own_reply_topics(self, tansu: str, stand_in: list[Envelope]) -> None:
+    async def test_replicas_read_their_own_reply_topics(self, kafka: str, stand_in: list[Envelope]) -> None:
         """A second replica names its own reply topic and gets its own answers."""
-        settings = GatewaySettings(core=core_settings(tansu, prefix="gw-test."), replica="test-2", auth=AUTH)
+        settings = GatewaySettings(core=core_settings(kafka, prefix="gw-test."), replica="test-2", auth=AUTH)
         app = create_app(settings)
         async with app.router.lifespan_context(app):
             for _ in range(100):

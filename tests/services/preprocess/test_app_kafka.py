@@ -1,4 +1,4 @@
-"""The preprocess service on the real Tansu broker: bad inputs answered and dead-lettered, offsets committed."""
+"""The preprocess service on the real Apache Kafka broker: bad inputs answered and dead-lettered, offsets committed."""
 
 import asyncio
 import json
@@ -25,9 +25,9 @@ async def _collect(consumer: AIOKafkaConsumer, count: int, seconds: float) -> li
 
 
 class TestPreprocessOnKafka:
-    async def test_bad_inputs_and_a_good_one(self, tansu: str, warm_pre: Preprocessor) -> None:
+    async def test_bad_inputs_and_a_good_one(self, kafka: str, warm_pre: Preprocessor) -> None:
         """Through the real broker: each bad input gets an error answer and a DLQ record, the good one goes on."""
-        core = core_settings(tansu, prefix="pre-kafka.")
+        core = core_settings(kafka, prefix="pre-kafka.")
         core.kafka.max_message_bytes = 1_048_576
         await ensure_topics(core.kafka, core.topics.all())
         settings = PreprocessSettings(core=core, group_id="pre-kafka-test")
@@ -38,7 +38,7 @@ class TestPreprocessOnKafka:
         out = await tail_consumer(core, topics.preprocessed)
         await service.warm_up()
         await service.broker.start()
-        producer = AIOKafkaProducer(bootstrap_servers=tansu, max_request_size=2_000_000)
+        producer = AIOKafkaProducer(bootstrap_servers=kafka, max_request_size=2_000_000)
         await producer.start()
         try:
             good = make_envelope("Please recieve this  message", conversation_id="good-conv")
@@ -63,7 +63,7 @@ class TestPreprocessOnKafka:
             assert sorted(dead) == sorted(raw for raw, _ in BAD_INPUTS.values())
 
             # Every record's offset was committed once its outputs were acknowledged.
-            committed = AIOKafkaConsumer(bootstrap_servers=tansu, group_id="pre-kafka-test", enable_auto_commit=False)
+            committed = AIOKafkaConsumer(bootstrap_servers=kafka, group_id="pre-kafka-test", enable_auto_commit=False)
             await committed.start()
             try:
                 tps = [TopicPartition(topics.requests, p) for p in range(core.kafka.partitions)]

@@ -15,8 +15,8 @@ from tests.conftest import core_settings, tail_consumer
 
 
 @pytest.fixture
-async def core(tansu: str) -> CoreSettings:
-    core = core_settings(tansu, prefix=f"dlq{uuid.uuid4().hex[:6]}.")
+async def core(kafka: str) -> CoreSettings:
+    core = core_settings(kafka, prefix=f"dlq{uuid.uuid4().hex[:6]}.")
     await ensure_topics(core.kafka, core.topics.all())
     return core
 

@@ -55,8 +55,8 @@ RECORDS = [
 
 
 @pytest.fixture
-async def core(tansu: str) -> CoreSettings:
-    core = core_settings(tansu, prefix=f"use{uuid.uuid4().hex[:6]}.")
+async def core(kafka: str) -> CoreSettings:
+    core = core_settings(kafka, prefix=f"use{uuid.uuid4().hex[:6]}.")
     await ensure_topics(core.kafka, core.topics.all())
     producer = AIOKafkaProducer(bootstrap_servers=core.kafka.bootstrap)
     await producer.start()

@@ -10,11 +10,11 @@ from tests.conftest import core_settings
 
 
 class TestLlmopsClient:
-    async def test_one_answer_per_request_even_when_duplicated(self, tansu: str) -> None:
+    async def test_one_answer_per_request_even_when_duplicated(self, kafka: str) -> None:
         """Duplicate answers (a redelivery upstream) are delivered once; unrelated answers are ignored."""
-        core = core_settings(tansu, prefix="sdk-test.")
+        core = core_settings(kafka, prefix="sdk-test.")
         await ensure_topics(core.kafka, core.topics.all())
-        producer = AIOKafkaProducer(bootstrap_servers=tansu)
+        producer = AIOKafkaProducer(bootstrap_servers=kafka)
         await producer.start()
         async with LlmopsClient(core) as client:
             env = client.build("Hi")
@@ -31,9 +31,9 @@ class TestLlmopsClient:
             assert list(client._seen) == [env.request_id]
         await producer.stop()
 
-    async def test_request_is_keyed_by_conversation(self, tansu: str) -> None:
+    async def test_request_is_keyed_by_conversation(self, kafka: str) -> None:
         """The request topic key is the conversation id, so turns stay in order on one partition."""
-        core = core_settings(tansu, prefix="sdk-key.")
+        core = core_settings(kafka, prefix="sdk-key.")
         await ensure_topics(core.kafka, core.topics.all())
         async with LlmopsClient(core) as client:
             env = client.build("Hi", conversation_id="conv-42", timeout=5, max_tokens=7)
@@ -42,11 +42,11 @@ class TestLlmopsClient:
             assert env.deadline is not None
             await client.send(env)
 
-    async def test_stream_yields_chunks_in_order_then_the_final(self, tansu: str) -> None:
+    async def test_stream_yields_chunks_in_order_then_the_final(self, kafka: str) -> None:
         """Chunks come in seq order with redelivered pieces dropped, and the final answer ends the stream."""
-        core = core_settings(tansu, prefix="sdk-stream.")
+        core = core_settings(kafka, prefix="sdk-stream.")
         await ensure_topics(core.kafka, core.topics.all())
-        producer = AIOKafkaProducer(bootstrap_servers=tansu)
+        producer = AIOKafkaProducer(bootstrap_servers=kafka)
         await producer.start()
         async with LlmopsClient(core) as client:
             env = client.build("Hi", stream=True)
@@ -70,11 +70,11 @@ class TestLlmopsClient:
             assert client._pending == {}
         await producer.stop()
 
-    async def test_stream_without_chunks_is_just_the_final(self, tansu: str) -> None:
+    async def test_stream_without_chunks_is_just_the_final(self, kafka: str) -> None:
         """When upstream does not stream, the stream is the final answer alone; a silent pipeline times out."""
-        core = core_settings(tansu, prefix="sdk-stream-final.")
+        core = core_settings(kafka, prefix="sdk-stream-final.")
         await ensure_topics(core.kafka, core.topics.all())
-        producer = AIOKafkaProducer(bootstrap_servers=tansu)
+        producer = AIOKafkaProducer(bootstrap_servers=kafka)
         await producer.start()
         async with LlmopsClient(core) as client:
             env = client.build("Hi", stream=True)

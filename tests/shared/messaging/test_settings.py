@@ -32,11 +32,11 @@ class TestSettings:
         assert core.topics.requests == "prod.requests"
 
     def test_embedded_defaults(self) -> None:
-        """Defaults are the embedded stack: local broker, low fetch wait, idempotence off."""
+        """Defaults: a local broker, a low fetch wait (Tansu), idempotent producers (Kafka's own default)."""
         core = CoreSettings()
         assert core.kafka.bootstrap == "127.0.0.1:9092"
         assert core.kafka.fetch_max_wait_ms <= 10
-        assert core.kafka.enable_idempotence is False
+        assert core.kafka.enable_idempotence is True
 
 
 class TestStageInputs:

@@ -34,9 +34,9 @@ from tests.conftest import SMALL_MODEL, core_settings
 
 
 @pytest.fixture(scope="module")
-async def traced(tansu: str, models_dir: Path) -> AsyncIterator[tuple[CoreSettings, InMemorySpanExporter]]:
+async def traced(kafka: str, models_dir: Path) -> AsyncIterator[tuple[CoreSettings, InMemorySpanExporter]]:
     """The five services in this process on the real broker, all exporting spans to one in-memory exporter."""
-    core = core_settings(tansu, prefix="traces.")
+    core = core_settings(kafka, prefix="traces.")
     await ensure_topics(core.kafka, core.topics.all())
     exporter = InMemorySpanExporter()
     services: list[StageService] = [

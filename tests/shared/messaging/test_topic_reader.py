@@ -1,4 +1,4 @@
-"""Tests for reading a topic, or a time window of it, without a consumer group (real Tansu broker)."""
+"""Tests for reading a topic, or a time window of it, without a consumer group (real Apache Kafka broker)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ BASE_MS = 1_800_000_000_000
 
 
 class TestReadWindow:
-    async def test_window_by_record_timestamp(self, tansu: str) -> None:
+    async def test_window_by_record_timestamp(self, kafka: str) -> None:
         """Records stamped before since or after until are left out; the whole topic is still readable."""
-        core = core_settings(tansu, prefix="reader-test.")
+        core = core_settings(kafka, prefix="reader-test.")
         topic = core.topics.requests
         await ensure_topics(core.kafka, [topic])
-        producer = AIOKafkaProducer(bootstrap_servers=tansu)
+        producer = AIOKafkaProducer(bootstrap_servers=kafka)
         await producer.start()
         try:
             for i in range(6):  # one key: one partition, offsets in time order
