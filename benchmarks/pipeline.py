@@ -18,9 +18,10 @@ from benchmarks.report import percentile
 from shared.client import LlmopsClient
 from shared.messaging.envelope import Envelope
 from shared.messaging.settings import CoreSettings, KafkaSettings, TopicSettings
+from shared.stack.brokers import BrokerKind
 from shared.stack.embedded import STAGES, EmbeddedStack, free_port
 
-__all__ = ["LONG_PROMPTS", "PROMPTS", "Split", "embedded_stack", "measure"]
+__all__ = ["BROKERS", "BROKER_NAMES", "LONG_PROMPTS", "PROMPTS", "Split", "embedded_stack", "measure"]
 
 PROMPTS = [
     "What is the capital of France?",
@@ -154,13 +155,21 @@ class Split:
         }
 
 
-def embedded_stack(model: str, **env: str) -> EmbeddedStack:
-    """A fresh embedded stack (own broker, own knowledge folder and logs; the installed models) on ``model``."""
+#: The brokers the transport benchmarks compare, in the order they run: Apache Kafka, then the embedded Tansu.
+BROKERS: tuple[BrokerKind, ...] = ("kafka", "tansu")
+BROKER_NAMES: dict[BrokerKind, str] = {"kafka": "Apache Kafka 4.1.1 (Maven, KRaft)", "tansu": "Tansu (embedded)"}
+
+
+def embedded_stack(model: str, *, broker: BrokerKind = "tansu", **env: str) -> EmbeddedStack:
+    """A fresh stack (own broker of ``broker``'s kind, knowledge folder and logs; the installed models) on ``model``.
+
+    The services get the client settings that suit the broker (``shared.stack.brokers.client_env``).
+    """
     scratch = Path(tempfile.mkdtemp(prefix="llmops-bench-"))
     core = CoreSettings(kafka=KafkaSettings(bootstrap=f"127.0.0.1:{free_port()}"), topics=TopicSettings())
     core.default_model = model
     env = {"LLMOPS_QDRANT_PATH": str(scratch / "qdrant")} | env
-    return EmbeddedStack(core, log_dir=scratch / "logs", extra_env=env)
+    return EmbeddedStack(core, log_dir=scratch / "logs", extra_env=env, broker=broker)
 
 
 async def measure(core: CoreSettings, prompts: list[str], *, max_tokens: int, warm: int = 3) -> Split:

@@ -1,4 +1,4 @@
-"""``make bench-quick``: the regression guard CI runs (under 3 minutes).
+"""``make bench-quick``: the latency regression guard (under 3 minutes), on Apache Kafka.
 
 Last line: ``transport_p50_ms=<n> transport_p99_ms=<n> overhead_p50_ms=<n> overhead_p99_ms=<n>``;
 exits 1 when either p50 is over three times its target (transport 10 ms, overhead 80 ms) in two
@@ -19,7 +19,7 @@ ATTEMPTS = 2
 
 
 async def _run() -> dict[str, float]:
-    stack = embedded_stack("gemma-3-270m")
+    stack = embedded_stack("gemma-3-270m", broker="kafka")
     await stack.start(timeout=300)
     try:
         split = await measure(stack.core, PROMPTS * 3, max_tokens=8)

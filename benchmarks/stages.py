@@ -72,7 +72,7 @@ async def stage_throughput(
     """Messages per second one stage sustains with ``replicas`` replicas, from a backlog of ``count``."""
     prefix = f"tp{uuid.uuid4().hex[:6]}."
     sub = core.model_copy(update={"topics": TopicSettings(prefix=prefix)})
-    await ensure_topics(sub.kafka, sub.topics.all())
+    await ensure_topics(sub.kafka, sub.topics.all(), sub.topics.configs())
     in_topic, out_topic = STAGE_IO[stage](sub.topics)
     stack = EmbeddedStack(
         sub, external=True, scale={s: (replicas if s == stage else 0) for s in STAGES}, extra_env=extra_env

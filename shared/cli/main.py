@@ -236,7 +236,7 @@ def _run_chat(core: CoreSettings, args: argparse.Namespace) -> int:
 
 
 def _topics(core: CoreSettings, _args: argparse.Namespace) -> int:
-    created = asyncio.run(ensure_topics(core.kafka, core.topics.all()))
+    created = asyncio.run(ensure_topics(core.kafka, core.topics.all(), core.topics.configs()))
     print(f"created: {', '.join(created) or 'nothing (all exist)'}")  # noqa: T201
     return 0
 

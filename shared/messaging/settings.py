@@ -261,6 +261,16 @@ class TopicSettings(BaseSettings):
             "postprocess": self.generated,
         }
 
+    def configs(self) -> dict[str, dict[str, str]]:
+        """Topic configs that differ from the broker's defaults, by topic (set when llmops creates the topics).
+
+        The cache topic is compacted: each record is the newest answer for its exact key (the key of the
+        Kafka record), every safety replica rebuilds its cache by reading the topic from the beginning, and
+        compaction keeps that read bounded by the number of keys instead of the number of answers ever given;
+        ``delete`` too, so entries older than a day go (the cache's TTL is shorter).
+        """
+        return {self.cache: {"cleanup.policy": "compact,delete", "retention.ms": str(24 * 3600 * 1000)}}
+
     def all(self) -> list[str]:
         """Every topic the pipeline needs, in flow order (tenants' request topics beside the shared one)."""
         return [

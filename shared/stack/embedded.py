@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,11 +65,13 @@ class EmbeddedStack:
         stop_timeout: float = 90.0,
         gateway_port: int | None = None,
         broker: BrokerKind = "tansu",
+        service_env: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         """``gateway_port``: also run the HTTP gateway there (0: a free port); ``None``: no gateway.
 
         ``broker``: what to start at ``core.kafka.bootstrap`` (the embedded Tansu, or Apache Kafka from Maven);
         with ``external`` nothing is started and the broker already there is used.
+        ``service_env``: more environment for one stage's replicas (by stage name), e.g. its own Kafka principal.
         """
         self.broker_kind: BrokerKind | None = None if external else broker
         # The settings that suit the broker, unless the environment already says otherwise.
@@ -80,6 +83,7 @@ class EmbeddedStack:
         self.scale = dict.fromkeys(STAGES, 1) | (scale or {})
         self.log_dir = log_dir or core.data_dir / "logs"
         self.extra_env = extra_env or {}
+        self.service_env = {stage: dict(env) for stage, env in (service_env or {}).items()}
         self.stop_timeout = stop_timeout
         self.gateway_port = gateway_port
         self.broker: BrokerProcess | None = None
@@ -98,7 +102,7 @@ class EmbeddedStack:
             self.broker = make_broker_process(self.broker_kind, host, port, log_dir=self.log_dir)
             await self.broker.start()
             self.log.info("broker.started", kind=self.broker_kind, bootstrap=self.broker.bootstrap)
-        created = await ensure_topics(self.core.kafka, self.core.topics.all())
+        created = await ensure_topics(self.core.kafka, self.core.topics.all(), self.core.topics.configs())
         self.log.info("topics.ready", created=created, partitions=self.core.kafka.partitions)
         for stage in STAGES:
             for index in range(self.scale.get(stage, 1)):
@@ -122,7 +126,7 @@ class EmbeddedStack:
 
     def _env(self, svc: ManagedService) -> dict[str, str]:
         prefix = f"LLMOPS_{svc.stage.upper()}_"
-        env = dict(os.environ) | self.client_env | self.extra_env
+        env = dict(os.environ) | self.client_env | self.extra_env | self.service_env.get(svc.stage, {})
         env |= {
             "LLMOPS_KAFKA_BOOTSTRAP": self.core.kafka.bootstrap,
             "LLMOPS_TOPIC_PREFIX": self.core.topics.prefix,
@@ -140,6 +144,24 @@ class EmbeddedStack:
     def _spawn(self, svc: ManagedService) -> None:
         svc.proc = spawn([sys.executable, "-m", f"services.{svc.stage}"], env=self._env(svc), log_path=svc.log_path)
         self.log.info("service.spawned", service=svc.name, pid=svc.proc.pid, log=str(svc.log_path))
+
+    async def add_replica(self, stage: str, *, timeout: float = 180.0) -> ManagedService:
+        """Start one more replica of ``stage`` (it joins the stage's consumer group); return once it is ready."""
+        index = max((s.index for s in self.services if s.stage == stage), default=-1) + 1
+        svc = ManagedService(stage, index, free_port(), self.log_dir / f"{stage}-{index}.log")
+        self._spawn(svc)
+        self.services.append(svc)
+        await self.wait_ready(timeout=timeout)
+        return svc
+
+    def remove_replica(self, svc: ManagedService, *, timeout: float | None = None) -> int | None:
+        """Stop one replica with SIGTERM (it finishes the message in hand and leaves its group); its exit code."""
+        self.services.remove(svc)  # first: the supervisor must not start it again
+        if svc.proc is None:
+            return None
+        code = stop_process(svc.proc, timeout=timeout or self.stop_timeout)
+        self.log.info("service.removed", service=svc.name, code=code)
+        return code
 
     async def wait_ready(self, *, timeout: float) -> None:
         """Wait for every service's ``/readyz``; a service that exits meanwhile is an error."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -13,8 +14,10 @@ from shared.messaging.settings import KafkaSettings
 __all__ = ["ensure_topics"]
 
 
-async def ensure_topics(settings: KafkaSettings, names: list[str]) -> list[str]:
-    """Create the topics that do not exist yet; returns the names created."""
+async def ensure_topics(
+    settings: KafkaSettings, names: list[str], configs: Mapping[str, Mapping[str, str]] | None = None
+) -> list[str]:
+    """Create the topics that do not exist yet (with ``configs[name]``, if any); returns the names created."""
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.bootstrap.split(","),
         client_id=f"{settings.client_id}-admin",
@@ -26,7 +29,12 @@ async def ensure_topics(settings: KafkaSettings, names: list[str]) -> list[str]:
         missing = [n for n in names if n not in existing]
         if missing:
             new = [
-                NewTopic(name=n, num_partitions=settings.partitions, replication_factor=settings.replication_factor)
+                NewTopic(
+                    name=n,
+                    num_partitions=settings.partitions,
+                    replication_factor=settings.replication_factor,
+                    topic_configs=dict((configs or {}).get(n, {})),
+                )
                 for n in missing
             ]
             with contextlib.suppress(TopicAlreadyExistsError):

@@ -118,6 +118,29 @@ class TestStageRestart:
         _assert_one_answer_each(sent, answers)
 
 
+class TestRebalance:
+    async def test_replicas_join_and_leave_under_load(self, reliability: tuple[CoreSettings, EmbeddedStack]) -> None:
+        """300 requests while inference and postprocess each gain a replica and lose one: 300 answers, one each.
+
+        Each change is a consumer-group rebalance on Apache Kafka: partitions move to the newcomer, and the one
+        that leaves (SIGTERM) finishes its message in hand and hands its partitions over.
+        """
+        core, stack = reliability
+        await stack.wait_ready(timeout=180)
+        before = {stage: len(_replicas(stack, stage)) for stage in STAGES}
+        leaving = [_replicas(stack, "inference")[0], _replicas(stack, "postprocess")[0]]
+
+        async def churn() -> None:
+            for svc in leaving:
+                await stack.add_replica(svc.stage)
+                assert await asyncio.to_thread(stack.remove_replica, svc) == 0
+
+        sent, answers = await _load(core, REQUESTS, fault=churn)
+        _assert_one_answer_each(sent, answers)
+        assert {stage: len(_replicas(stack, stage)) for stage in STAGES} == before
+        assert all(svc not in stack.services for svc in leaving)
+
+
 # --- fuzz -------------------------------------------------------------------------------------------
 
 _json_values = st.recursive(

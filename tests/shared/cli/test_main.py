@@ -36,8 +36,14 @@ def _alive(pid: int) -> bool:
 
 
 class TestCli:
-    def test_up_ask_and_clean_stop(self, models_dir: Path, tmp_path: Path) -> None:
-        """`llmops up` starts broker and services, `llmops ask --json` gets an answer, SIGTERM leaves no process behind."""
+    @pytest.mark.parametrize("broker", ["tansu", "kafka"])
+    def test_up_ask_and_clean_stop(self, models_dir: Path, tmp_path: Path, broker: str) -> None:
+        """`llmops up [--broker kafka]` starts broker and services, `llmops ask --json` gets an answer, SIGTERM leaves
+        no process behind.
+
+        `llmops ask` runs with the default settings (an idempotent producer): against Tansu, which refuses that
+        handshake, the client goes on without it.
+        """
         env = dict(os.environ)
         env |= {
             "LLMOPS_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
@@ -49,7 +55,7 @@ class TestCli:
             env.pop(name, None)
         llmops = str(Path(sys.executable).parent / "llmops")
         log = (tmp_path / "up.log").open("wb")
-        up = subprocess.Popen([llmops, "up"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        up = subprocess.Popen([llmops, "up", "--broker", broker], env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 180
             while b"press Ctrl-C" not in (tmp_path / "up.log").read_bytes():
@@ -57,8 +63,9 @@ class TestCli:
                 assert time.monotonic() < deadline, "stack not ready in time"
                 time.sleep(0.5)
             children = _children(up.pid)
-            assert len(children) == 7  # tansu, five services and the gateway
+            assert len(children) == 7  # the broker (tansu or java), five services and the gateway
             out = (tmp_path / "up.log").read_text()
+            assert ("Apache Kafka" if broker == "kafka" else "embedded Tansu") in out
             assert f"gateway: http://127.0.0.1:{gateway_port}" in out
             key = re.search(r"dev API key: (\S+)", out)
             assert key is not None

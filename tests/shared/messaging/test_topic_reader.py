@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
 from aiokafka import AIOKafkaProducer
 
 from shared.messaging.topic_reader import read_topic, read_window
 from shared.stack.topics import ensure_topics
 from tests.conftest import core_settings
 
-BASE_MS = 1_800_000_000_000
+# An hour ago, on a whole second: Kafka refuses record timestamps more than an hour ahead of its clock.
+BASE_MS = (int(time.time()) - 3600) * 1000
 
 
 class TestReadWindow:
