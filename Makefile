@@ -61,9 +61,11 @@ test-unit: install kafka
 test-e2e: install kafka
 	$(VENV)/bin/pytest -m e2e
 
-# Delivery under faults: kill -9 per stage under load, a stage restarted, a fuzz storm (also part of `make test`).
+# Delivery under faults (also part of `make test`): kill -9 per stage under load, a stage restarted, replicas joining
+# and leaving, a fuzz storm; exactly-once under kill -9; a three-node Kafka cluster losing its leader, then unreachable.
 test-faults: install kafka
-	$(VENV)/bin/pytest tests/e2e/test_reliability.py tests/e2e/test_faults.py
+	$(VENV)/bin/pytest tests/e2e/test_reliability.py tests/e2e/test_faults.py tests/e2e/test_exactly_once.py \
+		tests/e2e/test_broker_failures.py
 
 # 30 minutes at a steady rate: memory growth and lag of every service, written to docs/reliability.md (not in CI).
 soak: install
