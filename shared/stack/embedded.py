@@ -24,6 +24,7 @@ STAGES = ("preprocess", "grounding", "safety", "inference", "postprocess")
 GATEWAY = "gateway"
 _MAX_RESTARTS = 5
 _RESTART_WINDOW_S = 60.0
+_PORT_RETRIES = 3
 
 
 @dataclass
@@ -36,6 +37,8 @@ class ManagedService:
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
     restarts: list[float] = field(default_factory=list)
+    #: The health port was picked by the stack (so another can be picked if someone takes it first).
+    port_picked: bool = True
 
     @property
     def name(self) -> str:
@@ -112,6 +115,7 @@ class EmbeddedStack:
         if self.gateway_port is not None:
             # First in the list: stopped first, so no new requests come in while the stages drain.
             gateway = ManagedService(GATEWAY, 0, self.gateway_port or free_port(), self.log_dir / "gateway-0.log")
+            gateway.port_picked = not self.gateway_port
             self._spawn(gateway)
             self.services.insert(0, gateway)
         await self.wait_ready(timeout=timeout)
@@ -164,13 +168,24 @@ class EmbeddedStack:
         return code
 
     async def wait_ready(self, *, timeout: float) -> None:
-        """Wait for every service's ``/readyz``; a service that exits meanwhile is an error."""
+        """Wait for every service's ``/readyz``; a service that exits meanwhile is an error.
+
+        Except when its health port was taken between the pick and the bind (another process on the machine got
+        it first): then it starts again on another port, a few times at most.
+        """
         deadline = time.monotonic() + timeout
         waiting = list(self.services)
+        port_retries = dict.fromkeys((s.name for s in waiting), _PORT_RETRIES)
         while waiting:
             for svc in list(waiting):
                 if svc.proc is not None and svc.proc.poll() is not None:
                     tail = svc.log_path.read_text(errors="replace")[-3000:] if svc.log_path.exists() else ""
+                    if svc.port_picked and "address already in use" in tail[-600:] and port_retries[svc.name] > 0:
+                        port_retries[svc.name] -= 1
+                        self.log.warning("service.port_taken", service=svc.name, port=svc.health_port)
+                        svc.health_port = free_port()
+                        self._spawn(svc)
+                        continue
                     msg = f"{svc.name} exited with code {svc.proc.returncode} while starting:\n{tail}"
                     raise RuntimeError(msg)
                 if await http_status("127.0.0.1", svc.health_port, "/readyz") == 200:  # noqa: PLR2004 - HTTP OK
