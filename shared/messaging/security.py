@@ -104,11 +104,64 @@ class _UnreachableError(Exception):
     """The broker did not answer at all: not an auth failure."""
 
 
+async def _speaks_tls(host: str, port: int, timeout_s: float) -> bool:
+    """Whether a TLS handshake succeeds on ``host:port`` (any certificate: only the protocol is asked)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=context), timeout_s)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    return True
+
+
 async def _login(host: str, port: int, settings: KafkaSettings, kwargs: dict[str, Any], timeout_s: float) -> str | None:
     """Why the broker at ``host:port`` refused this client, or None when it answered a metadata request."""
+    tls = settings.security_protocol in {"SSL", "SASL_SSL"}
+    try:
+        reason = await _login_once(host, port, settings, kwargs, timeout_s)
+    except _UnreachableError:
+        reason = _NO_ANSWER
+    if reason != _NO_ANSWER:
+        return reason
+    if not tls and await _speaks_tls(host, port, timeout_s):
+        # A TLS listener takes a plaintext request for a broken handshake: the client would only see it drop or
+        # time out, and retry forever, as if the broker were away.
+        return f"is a TLS listener: this client is configured for {settings.security_protocol}"
+    raise _UnreachableError
+
+
+#: ``_login_once``'s answer when the connection was accepted but nothing came back in time.
+_NO_ANSWER = "no answer"
+
+
+async def _login_once(
+    host: str, port: int, settings: KafkaSettings, kwargs: dict[str, Any], timeout_s: float
+) -> str | None:
+    """``_login``'s attempt: a refusal's reason, None when served, ``_NO_ANSWER`` when accepted but never served."""
+    conn = await _connect(host, port, settings, kwargs, timeout_s)
+    if isinstance(conn, str):
+        return conn
+    try:
+        await asyncio.wait_for(conn.send(MetadataRequest([])), timeout_s)
+    except KafkaConnectionError:
+        return "closed the connection on a metadata request: it requires authentication this client did not give"
+    except TimeoutError:
+        return _NO_ANSWER
+    except KafkaError as exc:
+        raise _UnreachableError from exc
+    finally:
+        conn.close()
+    return None
+
+
+async def _connect(host: str, port: int, settings: KafkaSettings, kwargs: dict[str, Any], timeout_s: float) -> Any:
+    """A connection that passed TLS and SASL, or the reason it did not (``_NO_ANSWER`` when nothing answered)."""
     sasl = settings.security_protocol.startswith("SASL_")
     try:
-        conn = await asyncio.wait_for(
+        return await asyncio.wait_for(
             create_conn(host, port, client_id=f"{settings.client_id}-auth-check", **kwargs), timeout_s
         )
     except _AUTH_ERRORS as exc:
@@ -124,17 +177,10 @@ async def _login(host: str, port: int, settings: KafkaSettings, kwargs: dict[str
         if sasl:  # aiokafka's SCRAM client fails this way when the server-final message carries an error
             return "refused the SCRAM exchange (unknown user or wrong password)"
         raise _UnreachableError from exc
-    except (OSError, KafkaError, TimeoutError) as exc:
+    except TimeoutError:
+        return _NO_ANSWER
+    except (OSError, KafkaError) as exc:
         raise _UnreachableError from exc
-    try:
-        await asyncio.wait_for(conn.send(MetadataRequest([])), timeout_s)
-    except KafkaConnectionError:
-        return "closed the connection on a metadata request: it requires authentication this client did not give"
-    except (KafkaError, TimeoutError) as exc:
-        raise _UnreachableError from exc
-    finally:
-        conn.close()
-    return None
 
 
 async def check_broker_access(

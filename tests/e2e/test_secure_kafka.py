@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import GroupAuthorizationFailedError, TopicAuthorizationFailedError
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import GroupAuthorizationFailedError
 
 from shared.client import LlmopsClient
 from shared.messaging.security import BrokerAuthError, check_broker_access, client_security_kwargs
@@ -116,52 +116,81 @@ def allowed(principal: str, operation: str, topic: str) -> bool:
     return grants(ACLS, principal, operation, topic)
 
 
-async def may_write(secure: SecureKafka, principal: str, topics: list[str]) -> dict[str, bool]:
-    """Whether the broker takes a record from ``principal`` on each topic (a plain producer: Write alone)."""
-    settings = secure.settings(principal)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap,
-        enable_idempotence=False,
-        request_timeout_ms=5000,
-        **client_security_kwargs(settings),
+def _librdkafka_config(secure: SecureKafka, principal: str) -> dict[str, object]:
+    """librdkafka's settings to log in as ``principal`` (the probes: it reports a refused ACL per request)."""
+    return {
+        "bootstrap.servers": secure.bootstrap,
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanisms": "SCRAM-SHA-512",
+        "sasl.username": principal,
+        "sasl.password": (secure.passwords / principal).read_text().strip(),
+        "ssl.ca.location": str(secure.ca),
+    }
+
+
+def _write_cells(secure: SecureKafka, principal: str, topics: list[str]) -> dict[str, bool]:
+    from confluent_kafka import KafkaError, Producer
+
+    outcome: dict[str, bool] = {}
+
+    def delivered(err: object, msg: object) -> None:
+        topic = msg.topic()  # type: ignore[attr-defined]
+        if err is None:
+            outcome[topic] = True
+        elif err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:  # type: ignore[attr-defined]
+            outcome[topic] = False
+        else:
+            raise AssertionError(f"{principal} → {topic}: {err}")
+
+    # A plain producer: Write on the topic alone (an idempotent one needs more than the cell being tried).
+    producer = Producer(
+        _librdkafka_config(secure, principal) | {"enable.idempotence": False, "message.timeout.ms": 20000}
     )
-    await producer.start()
-    result: dict[str, bool] = {}
+    for topic in topics:
+        # A value no stage can parse (a DLQ record if a stage reads it): the probe must not be work.
+        # Keyed: a compacted topic (the cache) refuses records without a key.
+        producer.produce(topic, b"acl-probe", key=b"acl-probe", partition=0, on_delivery=delivered)
+    assert producer.flush(60) == 0
+    return outcome
+
+
+def _read_cell(secure: SecureKafka, principal: str, topic: str) -> bool:
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+    # Assigned at an explicit offset: no consumer group is joined or asked (topic Read alone is tried).
+    consumer = Consumer(
+        _librdkafka_config(secure, principal)
+        | {"group.id": f"probe-{uuid.uuid4().hex}", "enable.auto.commit": False, "enable.partition.eof": True}
+    )
     try:
-        for topic in topics:
-            try:
-                # A value no stage can parse (a DLQ record if a stage reads it): the probe must not be work.
-                await asyncio.wait_for(producer.send_and_wait(topic, b"acl-probe", partition=0), 15)
-            except TopicAuthorizationFailedError:
-                result[topic] = False
-            else:
-                result[topic] = True
+        # Without Describe (which Read and Write imply) the topic's metadata is refused outright; librdkafka then
+        # waits for the topic as if it did not exist yet, so that answer is read from the metadata.
+        metadata = consumer.list_topics(topic, timeout=20).topics[topic]
+        if metadata.error is not None and metadata.error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+            return False
+        consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        for _ in range(60):
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            err = msg.error()
+            if err is None or err.code() == KafkaError._PARTITION_EOF:
+                return True
+            if err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+                return False
+        raise AssertionError(f"{principal} reading {topic}: no answer from the broker")
     finally:
-        await producer.stop()
-    return result
+        consumer.close()
+
+
+async def may_write(secure: SecureKafka, principal: str, topics: list[str]) -> dict[str, bool]:
+    """Whether the broker takes a record from ``principal`` on each topic."""
+    return await asyncio.to_thread(_write_cells, secure, principal, topics)
 
 
 async def may_read(secure: SecureKafka, principal: str, topic: str) -> bool:
-    """Whether the broker lets ``principal`` fetch a topic's partition (no consumer group: topic Read alone)."""
-    settings = secure.settings(principal)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap,
-        enable_auto_commit=False,
-        request_timeout_ms=5000,
-        **client_security_kwargs(settings),
-    )
-    await consumer.start()
-    try:
-        tp = TopicPartition(topic, 0)
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
-        await consumer.getmany(tp, timeout_ms=500)
-        await consumer.position(tp)
-    except TopicAuthorizationFailedError:
-        return False
-    finally:
-        await consumer.stop()
-    return True
+    """Whether the broker lets ``principal`` fetch a topic's partition."""
+    return await asyncio.to_thread(_read_cell, secure, principal, topic)
 
 
 class TestAclMatrix:
@@ -201,19 +230,29 @@ class TestAclMatrix:
             request_timeout_ms=5000,
             **client_security_kwargs(settings),
         )
-        await consumer.start()
+
+        async def join() -> None:
+            await consumer.start()
+            await asyncio.wait_for(consumer.getone(), 20)
+
         try:
             with pytest.raises(GroupAuthorizationFailedError):
-                await asyncio.wait_for(consumer.getone(), 20)
+                await join()
         finally:
             await consumer.stop()
 
 
 class TestAuthentication:
     async def test_plaintext_client_is_refused(self, secure_kafka: SecureKafka) -> None:
-        """A client without TLS and SASL gets one clear error, not a retry loop."""
-        with pytest.raises(BrokerAuthError, match=secure_kafka.bootstrap):
+        """A client without TLS and SASL gets one clear error (the listener speaks TLS), not a retry loop."""
+        with pytest.raises(BrokerAuthError, match="TLS"):
             await check_broker_access(KafkaSettings(bootstrap=secure_kafka.bootstrap), timeout_s=5, confirm_after_s=0.2)
+
+    async def test_tls_without_sasl_is_refused(self, secure_kafka: SecureKafka) -> None:
+        """TLS but no login: the broker closes the connection at the first request."""
+        settings = KafkaSettings(bootstrap=secure_kafka.bootstrap, security_protocol="SSL", ssl_cafile=secure_kafka.ca)
+        with pytest.raises(BrokerAuthError, match="requires authentication"):
+            await check_broker_access(settings, timeout_s=5, confirm_after_s=0.2)
 
     async def test_wrong_password_is_refused(self, secure_kafka: SecureKafka, tmp_path: Path) -> None:
         """A known principal with the wrong password is refused by the broker."""
@@ -276,7 +315,7 @@ class TestSecurePipeline:
         async with LlmopsClient(core, reply_to="llmops.responses.gateway-secure") as client:
             answer = await client.ask("Number 1:", max_tokens=1, timeout=120)
         assert answer.error is None
-        assert [t.stage for t in answer.trail] == STAGES
+        assert [t.stage for t in answer.trail] == list(STAGES)
 
     async def test_tenant_acme_through_its_own_topics(
         self, secure_kafka: SecureKafka, secure_pipeline: EmbeddedStack
