@@ -32,6 +32,7 @@ __all__ = [
     "rates",
     "sha256",
     "source_of",
+    "source_weights",
     "threshold_at_fpr",
 ]
 
@@ -42,7 +43,7 @@ _MIN_LINES = 5
 
 def source_of(source: str) -> str:
     """The repository of a ``source`` field (``owner/repo:path+owner/repo:path`` → ``owner/repo``)."""
-    return source.split("+")[0].split(":")[0] or "unknown"
+    return source.split("+", maxsplit=1)[0].split(":", maxsplit=1)[0] or "unknown"
 
 
 def sha256(path: Path) -> str:
@@ -141,8 +142,18 @@ def group_oof(x: Any, y: Ints, groups: Sequence[str], c: float, folds: int = 5) 
     return oof
 
 
+def source_weights(data: Dataset) -> Floats:
+    """Per-line weights that give every (source, label) group the same total weight (mean weight 1)."""
+    groups = [(s, int(y)) for s, y in zip(data.sources, data.labels, strict=True)]
+    counts: dict[tuple[str, int], int] = {}
+    for g in groups:
+        counts[g] = counts.get(g, 0) + 1
+    weights = np.array([1.0 / np.sqrt(counts[g]) for g in groups])
+    return np.asarray(weights * len(weights) / weights.sum(), dtype=np.float64)
+
+
 def held_out_scores(
-    x: Any, data: Dataset, c: float, *, only: Sequence[str] | None = None, features_for: Any = None
+    x: Any, data: Dataset, c: float, *, only: Sequence[str] | None = None, balance: bool = True
 ) -> Floats:
     """Each line's probability from a model fitted without its source (``nan`` for sources not in ``only``)."""
     src = np.array(data.sources)
@@ -151,7 +162,8 @@ def held_out_scores(
         if only is not None and source not in only:
             continue
         test, train = np.flatnonzero(src == source), np.flatnonzero(src != source)
-        coef, bias = fit_logistic(x[train], data.labels[train], c)
+        weights = source_weights(data.subset(train)) if balance else None
+        coef, bias = fit_logistic(x[train], data.labels[train], c, weights)
         scores[test] = _predict(x[test], coef, bias)
     return scores
 
