@@ -37,7 +37,7 @@ from shared.components.guards.entities import (
     detect_addresses,
     listed_names,
 )
-from shared.components.guards.injection import InjectionClassifier
+from shared.components.guards.injection import InjectionClassifier, Mode
 from shared.components.guards.profanity import profanity_model
 
 __all__ = [
@@ -269,18 +269,20 @@ class PromptInjectionValidator(Validator):
     """Prompt injection and jailbreaks: heuristics plus the MiniLM classifier (``InjectionClassifier``).
 
     Reads the text's embedding from ``metadata["embedding"]`` when the caller has it (the
-    preprocess stage already embeds the prompt), else computes it with ``embed``.
+    preprocess stage already embeds the prompt), else computes it with ``embed``. ``mode``
+    picks the tuned threshold: ``prompt`` for user messages, ``document`` for retrieved chunks.
     """
 
-    def __init__(self, threshold: float | None = None, on_fail: Any = None) -> None:
-        super().__init__(on_fail=on_fail, threshold=threshold, use_local=True)
+    def __init__(self, threshold: float | None = None, on_fail: Any = None, mode: Mode = "prompt") -> None:
+        super().__init__(on_fail=on_fail, threshold=threshold, mode=mode, use_local=True)
         self.threshold = threshold
+        self.mode: Mode = mode
         self.classifier: InjectionClassifier = InjectionClassifier()
         self.embed: Embed = None
 
     def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
         text = str(value)
-        result = self.classifier.score(text, _embedding(self, text, metadata), self.threshold)
+        result = self.classifier.score(text, _embedding(self, text, metadata), self.threshold, self.mode)
         if not result.attack:
             return PassResult()
         start, end = result.hits.get(result.family, (0, len(text)))
