@@ -31,6 +31,9 @@ def add_parsers(sub: Any) -> None:
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--tenant", default="default", help="whose thresholds apply")
     evaluate.add_argument("--policy", type=Path, help="a policy YAML instead of the packaged one")
+    evaluate.add_argument(
+        "--stage", choices=["input", "context"], default="input", help="context: injection lines are retrieved chunks"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
             )
         )
         return 1 if verdict in {"block", "drop"} else 0
-    report = evaluate_file(args.file, policy).report()
+    report = evaluate_file(args.file, policy, stage=args.stage).report()
     print(json.dumps(report) if args.json else format_report(report))  # noqa: T201
     return 0
 
@@ -67,7 +70,19 @@ def format_report(report: dict[str, Any]) -> str:
             f"{r['fpr']:>7.3f} {r['n']:>6}"
         )
     for finding_type, r in report.get("pii", {}).items():
-        p, rec = r["precision"], r["recall"]
-        f1 = 2 * p * rec / (p + rec) if p + rec else 0.0
-        rows.append(f"{'pii':<10} {finding_type:<12} {p:>9.3f} {rec:>7.3f} {f1:>7.3f} {'-':>7} {r['n']:>6}")
+        rows.append(_pii_row("pii", finding_type, r))
+    for axis in ("source", "category"):
+        for value, r in report.get(f"injection_by_{axis}", {}).items():
+            rows.append(
+                f"{'  ' + axis:<10} {value:<12} {r['precision']:>9.3f} {r['recall']:>7.3f} {r['f1']:>7.3f} "
+                f"{r['fpr']:>7.3f} {r['n']:>6}"
+            )
+        for value, r in report.get(f"pii_by_{axis}", {}).items():
+            rows.append(_pii_row("  " + axis, value, r))
     return "\n".join(rows)
+
+
+def _pii_row(check: str, name: str, r: dict[str, Any]) -> str:
+    p, rec = r["precision"], r["recall"]
+    f1 = 2 * p * rec / (p + rec) if p + rec else 0.0
+    return f"{check:<10} {name:<12} {p:>9.3f} {rec:>7.3f} {f1:>7.3f} {'-':>7} {r['n']:>6}"

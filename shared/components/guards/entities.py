@@ -37,7 +37,8 @@ _POSTCODE = (
 )
 # Further parts of an address after a comma or a line break: "75009 Paris", "Oakland", "United Kingdom".
 _POSTAL_TAIL = (
-    r"(?:[^\S\n]*[,;\n][^\S\n]*(?:" + _POSTCODE + r"[^\S\n]*)?" + _PLACE + r"(?:[^\S\n]+" + _POSTCODE + r")?){0,3}"
+    r"(?:[^\S\n]*[,;\n][^\S\n]*(?:" + _POSTCODE + r"(?:[^\S\n]+" + _PLACE + r")?|" + _PLACE
+    + r"(?:[^\S\n]+" + _POSTCODE + r")?)){0,3}"
 )
 _US_TAIL = (
     r"(?:,[^\S\n]*"
@@ -193,7 +194,7 @@ def cued_places(text: str) -> list[tuple[int, int]]:
         words = m.group(1).split()
         if words[0].lower() in _NOT_NAMES or not m.group(1).islower():
             continue
-        spans.append((m.start(1), m.start(1) + len(words[0]) if words[-1].lower() in _NOT_NAMES else m.end(1)))
+        spans.append((m.start(1), m.start(1) + len(words[0])))
     return spans
 
 
