@@ -62,27 +62,18 @@ def run(args: argparse.Namespace) -> int:
 
 def format_report(report: dict[str, Any]) -> str:
     """A plain table: one row per check and type."""
-    rows = [f"{'check':<10} {'type':<12} {'precision':>9} {'recall':>7} {'f1':>7} {'fpr':>7} {'n':>6}"]
+    named: list[tuple[str, str, dict[str, Any]]] = []
     if "injection" in report:
-        r = report["injection"]
-        rows.append(
-            f"{'injection':<10} {'attack':<12} {r['precision']:>9.3f} {r['recall']:>7.3f} {r['f1']:>7.3f} "
-            f"{r['fpr']:>7.3f} {r['n']:>6}"
-        )
-    for finding_type, r in report.get("pii", {}).items():
-        rows.append(_pii_row("pii", finding_type, r))
-    for axis in ("source", "category"):
-        for value, r in report.get(f"injection_by_{axis}", {}).items():
-            rows.append(
-                f"{'  ' + axis:<10} {value:<12} {r['precision']:>9.3f} {r['recall']:>7.3f} {r['f1']:>7.3f} "
-                f"{r['fpr']:>7.3f} {r['n']:>6}"
-            )
-        for value, r in report.get(f"pii_by_{axis}", {}).items():
-            rows.append(_pii_row("  " + axis, value, r))
+        named.append(("injection", "attack", report["injection"]))
+    named += [("pii", finding_type, r) for finding_type, r in report.get("pii", {}).items()]
+    for part in ("injection", "pii"):
+        for axis in ("source", "category"):
+            named += [(f"  {axis}", value, r) for value, r in report.get(f"{part}_by_{axis}", {}).items()]
+    width = max([12, *(len(name) for _, name, _ in named)])
+    rows = [f"{'check':<10} {'type':<{width}} {'precision':>9} {'recall':>7} {'f1':>7} {'fpr':>7} {'n':>6}"]
+    for check, name, r in named:
+        p, rec = r["precision"], r["recall"]
+        f1 = r.get("f1", 2 * p * rec / (p + rec) if p + rec else 0.0)
+        fpr = f"{r['fpr']:>7.3f}" if "fpr" in r else f"{'-':>7}"
+        rows.append(f"{check:<10} {name:<{width}} {p:>9.3f} {rec:>7.3f} {f1:>7.3f} {fpr} {r['n']:>6}")
     return "\n".join(rows)
-
-
-def _pii_row(check: str, name: str, r: dict[str, Any]) -> str:
-    p, rec = r["precision"], r["recall"]
-    f1 = 2 * p * rec / (p + rec) if p + rec else 0.0
-    return f"{check:<10} {name:<12} {p:>9.3f} {rec:>7.3f} {f1:>7.3f} {'-':>7} {r['n']:>6}"
