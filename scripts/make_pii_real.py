@@ -22,6 +22,8 @@ import re
 import sys
 from pathlib import Path
 
+from shared.components.guards.detectors import luhn_valid
+
 OUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "safety" / "pii_real.jsonl"
 _MARK = re.compile(r"\[\[([A-Z_]+):(.+?)\]\]", re.DOTALL)
 
@@ -29,118 +31,156 @@ TEXTS: list[tuple[str, str]] = [
     # ------------------------------------------------------------------ résumés
     (
         "resume",
-        "[[PERSON:Daniela Ferreira]]\nSenior Backend Engineer\n[[LOCATION:Rua das Flores 112, 4050-262 Porto, "
-        "Portugal]]\n[[PHONE:+351 912 345 678]] | [[EMAIL:daniela.ferreira@correio.example]]\n\nSUMMARY\n"
-        "Eight years building payment systems in Java and Go.\n\nEXPERIENCE\nLead Engineer, Tramway Pay "
-        "(2020-2025)\nEngineer, Bluefin Systems (2016-2020)\n\nEDUCATION\nMSc Informatics, University of "
-        "[[LOCATION:Porto]]\n\nREFERENCES\nAvailable on request.",
+        (
+            "[[PERSON:Daniela Ferreira]]\nSenior Backend Engineer\n[[LOCATION:Rua das Flores 112, 4050-262 Porto, "
+            "Portugal]]\n[[PHONE:+351 912 345 678]] | [[EMAIL:daniela.ferreira@correio.example]]\n\nSUMMARY\n"
+            "Eight years building payment systems in Java and Go.\n\nEXPERIENCE\nLead Engineer, Tramway Pay "
+            "(2020-2025)\nEngineer, Bluefin Systems (2016-2020)\n\nEDUCATION\nMSc Informatics, University of "
+            "[[LOCATION:Porto]]\n\nREFERENCES\nAvailable on request."
+        ),
     ),
     (
         "resume",
-        "CURRICULUM VITAE\n\nName: [[PERSON:Jonas Weber]]\nAddress: [[LOCATION:Lindenstraße 14\n10969 "
-        "Berlin]]\nMobile: [[PHONE:0151 2345 6789]]\nE-mail: [[EMAIL:j.weber@post.example.de]]\n\nProfile\n"
-        "Logistics coordinator with a forklift licence and SAP experience.\n\nWork Experience\n2018 - today "
-        "Dispatcher, Nordkurier Logistik\n\nLanguages\nGerman, English, Polish",
+        (
+            "CURRICULUM VITAE\n\nName: [[PERSON:Jonas Weber]]\nAddress: [[LOCATION:Lindenstraße 14\n10969 "
+            "Berlin]]\nMobile: [[PHONE:0151 2345 6789]]\nE-mail: [[EMAIL:j.weber@post.example.de]]\n\nProfile\n"
+            "Logistics coordinator with a forklift licence and SAP experience.\n\nWork Experience\n2018 - today "
+            "Dispatcher, Nordkurier Logistik\n\nLanguages\nGerman, English, Polish"
+        ),
     ),
     (
         "resume",
-        "[[PERSON:PRIYA NAIR]]\n[[EMAIL:priya.nair.dev@mailbox.example]] · [[PHONE:(415) 555-0199]] · "
-        "[[LOCATION:San Francisco, CA]]\n\nSkills\nReact, TypeScript, GraphQL, accessibility audits\n\n"
-        "Projects\nBuilt an open-source screen-reader test harness used by 40 teams.\n\nCertifications\n"
-        "AWS Certified Developer",
+        (
+            "[[PERSON:PRIYA NAIR]]\n[[EMAIL:priya.nair.dev@mailbox.example]] · [[PHONE:(415) 555-0199]] · "
+            "[[LOCATION:San Francisco, CA]]\n\nSkills\nReact, TypeScript, GraphQL, accessibility audits\n\n"
+            "Projects\nBuilt an open-source screen-reader test harness used by 40 teams.\n\nCertifications\n"
+            "AWS Certified Developer"
+        ),
     ),
     (
         "resume",
-        "Objective\nTo join a small team as a junior nurse.\n\nContact\n[[PERSON:amelia j. rossi]]\n"
-        "[[LOCATION:22 kingsway road, flat 3, leeds ls6 2ab]]\n[[PHONE:07700 900123]]\n\nEducation\nBSc "
-        "Nursing (Adult), 2024\n\nHobbies\nCycling, choir",
+        (
+            "Objective\nTo join a small team as a junior nurse.\n\nContact\n[[PERSON:amelia j. rossi]]\n"
+            "[[LOCATION:22 kingsway road, flat 3, leeds ls6 2ab]]\n[[PHONE:07700 900123]]\n\nEducation\nBSc "
+            "Nursing (Adult), 2024\n\nHobbies\nCycling, choir"
+        ),
     ),
     (
         "resume",
-        "Résumé - [[PERSON:Lucas Moreau]]\n[[LOCATION:18 rue de la République, 69002 Lyon]]\nTél. : "
-        "[[PHONE:04 78 12 34 56]] - Portable : [[PHONE:06.12.34.56.78]]\n[[EMAIL:lucas.moreau@courriel.example]]"
-        "\n\nExpérience\nChef de projet, Atelier Soie (2019-2025)",
+        (
+            "Résumé - [[PERSON:Lucas Moreau]]\n[[LOCATION:18 rue de la République, 69002 Lyon]]\nTél. : "
+            "[[PHONE:04 78 12 34 56]] - Portable : [[PHONE:06.12.34.56.78]]\n[[EMAIL:lucas.moreau@courriel.example]]"
+            "\n\nExpérience\nChef de projet, Atelier Soie (2019-2025)"
+        ),
     ),
     # ------------------------------------------------------------------ emails and signatures
     (
         "email",
-        "Hi team,\n\nI'll be out next week. For anything urgent, call [[PERSON:Marco Bianchi]] on "
-        "[[PHONE:+39 347 123 4567]] or write to [[EMAIL:m.bianchi@studio-verde.example]].\n\nBest,\n"
-        "[[PERSON:Giulia Conti]]\nStudio Verde | [[LOCATION:Via Roma 25, 20121 Milano]]",
+        (
+            "Hi team,\n\nI'll be out next week. For anything urgent, call [[PERSON:Marco Bianchi]] on "
+            "[[PHONE:+39 347 123 4567]] or write to [[EMAIL:m.bianchi@studio-verde.example]].\n\nBest,\n"
+            "[[PERSON:Giulia Conti]]\nStudio Verde | [[LOCATION:Via Roma 25, 20121 Milano]]"
+        ),
     ),
     (
         "email",
-        "Dear [[PERSON:Mr. Okonkwo]],\n\nThank you for your application. Please send the signed contract to "
-        "our office at [[LOCATION:1200 Harbor Blvd, Suite 400, Oakland, CA 94607]] or scan it to "
-        "[[EMAIL:hr@harborline.example]].\n\nKind regards,\n[[PERSON:Sarah M. Lindqvist]]\nPeople Team",
+        (
+            "Dear [[PERSON:Mr. Okonkwo]],\n\nThank you for your application. Please send the signed contract to "
+            "our office at [[LOCATION:1200 Harbor Blvd, Suite 400, Oakland, CA 94607]] or scan it to "
+            "[[EMAIL:hr@harborline.example]].\n\nKind regards,\n[[PERSON:Sarah M. Lindqvist]]\nPeople Team"
+        ),
     ),
     (
         "email",
-        "From: [[PERSON:Kenji Watanabe]] <[[EMAIL:kenji.w@ryokan-hoshi.example]]>\nTo: bookings\nSubject: "
-        "Re: group stay\n\nWe can offer six rooms from the 3rd to the 7th. A deposit of 30% is due by bank "
-        "transfer to [[IBAN:~GB?? NWBK 6016 1331 9268 19]]. Our number is [[PHONE:+81 3-1234-5678]].\n\nKenji",
+        (
+            "From: [[PERSON:Kenji Watanabe]] <[[EMAIL:kenji.w@ryokan-hoshi.example]]>\nTo: bookings\nSubject: "
+            "Re: group stay\n\nWe can offer six rooms from the 3rd to the 7th. A deposit of 30% is due by bank "
+            "transfer to [[IBAN:~GB?? NWBK 6016 1331 9268 19]]. Our number is [[PHONE:+81 3-1234-5678]].\n\nKenji"
+        ),
     ),
     (
         "email",
-        "hey, it's [[PERSON:tom becker]] from the climbing gym. my new number is [[PHONE:+44 7911 123456]], "
-        "the old one is dead. also can you send the waiver to [[EMAIL:tombecker88@mail.example]]? cheers",
+        (
+            "hey, it's [[PERSON:tom becker]] from the climbing gym. my new number is [[PHONE:+44 7911 123456]], "
+            "the old one is dead. also can you send the waiver to [[EMAIL:tombecker88@mail.example]]? cheers"
+        ),
     ),
     (
         "email",
-        "Bonjour [[PERSON:Claire]],\n\nVoici les coordonnées de notre nouveau fournisseur : [[PERSON:Antoine "
-        "Lefebvre]], [[LOCATION:7 avenue Jean Médecin, 06000 Nice]], tél. [[PHONE:+33 (0)4 93 12 34 56]].\n\n"
-        "Cordialement,\n[[PERSON:Sophie Martin]]",
+        (
+            "Bonjour [[PERSON:Claire]],\n\nVoici les coordonnées de notre nouveau fournisseur : [[PERSON:Antoine "
+            "Lefebvre]], [[LOCATION:7 avenue Jean Médecin, 06000 Nice]], tél. [[PHONE:+33 (0)4 93 12 34 56]].\n\n"
+            "Cordialement,\n[[PERSON:Sophie Martin]]"
+        ),
     ),
     (
         "email",
-        "Hallo [[PERSON:Frau Keller]],\n\nbitte überweisen Sie den Betrag auf das Konto [[IBAN:~CH?? 0483 5012 "
-        "3456 7800 9]]. Bei Fragen erreichen Sie mich unter [[PHONE:+41 (0)44 668 18 00]].\n\nFreundliche "
-        "Grüsse\n[[PERSON:Reto Baumann]]\n[[LOCATION:Bahnhofstrasse 45, 8001 Zürich]]",
+        (
+            "Hallo [[PERSON:Frau Keller]],\n\nbitte überweisen Sie den Betrag auf das Konto [[IBAN:~CH?? 0483 5012 "
+            "3456 7800 9]]. Bei Fragen erreichen Sie mich unter [[PHONE:+41 (0)44 668 18 00]].\n\nFreundliche "
+            "Grüsse\n[[PERSON:Reto Baumann]]\n[[LOCATION:Bahnhofstrasse 45, 8001 Zürich]]"
+        ),
     ),
     (
         "email",
-        "Thanks for joining! Your welcome pack is on its way to [[LOCATION:88 Queen Street West, Toronto, ON "
-        "M5H 2N2]]. Questions? Reply here or ring [[PHONE:1-416-555-0142]].\n\n-- [[PERSON:Aisha Rahman]], "
-        "Member Services",
+        (
+            "Thanks for joining! Your welcome pack is on its way to [[LOCATION:88 Queen Street West, Toronto, ON "
+            "M5H 2N2]]. Questions? Reply here or ring [[PHONE:1-416-555-0142]].\n\n-- [[PERSON:Aisha Rahman]], "
+            "Member Services"
+        ),
     ),
     (
         "email",
-        "Signature:\n[[PERSON:Henrik Olsen]]\nSenior Consultant\nMobil: [[PHONE:22 33 44 55]]\n"
-        "[[EMAIL:henrik.olsen@fjord-consult.example]]\n[[LOCATION:Storgata 10, 0155 Oslo]]",
+        (
+            "Signature:\n[[PERSON:Henrik Olsen]]\nSenior Consultant\nMobil: [[PHONE:22 33 44 55]]\n"
+            "[[EMAIL:henrik.olsen@fjord-consult.example]]\n[[LOCATION:Storgata 10, 0155 Oslo]]"
+        ),
     ),
     # ------------------------------------------------------------------ support tickets and chats
     (
         "ticket",
-        "Ticket #88213\nCustomer: [[PERSON:Fatima Zahra El Amrani]]\nIssue: my card [[CREDIT_CARD:~6759 6498 "
-        "2643 845?]] was charged twice for the same order. Please refund one of the charges.\nCallback: "
-        "[[PHONE:+212 6 12 34 56 78]]",
+        (
+            "Ticket #88213\nCustomer: [[PERSON:Fatima Zahra El Amrani]]\nIssue: my card [[CREDIT_CARD:~6759 6498 "
+            "2643 845?]] was charged twice for the same order. Please refund one of the charges.\nCallback: "
+            "[[PHONE:+212 6 12 34 56 78]]"
+        ),
     ),
     (
         "ticket",
-        "Priority: high\nReporter: [[EMAIL:ops-oncall@brightwave.example]]\nThe VPN gateway at [[IP_ADDRESS:"
-        "203.0.113.45]] drops connections every ten minutes. Secondary gateway [[IP_ADDRESS:2001:db8:85a3::8a2e:"
-        "370:7334]] is fine. Started after the 4.2.1 firmware update.",
+        (
+            "Priority: high\nReporter: [[EMAIL:ops-oncall@brightwave.example]]\nThe VPN gateway at [[IP_ADDRESS:"
+            "203.0.113.45]] drops connections every ten minutes. Secondary gateway [[IP_ADDRESS:2001:db8:85a3::8a2e:"
+            "370:7334]] is fine. Started after the 4.2.1 firmware update."
+        ),
     ),
     (
         "ticket",
-        "Customer says: 'hi my name is [[PERSON:olivia grant]] and i cant log in since yesterday. my phone is "
-        "[[PHONE:0412 345 678]] if you need to call.' Account region: [[LOCATION:Brisbane]].",
+        (
+            "Customer says: 'hi my name is [[PERSON:olivia grant]] and i cant log in since yesterday. my phone is "
+            "[[PHONE:0412 345 678]] if you need to call.' Account region: [[LOCATION:Brisbane]]."
+        ),
     ),
     (
         "ticket",
-        "Chargeback dispute. Cardholder [[PERSON:Dmitri Volkov]], card ending in 4417, full number on file "
-        "[[CREDIT_CARD:~2200 7001 2345 678?]]. Merchant ID 4471902. Amount EUR 129.90.",
+        (
+            "Chargeback dispute. Cardholder [[PERSON:Dmitri Volkov]], card ending in 4417, full number on file "
+            "[[CREDIT_CARD:~2200 7001 2345 678?]]. Merchant ID 4471902. Amount EUR 129.90."
+        ),
     ),
     (
         "ticket",
-        "Please update the payout account for vendor 5521 to [[IBAN:~NL?? ABNA 0417 1643 00]] (was "
-        "[[IBAN:~NL?? RABO 0123 4567 89]]). Confirmed by phone with [[PERSON:Pieter de Vries]] on "
-        "[[PHONE:020 123 4567]].",
+        (
+            "Please update the payout account for vendor 5521 to [[IBAN:~NL?? ABNA 0417 1643 00]] (was "
+            "[[IBAN:~NL?? RABO 0123 4567 89]]). Confirmed by phone with [[PERSON:Pieter de Vries]] on "
+            "[[PHONE:020 123 4567]]."
+        ),
     ),
     (
         "ticket",
-        "Bug report from [[PERSON:Lena Hoffmann]]: after setting OPENAI_API_KEY=[[API_KEY:sk-proj-7fQ2xLmP9aR"
-        "3tV8wK1nB5cY0dZ6eH4gJ2sU]] in .env the app still says the key is missing.",
+        (
+            "Bug report from [[PERSON:Lena Hoffmann]]: after setting OPENAI_API_KEY=[[API_KEY:sk-proj-7fQ2xLmP9aR"
+            "3tV8wK1nB5cY0dZ6eH4gJ2sU]] in .env the app still says the key is missing."
+        ),
     ),
     (
         "chat",
@@ -148,13 +188,17 @@ TEXTS: list[tuple[str, str]] = [
     ),
     (
         "chat",
-        "[09:14] [[PERSON:Carlos Mendoza]]: the new office is at [[LOCATION:Calle de Alcalá 48, 28014 Madrid]], "
-        "third floor\n[09:15] [[PERSON:Ana Ruiz]]: perfect, see you there",
+        (
+            "[09:14] [[PERSON:Carlos Mendoza]]: the new office is at [[LOCATION:Calle de Alcalá 48, 28014 Madrid]], "
+            "third floor\n[09:15] [[PERSON:Ana Ruiz]]: perfect, see you there"
+        ),
     ),
     (
         "chat",
-        "just moved to [[LOCATION:lisbon]] and looking for a dentist near [[LOCATION:avenida da liberdade]], any "
-        "recommendations?",
+        (
+            "just moved to [[LOCATION:lisbon]] and looking for a dentist near [[LOCATION:avenida da liberdade]], any "
+            "recommendations?"
+        ),
     ),
     (
         "chat",
@@ -162,8 +206,10 @@ TEXTS: list[tuple[str, str]] = [
     ),
     (
         "chat",
-        "for the background check they need my social security number, [[US_SSN:212 67 4589]], and my "
-        "previous address [[LOCATION:4521 Maple Ave, Apt 2B, Columbus, OH 43214]]",
+        (
+            "for the background check they need my social security number, [[US_SSN:212 67 4589]], and my "
+            "previous address [[LOCATION:4521 Maple Ave, Apt 2B, Columbus, OH 43214]]"
+        ),
     ),
     (
         "chat",
@@ -171,8 +217,10 @@ TEXTS: list[tuple[str, str]] = [
     ),
     (
         "chat",
-        "pls charge the deposit to [[CREDIT_CARD:~3782 822463 1000?]] and email the receipt to "
-        "[[EMAIL:finance+receipts@kiteworks.example]]",
+        (
+            "pls charge the deposit to [[CREDIT_CARD:~3782 822463 1000?]] and email the receipt to "
+            "[[EMAIL:finance+receipts@kiteworks.example]]"
+        ),
     ),
     (
         "chat",
@@ -180,53 +228,71 @@ TEXTS: list[tuple[str, str]] = [
     ),
     (
         "chat",
-        "I'm [[PERSON:Noor Haddad]], I live in [[LOCATION:Amman]] and I'm moving to [[LOCATION:Montreal]] in "
-        "August for my PhD.",
+        (
+            "I'm [[PERSON:Noor Haddad]], I live in [[LOCATION:Amman]] and I'm moving to [[LOCATION:Montreal]] in "
+            "August for my PhD."
+        ),
     ),
     (
         "chat",
-        "we flew from [[LOCATION:Nairobi]] to [[LOCATION:Zanzibar]] and then took the ferry to "
-        "[[LOCATION:Dar es Salaam]], would you recommend the same route?",
+        (
+            "we flew from [[LOCATION:Nairobi]] to [[LOCATION:Zanzibar]] and then took the ferry to "
+            "[[LOCATION:Dar es Salaam]], would you recommend the same route?"
+        ),
     ),
     # ------------------------------------------------------------------ address lists and contact cards
     (
         "addresses",
-        "Shipping list\n1. [[PERSON:Grace Kim]], [[LOCATION:301 Pine St, Seattle, WA 98101]]\n2. [[PERSON:Tomás "
-        "Novák]], [[LOCATION:Vinohradská 12, 120 00 Praha 2]]\n3. [[PERSON:Elif Yılmaz]], [[LOCATION:Bağdat "
-        "Caddesi 155, 34728 Kadıköy, İstanbul]]\n4. [[PERSON:Sean O'Brien]], [[LOCATION:14 Harcourt Street, "
-        "Dublin 2, D02 YX88]]",
+        (
+            "Shipping list\n1. [[PERSON:Grace Kim]], [[LOCATION:301 Pine St, Seattle, WA 98101]]\n2. [[PERSON:Tomás "
+            "Novák]], [[LOCATION:Vinohradská 12, 120 00 Praha 2]]\n3. [[PERSON:Elif Yılmaz]], [[LOCATION:Bağdat "
+            "Caddesi 155, 34728 Kadıköy, İstanbul]]\n4. [[PERSON:Sean O'Brien]], [[LOCATION:14 Harcourt Street, "
+            "Dublin 2, D02 YX88]]"
+        ),
     ),
     (
         "addresses",
-        "Delivery addresses (do not share):\n[[LOCATION:Flat 12, 5 Albion Road\nLondon\nN16 9PR\nUnited "
-        "Kingdom]]\n\n[[LOCATION:Kerkstraat 101\n1017 GD Amsterdam\nNetherlands]]",
+        (
+            "Delivery addresses (do not share):\n[[LOCATION:Flat 12, 5 Albion Road\nLondon\nN16 9PR\nUnited "
+            "Kingdom]]\n\n[[LOCATION:Kerkstraat 101\n1017 GD Amsterdam\nNetherlands]]"
+        ),
     ),
     (
         "addresses",
-        "ship to: [[PERSON:maria lopez]], [[LOCATION:742 evergreen terrace, springfield, il 62704]], phone "
-        "[[PHONE:217-555-0113]]",
+        (
+            "ship to: [[PERSON:maria lopez]], [[LOCATION:742 evergreen terrace, springfield, il 62704]], phone "
+            "[[PHONE:217-555-0113]]"
+        ),
     ),
     (
         "contact card",
-        "BEGIN:VCARD\nFN:[[PERSON:Ingrid Johansson]]\nTEL;TYPE=cell:[[PHONE:+46 70 123 45 67]]\n"
-        "EMAIL:[[EMAIL:ingrid.johansson@norrsken.example]]\nADR:;;[[LOCATION:Drottninggatan 53;Stockholm;;111 21;"
-        "Sweden]]\nEND:VCARD",
+        (
+            "BEGIN:VCARD\nFN:[[PERSON:Ingrid Johansson]]\nTEL;TYPE=cell:[[PHONE:+46 70 123 45 67]]\n"
+            "EMAIL:[[EMAIL:ingrid.johansson@norrsken.example]]\nADR:;;[[LOCATION:Drottninggatan 53;Stockholm;;111 21;"
+            "Sweden]]\nEND:VCARD"
+        ),
     ),
     (
         "contact card",
-        "Nombre: [[PERSON:Javier Castillo Ortega]]\nTeléfono: [[PHONE:+34 612 34 56 78]]\nCorreo: "
-        "[[EMAIL:javier.castillo@buzon.example]]\nDirección: [[LOCATION:Avenida de la Constitución 21, 41004 "
-        "Sevilla]]",
+        (
+            "Nombre: [[PERSON:Javier Castillo Ortega]]\nTeléfono: [[PHONE:+34 612 34 56 78]]\nCorreo: "
+            "[[EMAIL:javier.castillo@buzon.example]]\nDirección: [[LOCATION:Avenida de la Constitución 21, 41004 "
+            "Sevilla]]"
+        ),
     ),
     (
         "contact card",
-        "Kontakt\n[[PERSON:Katarzyna Nowak]]\ntel. [[PHONE:+48 601 234 567]]\n[[LOCATION:ul. Floriańska 3, "
-        "31-019 Kraków]]",
+        (
+            "Kontakt\n[[PERSON:Katarzyna Nowak]]\ntel. [[PHONE:+48 601 234 567]]\n[[LOCATION:ul. Floriańska 3, "
+            "31-019 Kraków]]"
+        ),
     ),
     (
         "contact card",
-        "Name: [[PERSON:Alessandro Greco]]\nTel: [[PHONE:06 1234 5678]]\nIndirizzo: [[LOCATION:Via del Corso "
-        "120, 00186 Roma]]\nEmail: [[EMAIL:a.greco@posta.example.it]]",
+        (
+            "Name: [[PERSON:Alessandro Greco]]\nTel: [[PHONE:06 1234 5678]]\nIndirizzo: [[LOCATION:Via del Corso "
+            "120, 00186 Roma]]\nEmail: [[EMAIL:a.greco@posta.example.it]]"
+        ),
     ),
     (
         "contact card",
@@ -234,13 +300,17 @@ TEXTS: list[tuple[str, str]] = [
     ),
     (
         "contact card",
-        "Emergency contact: [[PERSON:Hannah Schmidt]] (sister), [[PHONE:+49 170 1234567]], "
-        "[[LOCATION:Hauptstr. 7, 69117 Heidelberg]]",
+        (
+            "Emergency contact: [[PERSON:Hannah Schmidt]] (sister), [[PHONE:+49 170 1234567]], "
+            "[[LOCATION:Hauptstr. 7, 69117 Heidelberg]]"
+        ),
     ),
     (
         "contact card",
-        "Contact us: [[PHONE:+44 20 7946 0958]] | [[EMAIL:hello@kettleandcrumb.example]] | [[LOCATION:27 Old "
-        "Gloucester Street, London WC1N 3AX]]",
+        (
+            "Contact us: [[PHONE:+44 20 7946 0958]] | [[EMAIL:hello@kettleandcrumb.example]] | [[LOCATION:27 Old "
+            "Gloucester Street, London WC1N 3AX]]"
+        ),
     ),
     (
         "contact card",
@@ -261,41 +331,55 @@ TEXTS: list[tuple[str, str]] = [
     # ------------------------------------------------------------------ infrastructure and secrets
     (
         "config",
-        "deploy.env\nDB_HOST=[[IP_ADDRESS:10.20.30.40]]\nDB_PASSWORD=${DB_PASSWORD}\nSTRIPE_KEY=[[API_KEY:sk_live_"
-        "51HqLyjWDarjtT1zdp7dcXnA8]]\nAWS_ACCESS_KEY_ID=AKIAXXXXXXXXXXXXXXXX\nSENTRY_DSN=$SENTRY_DSN",
+        (
+            "deploy.env\nDB_HOST=[[IP_ADDRESS:10.20.30.40]]\nDB_PASSWORD=${DB_PASSWORD}\nSTRIPE_KEY=[[API_KEY:sk_live_"
+            "51HqLyjWDarjtT1zdp7dcXnA8]]\nAWS_ACCESS_KEY_ID=AKIAXXXXXXXXXXXXXXXX\nSENTRY_DSN=$SENTRY_DSN"
+        ),
     ),
     (
         "config",
-        "Our CI used the token [[API_KEY:ghp_R8sK2mLq9VtX4wZ7yB1nC5dF3gH6jP0aE2uT]] by mistake; I've rotated it. "
-        "The template now says GITHUB_TOKEN=ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.",
+        (
+            "Our CI used the token [[API_KEY:ghp_R8sK2mLq9VtX4wZ7yB1nC5dF3gH6jP0aE2uT]] by mistake; I've rotated it. "
+            "The template now says GITHUB_TOKEN=ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx."
+        ),
     ),
     (
         "config",
-        "Slack webhook bot token: [[API_KEY:xoxb-2048116372-7391826450-Qm8Lk2Zr5Tn9Xw3Vb6Hc1Jd4]]. The server "
-        "[[IP_ADDRESS:192.0.2.17]] posts alerts with it.",
+        (
+            "Slack webhook bot token: [[API_KEY:xoxb-2048116372-7391826450-Qm8Lk2Zr5Tn9Xw3Vb6Hc1Jd4]]. The server "
+            "[[IP_ADDRESS:192.0.2.17]] posts alerts with it."
+        ),
     ),
     (
         "config",
-        "aws configure printed:\naws_access_key_id = [[API_KEY:AKIAIOSFODNN7EXAMPL3]]\naws_secret_access_key = "
-        "[[API_KEY:wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKE9]]",
+        (
+            "aws configure printed:\naws_access_key_id = [[API_KEY:AKIAIOSFODNN7EXAMPL3]]\naws_secret_access_key = "
+            "[[API_KEY:wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKE9]]"
+        ),
     ),
     (
         "config",
-        'In the docs, write api_key = "YOUR_API_KEY_HERE" and token: <your-token>, never a real '
-        "value. Read it with os.environ['OPENAI_API_KEY'] or {{ secrets.HF_TOKEN }}.",
+        (
+            'In the docs, write api_key = "YOUR_API_KEY_HERE" and token: <your-token>, never a real '
+            "value. Read it with os.environ['OPENAI_API_KEY'] or {{ secrets.HF_TOKEN }}."
+        ),
     ),
     (
         "config",
-        "Hugging Face token [[API_KEY:hf_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789]] leaked in the notebook; "
-        "the placeholder in the README is hf_XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX.",
+        (
+            "Hugging Face token [[API_KEY:hf_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789]] leaked in the notebook; "
+            "the placeholder in the README is hf_XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX."
+        ),
     ),
     # ------------------------------------------------------------------ hard negatives
     ("negative", "We pinned numpy 1.26.4 and Django 4.2.11; the release notes for 5.0.3 mention a fix."),
     ("negative", "The ISBN of the second edition is 978-0-13-468599-1 and the first was 0-201-63361-2."),
     (
         "negative",
-        "A shop sells pencils at 0.45 each and notebooks at 2.99. If a pupil buys 12 pencils and 3 notebooks, "
-        "how much does he pay in total?",
+        (
+            "A shop sells pencils at 0.45 each and notebooks at 2.99. If a pupil buys 12 pencils and 3 notebooks, "
+            "how much does he pay in total?"
+        ),
     ),
     ("negative", "The test number 4111 1111 1111 1112 fails Luhn, so the form rejects it, as it should."),
     ("negative", "Order 2024-118-55731 shipped; tracking 1Z999AA10123456784 shows it in transit."),
@@ -325,14 +409,7 @@ TEXTS: list[tuple[str, str]] = [
 
 
 def _luhn_digit(partial: str) -> str:
-    digits = [int(c) for c in partial] + [0]
-    total = 0
-    for i, d in enumerate(reversed(digits)):
-        if i % 2 == 1:
-            d *= 2
-            d -= 9 if d > 9 else 0  # noqa: PLR2004 - the Luhn rule
-        total += d
-    return str((10 - total % 10) % 10)
+    return next(d for d in "0123456789" if luhn_valid(partial + d))
 
 
 def _complete(value: str) -> str:

@@ -41,7 +41,6 @@ from shared.components.guards.training import (
     rates,
     sha256,
     source_weights,
-    threshold_at_fpr,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,7 +144,7 @@ def main() -> int:
     np.savez_compressed(args.out / "injection_model.npz", weights=coef.astype(np.float32), bias=np.float32(bias))
     (args.out / "injection_model.json").write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
     summary = {k: record["loso"][k] for k in ("mean_recall", "mean_fpr", "pooled_recall", "pooled_fpr")}  # type: ignore[index]
-    print(json.dumps({"thresholds": record["thresholds"], "loso": summary, "dev": record["dev_in_distribution"]}))  # noqa: T201
+    print(json.dumps({"thresholds": record["thresholds"], "loso": summary, "dev": record["dev_in_distribution"]}))
     return 0
 
 

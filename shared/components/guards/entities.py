@@ -37,8 +37,15 @@ _POSTCODE = (
 )
 # Further parts of an address after a comma or a line break: "75009 Paris", "Oakland", "United Kingdom".
 _POSTAL_TAIL = (
-    r"(?:[^\S\n]*[,;\n][^\S\n]*(?:" + _POSTCODE + r"(?:[^\S\n]+" + _PLACE + r")?|" + _PLACE
-    + r"(?:[^\S\n]+" + _POSTCODE + r")?)){0,3}"
+    r"(?:[^\S\n]*[,;\n][^\S\n]*(?:"
+    + _POSTCODE
+    + r"(?:[^\S\n]+"
+    + _PLACE
+    + r")?|"
+    + _PLACE
+    + r"(?:[^\S\n]+"
+    + _POSTCODE
+    + r")?)){0,3}"
 )
 _US_TAIL = (
     r"(?:,[^\S\n]*"
@@ -133,11 +140,11 @@ def first_names() -> frozenset[str]:
 def listed_names(text: str) -> list[tuple[int, int]]:
     """``(start, end)`` of "Given Surname" pairs whose given name is on the list."""
     names = first_names()
-    spans = []
-    for m in _FULL_NAME.finditer(text):
-        if m.group(1) in names and m.group(2).lower() not in _NOT_SURNAMES and m.group(1).lower() not in FIELD_LABELS:
-            spans.append((m.start(), m.end()))
-    return spans
+    return [
+        (m.start(), m.end())
+        for m in _FULL_NAME.finditer(text)
+        if m.group(1) in names and m.group(2).lower() not in _NOT_SURNAMES and m.group(1).lower() not in FIELD_LABELS
+    ]
 
 
 # Common words that follow a cue but are not names ("I'm sorry", "this is great", "call me").

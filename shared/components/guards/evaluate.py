@@ -72,7 +72,11 @@ class _PIICounts:
     predicted: int = 0
 
     def rates(self) -> dict[str, float]:
-        return {"precision": _ratio(self.correct, self.predicted), "recall": _ratio(self.found, self.gold), "n": self.gold}
+        return {
+            "precision": _ratio(self.correct, self.predicted),
+            "recall": _ratio(self.found, self.gold),
+            "n": self.gold,
+        }
 
 
 @dataclass
@@ -168,7 +172,9 @@ def evaluate_file(
             checks.get(name).enabled = False
         checks.injection.enabled = True
         checks.context_injection.enabled = True
-        suite = GuardSuite(base.model_copy(update={"checks": checks}), "context" if stage == "context" else "input", resources)
+        suite = GuardSuite(
+            base.model_copy(update={"checks": checks}), "context" if stage == "context" else "input", resources
+        )
         for batch in _batches(injection_lines):
             vectors = resources.embedder.embed([line["text"] for line in batch])
             for line, vector in zip(batch, vectors, strict=True):

@@ -99,7 +99,11 @@ def _is_phone(value: str, before: str) -> bool:
     groups = [g for g in _SEPARATORS.split(core) if g]
     # Eight digits without a trunk 0 (Nordic, Singapore, Hong Kong) are valid in too many places: context only.
     short = len(digits) <= _MIN_CONTEXT_DIGITS and not core.startswith(("0", "("))
-    if short or len(digits) < _MIN_CONTEXT_DIGITS or (set(re.sub(r"[\d()]", "", core)) == {"-"} and not _NANP.match(core)):
+    if (
+        short
+        or len(digits) < _MIN_CONTEXT_DIGITS
+        or (set(re.sub(r"[\d()]", "", core)) == {"-"} and not _NANP.match(core))
+    ):
         return False
     shaped = core.startswith(("0", "(")) or _NANP.match(core) is not None or len(groups) >= 3  # noqa: PLR2004
     return shaped and any(_parses(number, region, valid=True) for region in REGIONS)

@@ -3,12 +3,12 @@
 import pytest
 
 from shared.components.guards.detectors import (
+    detect_credit_cards,
     detect_ibans,
     detect_ips,
     detect_pii,
     detect_secrets,
     detect_ssns,
-    detect_credit_cards,
     iban_valid,
     is_placeholder,
     luhn_valid,
@@ -189,7 +189,7 @@ class TestPlaceholders:
         """A config template full of placeholders has no secret in it; a real key next to them is found."""
         template = (
             "OPENAI_API_KEY=sk-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\nAWS_ACCESS_KEY_ID=AKIAXXXXXXXXXXXXXXXX\n"
-            "DB_PASSWORD=${DB_PASSWORD}\napi_key = \"YOUR_API_KEY_HERE\"\n"
+            'DB_PASSWORD=${DB_PASSWORD}\napi_key = "YOUR_API_KEY_HERE"\n'
         )
         assert detect_secrets(template) == []
         real = template + "GITHUB_TOKEN=ghp_R8sK2mLq9VtX4wZ7yB1nC5dF3gH6jP0aE2uT\n"

@@ -21,7 +21,10 @@ class TestDetectAddresses:
     @pytest.mark.parametrize(
         ("text", "address"),
         [
-            ("Send it to 58 Willow Crescent, Apt 3C, Portland, OR 97205 please.", "58 Willow Crescent, Apt 3C, Portland, OR 97205"),
+            (
+                "Send it to 58 Willow Crescent, Apt 3C, Portland, OR 97205 please.",
+                "58 Willow Crescent, Apt 3C, Portland, OR 97205",
+            ),
             ("Lieferadresse: Gartenweg 9, 50667 Köln", "Gartenweg 9, 50667 Köln"),
             ("Adresse : 4 rue des Lilas, 31000 Toulouse", "4 rue des Lilas, 31000 Toulouse"),
             ("La oficina está en Calle Mayor 12, 28013 Madrid.", "Calle Mayor 12, 28013 Madrid"),
@@ -75,7 +78,7 @@ class TestNames:
         assert values(text, listed_names(text)) == ["Giulia Moretti", "Pieter van den Berg"]
 
     def test_street_after_a_given_name_is_not_a_person(self) -> None:
-        """"Grace Street" is a place, not a person."""
+        """ "Grace Street" is a place, not a person."""
         assert listed_names("Meet me on Grace Street.") == []
 
     def test_list_has_names_of_many_locales(self) -> None:

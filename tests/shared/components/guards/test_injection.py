@@ -99,5 +99,5 @@ class TestFeatures:
         clf.warm_up()
         x = features(["hello"], np.zeros(384, dtype=np.float32))
         assert x.shape == (1, 384 + len(FLAG_NAMES))
-        assert clf._weights is not None  # noqa: SLF001 - the loaded weights
-        assert clf._weights.shape == (x.shape[1],)  # noqa: SLF001
+        assert clf._weights is not None
+        assert clf._weights.shape == (x.shape[1],)

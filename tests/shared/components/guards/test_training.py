@@ -75,7 +75,9 @@ class TestShippedModelRecord:
     def test_records_thresholds_and_loso(self) -> None:
         """Both thresholds and the leave-one-source-out report with every source are recorded."""
         assert set(RECORD["thresholds"]) == {"prompt", "document"}
-        sources = {source_of(json.loads(line)["source"]) for line in (ROOT / "tests/data/safety/injection_own.jsonl").open()}
+        sources = {
+            source_of(json.loads(line)["source"]) for line in (ROOT / "tests/data/safety/injection_own.jsonl").open()
+        }
         assert sources <= set(RECORD["loso"]["per_source"])
         assert 0 <= RECORD["loso"]["mean_recall"] <= 1
 
