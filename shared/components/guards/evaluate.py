@@ -76,6 +76,7 @@ class _PIICounts:
             "precision": _ratio(self.correct, self.predicted),
             "recall": _ratio(self.found, self.gold),
             "n": self.gold,
+            "findings": self.predicted,
         }
 
 

@@ -187,9 +187,19 @@ _COMPANY_WORDS = frozenset(
 )
 
 
+# Software and payment-network names the small model often takes for people or places.
+_PRODUCT_WORDS = frozenset(
+    {
+        "java", "javascript", "typescript", "python", "graphql", "sql", "windows", "linux", "ubuntu", "android",
+        "ios", "macos", "react", "kafka", "spark", "docker", "kubernetes", "excel", "outlook", "slack", "jira",
+        "github", "gitlab", "terraform", "airflow", "maestro", "visa", "mastercard", "amex", "paypal", "aws",
+    }
+)  # fmt: skip
+
+
 def _looks_like_a_name(span: str) -> bool:
     words = span.lower().split()
-    if not words or words[-1] in _COMPANY_WORDS or words[0] in _COMPANY_WORDS:
+    if not words or words[-1] in _COMPANY_WORDS or words[0] in _COMPANY_WORDS or span.lower() in _PRODUCT_WORDS:
         return False
     # AKIAXXXXXXXXXXXXXXXX, a placeholder in capitals, is not a name.
     if span.isupper() and (len(span) > 12 or len(set(span)) <= len(span) // 3):  # noqa: PLR2004
