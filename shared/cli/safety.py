@@ -70,10 +70,12 @@ def format_report(report: dict[str, Any]) -> str:
         for axis in ("source", "category"):
             named += [(f"  {axis}", value, r) for value, r in report.get(f"{part}_by_{axis}", {}).items()]
     width = max([12, *(len(name) for _, name, _ in named)])
-    rows = [f"{'check':<10} {'type':<{width}} {'precision':>9} {'recall':>7} {'f1':>7} {'fpr':>7} {'n':>6}"]
+    header = f"{'check':<10} {'type':<{width}} {'precision':>9} {'recall':>7} {'f1':>7} {'fpr':>7} {'n':>6}"
+    rows = [header + f" {'findings':>8}"]
     for check, name, r in named:
         p, rec = r["precision"], r["recall"]
         f1 = r.get("f1", 2 * p * rec / (p + rec) if p + rec else 0.0)
         fpr = f"{r['fpr']:>7.3f}" if "fpr" in r else f"{'-':>7}"
-        rows.append(f"{check:<10} {name:<{width}} {p:>9.3f} {rec:>7.3f} {f1:>7.3f} {fpr} {r['n']:>6}")
+        found = r.get("findings", "-")  # PII groups: with no labelled value, precision alone reads 0
+        rows.append(f"{check:<10} {name:<{width}} {p:>9.3f} {rec:>7.3f} {f1:>7.3f} {fpr} {r['n']:>6} {found:>8}")
     return "\n".join(rows)

@@ -86,8 +86,8 @@ class TestEvalSafetyCommand:
         assert report["injection_by_source"]["a/one"]["recall"] == 1.0
         assert report["injection_by_source"]["b/two"]["fpr"] == 0.0
         assert set(report["injection_by_category"]) == {"attack/direct", "benign/question"}
-        assert report["pii_by_category"]["email"] == {"precision": 1.0, "recall": 1.0, "n": 1}
-        assert report["pii_by_source"] == {"c/three": {"precision": 1.0, "recall": 1.0, "n": 1}}
+        assert report["pii_by_category"]["email"] == {"precision": 1.0, "recall": 1.0, "n": 1, "findings": 1}
+        assert report["pii_by_source"] == {"c/three": {"precision": 1.0, "recall": 1.0, "n": 1, "findings": 1}}
         _, table = run(capsys, "eval-safety", str(path))
         assert "a/one" in table
         assert "attack/direct" in table
