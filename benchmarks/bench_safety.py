@@ -57,8 +57,11 @@ def run() -> Section:
     # One torch thread, as the safety service runs it (LLMOPS_SAFETY_EMBED_THREADS=1).
     resources = GuardResources(Embedder(threads=1))
     resources.warm_up()
-    suite = GuardSuite(PolicySet.load().for_tenant("default"), "input", resources)
+    policy = PolicySet.load().for_tenant("default")
+    suite = GuardSuite(policy, "input", resources)
     suite.warm_up()
+    context = GuardSuite(policy, "context", resources)
+    context.warm_up()
     embedding = resources.embed(PROMPT)
 
     rows: list[list[object]] = []
@@ -67,6 +70,10 @@ def run() -> Section:
         ("suite, embedding from preprocess", lambda: suite.scan(PROMPT, embedding=embedding)),
         ("suite, embedding computed here", lambda: suite.scan(PROMPT)),
         ("MiniLM embedding alone", lambda: resources.embed(PROMPT)),
+        (
+            "retrieved chunk as a document (context stage), embedding given",
+            lambda: context.scan(PROMPT, embedding=embedding),
+        ),
     ]
     metadata: dict[str, Any] = {"embedding": embedding, "token_count": None}
     for check, validator in suite._validators():  # noqa: SLF001 - the same validators the suite runs, one by one
@@ -78,6 +85,8 @@ def run() -> Section:
         key = name.split(",")[0].split(":")[-1].strip().replace(" ", "_").lower()
         if name.startswith("suite"):
             key = "suite_prepared_embedding" if "preprocess" in name else "suite_own_embedding"
+        elif name.startswith("retrieved chunk"):
+            key = "context_document"
         figures[f"{key}_p50_ms"] = p50
 
     body = (

@@ -1,15 +1,21 @@
-"""Train the prompt-injection classifier: logistic regression on MiniLM embeddings, hashed n-grams, heuristic flags.
+"""Train the prompt-injection classifier and measure it leave-one-source-out.
 
-Usage (the data stays outside the repository, see ../shared/data/safety/README.md):
+Usage (the public data stays outside the repository, see ../shared/data/safety/README.md; the
+project's own lines are tests/data/safety/injection_own.jsonl, from scripts/make_injection_own.py):
 
-    PYTHONPATH=. python scripts/train_injection.py \
-        --train ../shared/data/safety/injection_train.jsonl --dev ../shared/data/safety/injection_dev.jsonl
+    PYTHONPATH=. python scripts/train_injection.py --cache /tmp/llmops-emb
 
-The regularisation strength and the decision threshold are chosen by 5-fold cross-validation
-on the training file only (the threshold is the lowest whose pooled out-of-fold false-positive
-rate is at most ``--target-fpr``); the dev file is scored once, at the end, and recorded.
-Writes ``shared/components/guards/injection_model.npz`` (weights) and ``injection_model.json``
-(threshold, provenance, scores). ``--cache`` keeps the embeddings between runs (outside the repo).
+Model: a logistic regression on ``[MiniLM embedding | heuristic flags]`` with every (source,
+label) group weighted alike (1/sqrt of its size), or-ed with the strong heuristics at serving time.
+
+Measurement, the primary development metric: leave-one-source-out (``training.loso``) over the
+training file, the dev file and the project's own lines together; every source is held out once.
+Thresholds are chosen on those held-out scores, never on a model's own training lines: the
+``prompt`` threshold at ``--target-fpr`` over every held-out benign line, the ``document``
+threshold at ``--target-fpr`` over the held-out benign documents (clean emails, pages, tool
+outputs). The in-distribution dev score (fit on the training file and the own lines, score the
+dev file) is recorded next to it. Writes ``shared/components/guards/injection_model.npz`` and
+``injection_model.json`` (thresholds, data files with sha256, LOSO report, dev score).
 """
 
 from __future__ import annotations
@@ -23,135 +29,135 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
 
 from shared.components.embedder import Embedder
-from shared.components.guards.injection import CHAR_FEATURES, FLAG_NAMES, WORD_FEATURES, features
+from shared.components.guards.injection import FLAG_NAMES, STRONG_FLAGS, STRONG_SCORE, features, heuristic_hits
+from shared.components.guards.training import (
+    Dataset,
+    fit_logistic,
+    held_out_scores,
+    load_datasets,
+    loso,
+    rates,
+    sha256,
+    source_weights,
+)
 
-OUT = Path(__file__).resolve().parents[1] / "shared" / "components" / "guards"
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "shared" / "components" / "guards"
+SHARED = ROOT.parent / "shared" / "data" / "safety"
+DEFAULT_FILES = (
+    SHARED / "injection_train.jsonl",
+    SHARED / "injection_dev.jsonl",
+    ROOT / "tests" / "data" / "safety" / "injection_own.jsonl",
+)
+DOCUMENT_CATEGORIES = frozenset({"document", "indirect"})
+C = 1.0
 
 
-def load(path: Path) -> tuple[list[str], npt.NDArray[np.int64], list[str]]:
-    """Texts, 0/1 labels and source repositories of a JSONL file."""
-    rows = [json.loads(line) for line in path.read_text().split("\n") if line.strip()]
-    texts = [r["text"] for r in rows]
-    labels = np.array([1 if r["label"] == "attack" else 0 for r in rows])
-    return texts, labels, [r.get("source", "").split(":")[0] for r in rows]
+def embed(texts: list[str], cache: Path | None) -> npt.NDArray[np.float32]:
+    """MiniLM embeddings, one file per text in ``cache`` (so runs over overlapping data reuse them)."""
+    out = np.zeros((len(texts), 384), dtype=np.float32)
+    missing = []
+    for i, text in enumerate(texts):
+        path = cache / f"{hashlib.sha256(text.encode()).hexdigest()}.npy" if cache else None
+        if path is not None and path.exists():
+            out[i] = np.load(path)
+        else:
+            missing.append(i)
+    if missing:
+        embedder = Embedder(threads=2)
+        vectors = embedder.embed([texts[i] for i in missing])
+        for i, vector in zip(missing, vectors, strict=True):
+            out[i] = vector
+            if cache is not None:
+                cache.mkdir(parents=True, exist_ok=True)
+                np.save(cache / f"{hashlib.sha256(texts[i].encode()).hexdigest()}.npy", vector)
+    return out
 
 
-def embed(embedder: Embedder, texts: list[str], cache: Path | None) -> npt.NDArray[np.float32]:
-    """MiniLM embeddings, read from ``cache`` when it holds the same texts."""
-    key = hashlib.sha256("\n".join(texts).encode()).hexdigest()
-    if cache is not None and (cache / f"{key}.npy").exists():
-        return np.load(cache / f"{key}.npy")
-    vectors = embedder.embed(texts)
-    if cache is not None:
-        cache.mkdir(parents=True, exist_ok=True)
-        np.save(cache / f"{key}.npy", vectors)
-    return vectors
+def served_scores(data: Dataset, probabilities: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The classifier's probabilities with the strong heuristics applied, as ``InjectionClassifier.score`` does."""
+    strong = np.array([bool(STRONG_FLAGS & set(heuristic_hits(t))) for t in data.texts])
+    return np.where(strong, np.maximum(probabilities, STRONG_SCORE), probabilities)
 
 
-def rates(y: npt.NDArray[np.int64], p: npt.NDArray[np.float64], threshold: float) -> dict[str, float]:
-    """Precision, recall, F1, false-positive rate and count at ``threshold``."""
-    pred = p >= threshold
-    tp = int(np.sum(pred & (y == 1)))
-    fp = int(np.sum(pred & (y == 0)))
-    fn = int(np.sum(~pred & (y == 1)))
-    tn = int(np.sum(~pred & (y == 0)))
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+def measure(data: Dataset, embeddings: npt.NDArray[np.float32], target_fpr: float) -> dict[str, object]:
+    """The LOSO reports (all lines; documents only) and the two thresholds chosen on held-out scores."""
+    x = features(data.texts, embeddings)
+    scores = served_scores(data, held_out_scores(x, data, C))
+    report = loso(data, scores, target_fpr)
+    docs = np.flatnonzero([c in DOCUMENT_CATEGORIES for c in data.categories])
+    doc_report = loso(data.subset(docs), scores[docs], target_fpr)
     return {
-        "precision": round(precision, 4),
-        "recall": round(recall, 4),
-        "f1": round(f1, 4),
-        "fpr": round(fp / (fp + tn) if fp + tn else 0.0, 4),
-        "n": len(y),
+        "loso": report,
+        "loso_documents": doc_report,
+        "thresholds": {"prompt": report["pooled_threshold"], "document": doc_report["pooled_threshold"]},
     }
 
 
-def threshold_at_fpr(y: npt.NDArray[np.int64], p: npt.NDArray[np.float64], target_fpr: float) -> float:
-    """The lowest threshold whose false-positive rate on ``y == 0`` is at most ``target_fpr``."""
-    negatives = np.sort(p[y == 0])[::-1]
-    allowed = int(np.floor(target_fpr * len(negatives)))
-    # Strictly above the (allowed+1)-th highest benign score.
-    return float(np.nextafter(negatives[allowed], 1.0)) if allowed < len(negatives) else 0.5
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def main() -> int:
-    """Train the injection classifier and write its weights and metrics."""
+    """Measure leave-one-source-out, fit on everything, write the weights and the record."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train", type=Path, required=True)
-    parser.add_argument("--dev", type=Path, required=True)
-    parser.add_argument("--target-fpr", type=float, default=0.03, help="pooled out-of-fold FPR the threshold keeps")
+    parser.add_argument("--data", type=Path, nargs="+", default=list(DEFAULT_FILES), help="labelled JSONL files")
+    parser.add_argument("--dev", type=Path, default=SHARED / "injection_dev.jsonl", help="in-distribution dev file")
+    parser.add_argument("--target-fpr", type=float, default=0.05, help="held-out FPR the thresholds keep")
     parser.add_argument("--out", type=Path, default=OUT, help="folder for injection_model.npz and .json")
     parser.add_argument("--cache", type=Path, help="folder to keep embeddings in between runs")
     args = parser.parse_args()
 
-    embedder = Embedder()
-    embedder.warm_up()
-    train_texts, y, _ = load(args.train)
-    x = features(train_texts, embed(embedder, train_texts, args.cache))
+    data = load_datasets(args.data)
+    embeddings = embed(data.texts, args.cache)
+    measured = measure(data, embeddings, args.target_fpr)
+    thresholds: dict[str, float] = measured["thresholds"]  # type: ignore[assignment]
 
-    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=13)
-    best: tuple[float, float, float, npt.NDArray[np.float64]] | None = None
-    for c in (2.0, 8.0, 32.0):
-        oof = np.zeros(len(y))
-        for fit_idx, val_idx in folds.split(x, y):
-            model = LogisticRegression(C=c, max_iter=2000, class_weight="balanced")
-            model.fit(x[fit_idx], y[fit_idx])
-            oof[val_idx] = model.predict_proba(x[val_idx])[:, 1]
-        threshold = threshold_at_fpr(y, oof, args.target_fpr)
-        recall = rates(y, oof, threshold)["recall"]
-        print(f"C={c}: cv recall {recall:.4f} at threshold {threshold:.4f}", file=sys.stderr)
-        if best is None or recall > best[1]:
-            best = (c, recall, threshold, oof)
-    assert best is not None  # noqa: S101
-    c, _, threshold, oof = best
+    x = features(data.texts, embeddings)
+    coef, bias = fit_logistic(x, data.labels, C, source_weights(data))
 
-    model = LogisticRegression(C=c, max_iter=2000, class_weight="balanced").fit(x, y)
-    dev_texts, dev_y, dev_sources = load(args.dev)
-    dev_p = model.predict_proba(features(dev_texts, embed(embedder, dev_texts, args.cache)))[:, 1]
-    dev = rates(dev_y, dev_p, threshold)
-    per_source = {
-        src: rates(dev_y[idx], dev_p[idx], threshold)
-        for src in sorted(set(dev_sources))
-        if len(idx := np.array([i for i, s in enumerate(dev_sources) if s == src])) >= 5  # noqa: PLR2004
-    }
+    # In-distribution: fit without the dev file, score it at the prompt threshold.
+    dev_rows = np.array([f == args.dev for f in _file_of_lines(args.data)])
+    train = np.flatnonzero(~dev_rows)
+    dev_coef, dev_bias = fit_logistic(x[train], data.labels[train], C, source_weights(data.subset(train)))
+    dev_idx = np.flatnonzero(dev_rows)
+    dev_data = data.subset(dev_idx)
+    dev_p = served_scores(dev_data, 1 / (1 + np.exp(-(x[dev_idx] @ dev_coef + dev_bias))))
+
     record = {
-        "model": "logistic regression (class_weight balanced) on all-MiniLM-L6-v2 + hashed n-grams + heuristic flags",
-        "features": [
-            "embedding[0:384] (normalised all-MiniLM-L6-v2)",
-            f"hashed word 1-2-grams [{WORD_FEATURES}] (log1p counts, L2-normalised)",
-            f"hashed char_wb 3-5-grams [{CHAR_FEATURES}] (log1p counts, L2-normalised)",
-            *[f"heuristic flag {name}" for name in FLAG_NAMES],
-        ],
-        "target_cv_fpr": args.target_fpr,
-        "threshold": round(threshold, 6),
-        "C": c,
+        "model": "logistic regression (every source and label weighted alike) on all-MiniLM-L6-v2 + heuristic "
+        "flags, or-ed with the strong heuristics",
+        "features": ["embedding[0:384] (normalised all-MiniLM-L6-v2)", *[f"heuristic flag {n}" for n in FLAG_NAMES]],
+        "strong_flags": sorted(STRONG_FLAGS),
+        "C": C,
+        "target_fpr": args.target_fpr,
+        "thresholds": {k: round(v, 6) for k, v in thresholds.items()},
         "trained_at": datetime.now(UTC).date().isoformat(),
-        "data": {
-            "train": {"file": "shared/data/safety/injection_train.jsonl", "sha256": _sha256(args.train), "n": len(y)},
-            "dev": {"file": "shared/data/safety/injection_dev.jsonl", "sha256": _sha256(args.dev), "n": len(dev_y)},
-            "provenance": "shared/data/safety/README.md (public sources, MIT / Apache-2.0 / CC BY 4.0)",
-        },
-        "cv_train": rates(y, oof, threshold),
-        "dev": dev,
-        "dev_per_source": per_source,
+        "data": [
+            {"file": _display(path), "sha256": sha256(path), "lines": len(path.read_text().splitlines())}
+            for path in args.data
+        ],
+        "provenance": "shared/data/safety/README.md (public sources, MIT / Apache-2.0 / CC BY 4.0); "
+        "tests/data/safety/injection_own.jsonl written for this project (scripts/make_injection_own.py)",
+        "dev_in_distribution": rates(dev_data.labels, dev_p, thresholds["prompt"]),
+        "loso": measured["loso"],
+        "loso_documents": measured["loso_documents"],
     }
-    np.savez_compressed(
-        args.out / "injection_model.npz",
-        weights=model.coef_[0].astype(np.float32),
-        bias=np.float32(model.intercept_[0]),
-    )
-    (args.out / "injection_model.json").write_text(json.dumps(record, indent=1) + "\n")
-    print(json.dumps({k: record[k] for k in ("C", "threshold", "cv_train", "dev")}, indent=1))
+    np.savez_compressed(args.out / "injection_model.npz", weights=coef.astype(np.float32), bias=np.float32(bias))
+    (args.out / "injection_model.json").write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+    summary = {k: record["loso"][k] for k in ("mean_recall", "mean_fpr", "pooled_recall", "pooled_fpr")}  # type: ignore[index]
+    print(json.dumps({"thresholds": record["thresholds"], "loso": summary, "dev": record["dev_in_distribution"]}))
     return 0
+
+
+def _file_of_lines(paths: list[Path]) -> list[Path]:
+    return [path for path in paths for line in path.read_text().split("\n") if line.strip()]
+
+
+def _display(path: Path) -> str:
+    resolved = path.resolve()
+    for base, name in ((ROOT, ""), (ROOT.parent, "")):
+        if resolved.is_relative_to(base):
+            return name + str(resolved.relative_to(base))
+    return str(path)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,9 @@ def add_parsers(sub: Any) -> None:
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--tenant", default="default", help="whose thresholds apply")
     evaluate.add_argument("--policy", type=Path, help="a policy YAML instead of the packaged one")
+    evaluate.add_argument(
+        "--stage", choices=["input", "context"], default="input", help="context: injection lines are retrieved chunks"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,22 +55,27 @@ def run(args: argparse.Namespace) -> int:
             )
         )
         return 1 if verdict in {"block", "drop"} else 0
-    report = evaluate_file(args.file, policy).report()
+    report = evaluate_file(args.file, policy, stage=args.stage).report()
     print(json.dumps(report) if args.json else format_report(report))  # noqa: T201
     return 0
 
 
 def format_report(report: dict[str, Any]) -> str:
     """A plain table: one row per check and type."""
-    rows = [f"{'check':<10} {'type':<12} {'precision':>9} {'recall':>7} {'f1':>7} {'fpr':>7} {'n':>6}"]
+    named: list[tuple[str, str, dict[str, Any]]] = []
     if "injection" in report:
-        r = report["injection"]
-        rows.append(
-            f"{'injection':<10} {'attack':<12} {r['precision']:>9.3f} {r['recall']:>7.3f} {r['f1']:>7.3f} "
-            f"{r['fpr']:>7.3f} {r['n']:>6}"
-        )
-    for finding_type, r in report.get("pii", {}).items():
+        named.append(("injection", "attack", report["injection"]))
+    named += [("pii", finding_type, r) for finding_type, r in report.get("pii", {}).items()]
+    for part in ("injection", "pii"):
+        for axis in ("source", "category"):
+            named += [(f"  {axis}", value, r) for value, r in report.get(f"{part}_by_{axis}", {}).items()]
+    width = max([12, *(len(name) for _, name, _ in named)])
+    header = f"{'check':<10} {'type':<{width}} {'precision':>9} {'recall':>7} {'f1':>7} {'fpr':>7} {'n':>6}"
+    rows = [header + f" {'findings':>8}"]
+    for check, name, r in named:
         p, rec = r["precision"], r["recall"]
-        f1 = 2 * p * rec / (p + rec) if p + rec else 0.0
-        rows.append(f"{'pii':<10} {finding_type:<12} {p:>9.3f} {rec:>7.3f} {f1:>7.3f} {'-':>7} {r['n']:>6}")
+        f1 = r.get("f1", 2 * p * rec / (p + rec) if p + rec else 0.0)
+        fpr = f"{r['fpr']:>7.3f}" if "fpr" in r else f"{'-':>7}"
+        found = r.get("findings", "-")  # PII groups: with no labelled value, precision alone reads 0
+        rows.append(f"{check:<10} {name:<{width}} {p:>9.3f} {rec:>7.3f} {f1:>7.3f} {fpr} {r['n']:>6} {found:>8}")
     return "\n".join(rows)

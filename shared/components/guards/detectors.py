@@ -14,6 +14,8 @@ from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
+from shared.components.guards.phones import detect_phone_spans
+
 __all__ = [
     "PII_KINDS",
     "SECRET_KINDS",
@@ -27,6 +29,7 @@ __all__ = [
     "detect_secrets",
     "detect_ssns",
     "iban_valid",
+    "is_placeholder",
     "luhn_valid",
     "redact",
     "shannon_entropy",
@@ -50,9 +53,13 @@ _PHONE = re.compile(
     r"\d{3,4}[\s.-]\d{3,4}(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w-]|[\s.]\d)"
 )
 _MIN_PHONE_DIGITS = 9
-_CARD = re.compile(r"(?<![\w-])(?:\d[ -]?){12,18}\d(?![\w-])")
-# Issuer prefixes of the big networks (Visa 4, Mastercard 2/5, Amex/Diners/JCB 3, Discover/UnionPay 6).
+# 12-19 digits in any grouping (single spaces, dashes or dots between digits).
+_CARD = re.compile(r"(?<![\w.-])(?:\d[ .-]?){11,18}\d(?![\w-]|[.,]\d)")
+# Issuer prefixes: Mir 2, Amex/Diners/JCB 3, Visa 4, Mastercard/Maestro 5, Discover/UnionPay/Maestro/RuPay 6.
 _CARD_PREFIX = frozenset("23456")
+_CARD_CONTEXT = re.compile(r"(?i)\b(?:card|visa|master\s?card|maestro|amex|cb|karte|carte|tarjeta|carta)\b")
+_MIN_CARD_DIGITS, _MAX_CARD_DIGITS = 12, 19
+_ISBN_PREFIXES = ("978", "979")
 # Area 000, 666 and 9xx, group 00 and serial 0000 are never issued.
 _SSN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-])")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
@@ -129,23 +136,33 @@ def detect_emails(text: str) -> list[Detection]:
 
 
 def detect_credit_cards(text: str) -> list[Detection]:
-    """Payment card numbers: 13-19 digits with a network prefix, optionally grouped, that pass Luhn."""
+    """Payment card numbers: 12-19 digits in any grouping that pass Luhn, with a network prefix or a card word."""
     found = []
     for m in _CARD.finditer(text):
         digits = re.sub(r"\D", "", m.group())
-        if 13 <= len(digits) <= 19 and digits[0] in _CARD_PREFIX and luhn_valid(digits):  # noqa: PLR2004
-            found.append(Detection("credit_card", m.start(), m.end()))
+        if not (_MIN_CARD_DIGITS <= len(digits) <= _MAX_CARD_DIGITS and luhn_valid(digits)):
+            continue
+        if digits.startswith(_ISBN_PREFIXES) and len(digits) == 13:  # noqa: PLR2004 - an ISBN-13/EAN
+            continue
+        # 12-digit Maestro numbers and unknown networks need the word "card" nearby.
+        short_or_other = len(digits) < 13 or digits[0] not in _CARD_PREFIX  # noqa: PLR2004
+        if short_or_other and not _CARD_CONTEXT.search(text[max(0, m.start() - 40) : m.start()]):
+            continue
+        found.append(Detection("credit_card", m.start(), m.end()))
     return found
 
 
 def detect_phones(text: str) -> list[Detection]:
-    """Phone numbers with at least 9 digits."""
-    # Fewer than 9 digits is rarely a phone number (extensions, years, prices).
-    return [
-        Detection("phone", m.start(), m.end())
+    """Phone numbers in international, North-American and national formats (``phones.detect_phone_spans``)."""
+    spans = detect_phone_spans(text)
+    # Fewer than 9 digits is rarely a phone number unless written with a country code or a phone word.
+    spans += [
+        (m.start(), m.end())
         for m in _PHONE.finditer(text)
         if len(re.sub(r"\D", "", m.group().split("x")[0].split("ext")[0])) >= _MIN_PHONE_DIGITS
+        and all(m.end() <= s or m.start() >= e for s, e in spans)
     ]
+    return [Detection("phone", s, e) for s, e in sorted(spans)]
 
 
 def detect_ssns(text: str) -> list[Detection]:
@@ -188,9 +205,44 @@ def _aws_secret_like(value: str) -> bool:
     return has_classes and shannon_entropy(value) >= _AWS_SECRET_MIN_ENTROPY
 
 
+# Known key prefixes, stripped before judging whether the rest is a placeholder (sk-xxxx, AKIAXXXX, ghp_xxxx).
+_KEY_PREFIX = re.compile(
+    r"^(?:sk-(?:proj-|ant-(?:api\d\d-)?)?|gh[pousr]_|github_pat_|[rsp]k_(?:live|test)_|AIza|xox[abposr]-|glpat-|hf_|"
+    r"AKIA|ASIA|ABIA|ACCA|AROA|AIDA)"
+)
+# Variable references: $VAR, ${VAR}, %VAR%, {{ secrets.X }}, <your-key>, os.environ[...], process.env.X.
+_VARIABLE_REFERENCE = re.compile(
+    r"^(?:\$\{?[A-Za-z_][\w.]*\}?|%[A-Za-z_]\w*%|\{\{.*\}\}|<[^<>]*>|\[[^\[\]]*\]|"
+    r"(?:os\.environ|os\.getenv|process\.env|env)\b.*)$"
+)
+_MAX_FILLER_KINDS = 3
+_MIN_PLACEHOLDER_ENTROPY = 2.5
+_MIN_ENTROPY_LENGTH = 12
+
+
+def is_placeholder(value: str) -> bool:
+    """True for values that stand in for a secret: ``sk-xxxx…``, ``AKIAXXXX…``, ``${VAR}``, ``YOUR_API_KEY_HERE``."""
+    value = value.strip("\"'`")
+    if not value or _VARIABLE_REFERENCE.match(value):
+        return True
+    rest = _KEY_PREFIX.sub("", value)
+    # A prefix followed by filler: x's, X's, stars, dots, zeros, dashes.
+    if len(set(rest.lower()) - set("-_.")) <= _MAX_FILLER_KINDS or re.fullmatch(r"[xX*.\-_0]+", rest):
+        return True
+    # A long all-caps word (YOUR_API_KEY_HERE, CHANGE_ME): a name, not a value.
+    if re.fullmatch(r"[A-Z][A-Z_]*[A-Z]", value):
+        return True
+    return len(value) >= _MIN_ENTROPY_LENGTH and shannon_entropy(value) < _MIN_PLACEHOLDER_ENTROPY
+
+
 def detect_secrets(text: str) -> list[Detection]:
-    """API keys, tokens, private keys, AWS key ids and secret keys, and assigned passwords."""
-    found = [Detection(kind, m.start(), m.end()) for kind, pattern in _SECRET_PATTERNS for m in pattern.finditer(text)]
+    """API keys, tokens, private keys, AWS key ids and secret keys, and assigned passwords (placeholders are not)."""
+    found = [
+        Detection(kind, m.start(), m.end())
+        for kind, pattern in _SECRET_PATTERNS
+        for m in pattern.finditer(text)
+        if kind == "private_key" or not is_placeholder(m.group())
+    ]
     found += [
         Detection("aws_secret_key", m.start(), m.end())
         for m in _AWS_SECRET.finditer(text)
@@ -199,8 +251,8 @@ def detect_secrets(text: str) -> list[Detection]:
     for m in _ASSIGNED_SECRET.finditer(text):
         value = m.group("value")
         kind = "password" if re.match(r"(?i)p(?:ass)?w", m.group()) else "api_key"
-        # "password = <PASSWORD_1>" or a plain word is not a credential.
-        if value.startswith("<") or (value.isalpha() and kind == "api_key"):
+        # "password = <PASSWORD_1>", "${DB_PASSWORD}" or a plain word is not a credential.
+        if is_placeholder(value) or (value.isalpha() and kind == "api_key"):
             continue
         found.append(Detection(kind, m.start("value"), m.end("value")))
     return _without_overlaps(found)

@@ -2,10 +2,11 @@
 
 The heuristics catch the textbook phrasings (instruction override, persona jailbreaks,
 system-prompt extraction, encoded payloads, fake system markers in documents); the
-classifier (logistic regression over the 384-d embedding, hashed word and character
-n-grams and the heuristic flags, trained by ``scripts/train_injection.py``) generalises to
-the paraphrases. Weights live in ``injection_model.npz`` next to this module; the threshold,
-the data they came from and their measured scores in ``injection_model.json``.
+classifier (logistic regression over the 384-d embedding and the heuristic flags, trained by
+``scripts/train_injection.py`` with every source weighted alike) generalises to the
+paraphrases. Weights live in ``injection_model.npz`` next to this module; the thresholds
+(prompt and document), the data they came from and their leave-one-source-out scores in
+``injection_model.json``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import re
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -25,8 +26,11 @@ import numpy.typing as npt
 __all__ = [
     "FLAG_NAMES",
     "HEURISTICS",
+    "STRONG_FLAGS",
+    "STRONG_SCORE",
     "InjectionClassifier",
     "InjectionScore",
+    "Mode",
     "features",
     "heuristic_flags",
     "heuristic_hits",
@@ -140,34 +144,24 @@ def heuristic_flags(text: str) -> npt.NDArray[np.float32]:
     return np.array([1.0 if name in hits else 0.0 for name in FLAG_NAMES], dtype=np.float32)
 
 
-# Hashed word 1-2-grams and character 3-5-grams: surface forms of jailbreak templates that the sentence
-# embedding averages away. Hashing keeps the model a fixed, small size (no vocabulary to ship).
-WORD_FEATURES = 2**12
-CHAR_FEATURES = 2**11
+#: Heuristic families precise enough to flag a text on their own (no benign line of the training data fires them).
+STRONG_FLAGS = frozenset({"override", "base64_payload"})
+
+#: Which threshold a text is judged by: a prompt typed by the user, or a document (a retrieved chunk).
+Mode = Literal["prompt", "document"]
 
 
-def _hashed(texts: list[str]) -> Any:
-    from scipy.sparse import hstack  # noqa: PLC0415 - scikit-learn's own dependency
-    from sklearn.feature_extraction.text import HashingVectorizer  # noqa: PLC0415 - heavy import
-    from sklearn.preprocessing import normalize  # noqa: PLC0415
+def features(texts: list[str], embeddings: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """The classifier's input: ``[embedding (384) | heuristic flags]``, one row per text.
 
-    parts = []
-    for n_features, ngrams, analyzer in ((WORD_FEATURES, (1, 2), "word"), (CHAR_FEATURES, (3, 5), "char_wb")):
-        vectorizer = HashingVectorizer(
-            n_features=n_features, ngram_range=ngrams, analyzer=analyzer, alternate_sign=False, norm=None
-        )
-        counts = vectorizer.transform(texts)
-        counts.data = np.log1p(counts.data)
-        parts.append(normalize(counts))
-    return hstack(parts).tocsr()
-
-
-def features(texts: list[str], embeddings: npt.NDArray[np.float32]) -> Any:
-    """The classifier's input: ``[embedding (384), hashed words, hashed characters, heuristic flags]`` (sparse)."""
-    from scipy.sparse import csr_matrix, hstack  # noqa: PLC0415
-
+    Hashed word and character n-grams were dropped: they raised the in-distribution dev score
+    but learned each source's wording, and the leave-one-source-out mean recall was lower with
+    them, and so did counts of softer cues (harmful-intent words, fiction framing, protected
+    objects, authority claims): both measured in docs/safety.md.
+    """
     flags = np.stack([heuristic_flags(t) for t in texts])
-    return hstack([csr_matrix(embeddings), _hashed(texts), csr_matrix(flags)]).tocsr()
+    vectors = np.asarray(embeddings, dtype=np.float32).reshape(len(texts), -1)
+    return np.hstack([vectors, flags]).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -185,7 +179,11 @@ class InjectionScore:
 
 
 class InjectionClassifier:
-    """Logistic regression over ``features()``; weights in ``injection_model.npz``, its record in ``.json``.
+    """Logistic regression over ``features()`` or-ed with the strong heuristics; weights in ``injection_model.npz``.
+
+    Two thresholds, both chosen on leave-one-source-out scores by ``scripts/train_injection.py``:
+    ``prompt`` (user messages) and ``document`` (retrieved chunks, whose clean text is longer and
+    full of imperatives, and whose attacks are one sentence inside ordinary text).
 
     Example:
         >>> clf = InjectionClassifier()
@@ -204,7 +202,7 @@ class InjectionClassifier:
         self.meta: dict[str, Any] = {}
 
     def warm_up(self) -> None:
-        """Read the weights (tens of KB) and the record."""
+        """Read the weights (a few KB) and the record."""
         if self._weights is not None:
             return
         base = self.folder or Path(str(files(__package__)))
@@ -212,25 +210,41 @@ class InjectionClassifier:
         with np.load(base / "injection_model.npz") as model:
             self._weights = model["weights"].astype(np.float32)
             self._bias = float(model["bias"])
-        _hashed(["warm up"])  # import scikit-learn now, not on the first request
 
-    @property
-    def threshold(self) -> float:
-        """Probability at or above which a text is an attack (the tuned one unless overridden)."""
+    def threshold_for(self, mode: Mode = "prompt") -> float:
+        """Probability at or above which a text is an attack (the tuned one for ``mode`` unless overridden)."""
         if self._threshold is not None:
             return self._threshold
         self.warm_up()
-        return float(self.meta["threshold"])
+        return float(self.meta["thresholds"][mode])
+
+    @property
+    def threshold(self) -> float:
+        """The prompt threshold."""
+        return self.threshold_for("prompt")
 
     def probability(self, text: str, embedding: npt.NDArray[np.float32]) -> float:
         """P(attack) for ``text`` given its (normalised MiniLM) embedding."""
         self.warm_up()
         assert self._weights is not None  # noqa: S101 - set by warm_up
-        logit = float((features([text], embedding.reshape(1, -1)) @ self._weights)[0]) + self._bias
+        logit = float(features([text], embedding.reshape(1, -1))[0] @ self._weights) + self._bias
         return float(1.0 / (1.0 + np.exp(-logit)))
 
-    def score(self, text: str, embedding: npt.NDArray[np.float32], threshold: float | None = None) -> InjectionScore:
-        """Probability, verdict at ``threshold`` (default the tuned one) and the heuristic hits."""
+    def score(
+        self,
+        text: str,
+        embedding: npt.NDArray[np.float32],
+        threshold: float | None = None,
+        mode: Mode = "prompt",
+    ) -> InjectionScore:
+        """Probability, verdict at ``threshold`` (default the tuned one for ``mode``) and the heuristic hits."""
+        hits = heuristic_hits(text)
         p = self.probability(text, embedding)
-        cut = self.threshold if threshold is None else threshold
-        return InjectionScore(score=p, attack=p >= cut, hits=heuristic_hits(text))
+        if STRONG_FLAGS & set(hits):
+            p = max(p, STRONG_SCORE)
+        cut = self.threshold_for(mode) if threshold is None else threshold
+        return InjectionScore(score=p, attack=p >= cut, hits=hits)
+
+
+#: The score a strong heuristic gives a text whatever the classifier says.
+STRONG_SCORE = 0.99

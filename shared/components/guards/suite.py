@@ -220,7 +220,10 @@ class GuardSuite:
             elif name == "profanity":
                 out.append((name, ProfanityValidator(threshold=checks.profanity.threshold)))
             elif name in {"injection", "context_injection"}:
-                validator = PromptInjectionValidator(threshold=checks.get(name).threshold)  # type: ignore[attr-defined]
+                validator = PromptInjectionValidator(
+                    threshold=checks.get(name).threshold,  # type: ignore[attr-defined]
+                    mode="document" if name == "context_injection" else "prompt",
+                )
                 validator.classifier = self.resources.classifier
                 validator.embed = self.resources.embed
                 out.append((name, validator))

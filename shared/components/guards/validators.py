@@ -29,8 +29,15 @@ from guardrails_ai.detect_pii.main import DetectPII
 from guardrails_ai.profanity_free.main import ProfanityFree
 from guardrails_ai.secrets_present.main import SecretsPresent
 
-from shared.components.guards.detectors import Detection, detect_pii, detect_secrets, redact
-from shared.components.guards.injection import InjectionClassifier
+from shared.components.guards.detectors import Detection, detect_pii, detect_secrets, is_placeholder, redact
+from shared.components.guards.entities import (
+    clean_entity_span,
+    cued_names,
+    cued_places,
+    detect_addresses,
+    listed_names,
+)
+from shared.components.guards.injection import InjectionClassifier, Mode
 from shared.components.guards.profanity import profanity_model
 
 __all__ = [
@@ -118,24 +125,85 @@ class PresidioPIIValidator(DetectPII):
         self.pii_analyzer: Any = None
 
     def validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:  # noqa: ARG002 - the hub class overrides validate
-        """Typed spans of the entities Presidio finds above ``min_score``."""
+        """Typed spans of names and places: Presidio's NER, street addresses, and lower-case names after cues."""
         text = str(value)
+        spans: list[tuple[str, int, int, float]] = []
+        if "LOCATION" in self.pii_entities:
+            spans += [("location", s, e, _ADDRESS_SCORE) for s, e in detect_addresses(text)]
         results = self.pii_analyzer.analyze(text=text, entities=self.pii_entities, language="en")
-        spans = [
-            (r.entity_type.lower(), r.start, r.end, float(r.score))
-            for r in sorted(results, key=lambda r: r.start)
-            if r.score >= self.min_score and _looks_like_a_name(text[r.start : r.end])
-        ]
-        if not spans:
+        for r in sorted(results, key=lambda r: r.start):
+            cleaned = clean_entity_span(text, r.start, r.end)
+            if r.score < self.min_score or cleaned is None or not _looks_like_a_name(text[cleaned[0] : cleaned[1]]):
+                continue
+            spans.append((r.entity_type.lower(), cleaned[0], cleaned[1], float(r.score)))
+        if "PERSON" in self.pii_entities:
+            spans += [("person", s, e, _LISTED_SCORE) for s, e in listed_names(text)]
+        spans += self._lower_case_entities(text)
+        chosen: list[tuple[str, int, int, float]] = []
+        for span in spans:  # addresses first: a street name inside one is not a separate person
+            if all(span[2] <= c[1] or span[1] >= c[2] for c in chosen):
+                chosen.append(span)
+        if not chosen:
             return PassResult()
-        return _fail(text, spans, f"found {', '.join(sorted({s[0] for s in spans}))}")
+        chosen.sort(key=lambda s: s[1])
+        return _fail(text, chosen, f"found {', '.join(sorted({s[0] for s in chosen}))}")
 
+    def _lower_case_entities(self, text: str) -> list[tuple[str, int, int, float]]:
+        """Lower-case names and places after cues, confirmed by NER on a capitalised copy of each candidate."""
+        candidates = []
+        if "PERSON" in self.pii_entities:
+            candidates += [("PERSON", s, e) for s, e in cued_names(text)]
+        if "LOCATION" in self.pii_entities:
+            candidates += [("LOCATION", s, e) for s, e in cued_places(text)]
+        if not candidates:
+            return []
+        # One NER call over short sentences that put each candidate, capitalised, in a neutral frame.
+        frames = {"PERSON": "My name is {}.", "LOCATION": "I live in {}."}
+        probe, placed = "", []
+        for kind, s, e in candidates[:_MAX_CUED]:
+            title = text[s:e].title()
+            at = len(probe) + frames[kind].index("{}")
+            placed.append((kind, s, e, at, at + len(title)))
+            probe += frames[kind].format(title) + " "
+        found = self.pii_analyzer.analyze(text=probe, entities=self.pii_entities, language="en")
+        out = []
+        for kind, s, e, at, until in placed:
+            if any(r.entity_type == kind and r.start < until and at < r.end for r in found):
+                out.append((kind.lower(), s, e, _CUED_SCORE))
+        return out
+
+
+_ADDRESS_SCORE = 0.85
+_CUED_SCORE = 0.6
+_LISTED_SCORE = 0.7
+_MAX_CUED = 8
 
 # spaCy's small model sometimes tags "Ticket JIRA-123" or "config =" as a person: names have no digits or code.
 _NAME = re.compile(r"^[^\W\d_][^\d_=@/:{}<>\[\]]*$")
 
 
+_COMPANY_WORDS = frozenset(
+    {"pay", "logistik", "logistics", "systems", "studio", "atelier", "gmbh", "ltd", "inc", "bank"}
+)
+
+
+# Software and payment-network names the small model often takes for people or places.
+_PRODUCT_WORDS = frozenset(
+    {
+        "java", "javascript", "typescript", "python", "graphql", "sql", "windows", "linux", "ubuntu", "android",
+        "ios", "macos", "react", "kafka", "spark", "docker", "kubernetes", "excel", "outlook", "slack", "jira",
+        "github", "gitlab", "terraform", "airflow", "maestro", "visa", "mastercard", "amex", "paypal", "aws",
+    }
+)  # fmt: skip
+
+
 def _looks_like_a_name(span: str) -> bool:
+    words = span.lower().split()
+    if not words or words[-1] in _COMPANY_WORDS or words[0] in _COMPANY_WORDS or span.lower() in _PRODUCT_WORDS:
+        return False
+    # AKIAXXXXXXXXXXXXXXXX, a placeholder in capitals, is not a name.
+    if span.isupper() and (len(span) > 12 or len(set(span)) <= len(span) // 3):  # noqa: PLR2004
+        return False
     return bool(_NAME.match(span)) and span[0].isupper()
 
 
@@ -164,6 +232,9 @@ class SecretsValidator(SecretsPresent):
                 start = text.find(secret)
                 while secret and start >= 0:
                     begin, end = _widen(text, start, start + len(secret))
+                    if is_placeholder(text[begin:end]) or is_placeholder(secret):
+                        start = text.find(secret, end)
+                        continue
                     if all(end <= d.start or begin >= d.end for d in found):
                         found.append(Detection("secret", begin, end))
                     start = text.find(secret, end)
@@ -208,18 +279,20 @@ class PromptInjectionValidator(Validator):
     """Prompt injection and jailbreaks: heuristics plus the MiniLM classifier (``InjectionClassifier``).
 
     Reads the text's embedding from ``metadata["embedding"]`` when the caller has it (the
-    preprocess stage already embeds the prompt), else computes it with ``embed``.
+    preprocess stage already embeds the prompt), else computes it with ``embed``. ``mode``
+    picks the tuned threshold: ``prompt`` for user messages, ``document`` for retrieved chunks.
     """
 
-    def __init__(self, threshold: float | None = None, on_fail: Any = None) -> None:
-        super().__init__(on_fail=on_fail, threshold=threshold, use_local=True)
+    def __init__(self, threshold: float | None = None, on_fail: Any = None, mode: Mode = "prompt") -> None:
+        super().__init__(on_fail=on_fail, threshold=threshold, mode=mode, use_local=True)
         self.threshold = threshold
+        self.mode: Mode = mode
         self.classifier: InjectionClassifier = InjectionClassifier()
         self.embed: Embed = None
 
     def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
         text = str(value)
-        result = self.classifier.score(text, _embedding(self, text, metadata), self.threshold)
+        result = self.classifier.score(text, _embedding(self, text, metadata), self.threshold, self.mode)
         if not result.attack:
             return PassResult()
         start, end = result.hits.get(result.family, (0, len(text)))

@@ -1,10 +1,16 @@
+"""Pattern detectors: emails, phones, cards, SSNs, IBANs, IPs and secrets, with checksums and placeholders."""
+
+import pytest
+
 from shared.components.guards.detectors import (
+    detect_credit_cards,
     detect_ibans,
     detect_ips,
     detect_pii,
     detect_secrets,
     detect_ssns,
     iban_valid,
+    is_placeholder,
     luhn_valid,
     redact,
 )
@@ -111,3 +117,80 @@ class TestSecrets:
         """Only the value of a password assignment is the secret."""
         text = 'db_password = "Tr0ub4dor&3x"'
         assert [(d.kind, text[d.start : d.end]) for d in detect_secrets(text)] == [("password", "Tr0ub4dor&3x")]
+
+
+def _with_luhn(partial: str) -> str:
+    """``partial`` plus the digit that makes it pass Luhn."""
+    return next(partial + d for d in "0123456789" if luhn_valid("".join(c for c in partial + d if c.isdigit())))
+
+
+class TestCards:
+    @pytest.mark.parametrize(
+        "number",
+        [
+            _with_luhn("6759 6498 2643 845"),  # Maestro, 16 digits
+            _with_luhn("5018 0000 0009 0"),  # Maestro, 14 digits
+            _with_luhn("6212 3456 7890 1234 56"),  # UnionPay, 19 digits
+            _with_luhn("3782 822463 1000"),  # Amex 4-6-5
+            _with_luhn("4000.1234.5678.901"),  # dots
+            _with_luhn("220070012345678"),  # Mir, no grouping
+        ],
+    )
+    def test_every_issuer_length_and_grouping(self, number: str) -> None:
+        """12-19 digit Luhn-valid numbers of the big networks are found in any grouping."""
+        text = f"Please charge {number} today."
+        assert [text[d.start : d.end] for d in detect_credit_cards(text)] == [number]
+
+    def test_twelve_digits_need_the_word_card(self) -> None:
+        """A 12-digit Maestro number is a card next to "card", and nothing in a list of ids."""
+        number = _with_luhn("50181234567")
+        assert detect_credit_cards(f"my maestro card {number}")
+        assert not detect_credit_cards(f"shipment ids {number}")
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "The test number 4111 1111 1111 1112 fails the checksum.",
+            "ISBN 978-0-306-40615-7 is the paperback.",
+            "Invoice 7777 1234 5678 9012 is overdue.",
+        ],
+    )
+    def test_not_cards(self, text: str) -> None:
+        """Luhn failures, ISBN-13s and numbers outside the networks' prefixes are not cards."""
+        assert detect_credit_cards(text) == []
+
+
+class TestPlaceholders:
+    @pytest.mark.parametrize(
+        "value",
+        [
+            "sk-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            "AKIAXXXXXXXXXXXXXXXX",
+            "ghp_************************************",
+            "${OPENAI_API_KEY}",
+            "$DB_PASSWORD",
+            "%SECRET_KEY%",
+            "{{ secrets.DEPLOY_TOKEN }}",
+            "<your-api-key>",
+            "YOUR_API_KEY_HERE",
+            "os.environ['STRIPE_KEY']",
+        ],
+    )
+    def test_placeholders(self, value: str) -> None:
+        """Filler after a key prefix, variable references and all-caps names stand in for a secret."""
+        assert is_placeholder(value)
+
+    @pytest.mark.parametrize("value", ["sk-proj-7fQ2xLmP9aR3tV8wK1nB5cY0", "AKIAIOSFODNN7EXAMPL3", "hunter2hunter2!"])
+    def test_real_looking_values_are_not_placeholders(self, value: str) -> None:
+        """Keys with real entropy, and a real password, are not placeholders."""
+        assert not is_placeholder(value)
+
+    def test_placeholders_are_not_secrets(self) -> None:
+        """A config template full of placeholders has no secret in it; a real key next to them is found."""
+        template = (
+            "OPENAI_API_KEY=sk-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\nAWS_ACCESS_KEY_ID=AKIAXXXXXXXXXXXXXXXX\n"
+            'DB_PASSWORD=${DB_PASSWORD}\napi_key = "YOUR_API_KEY_HERE"\n'
+        )
+        assert detect_secrets(template) == []
+        real = template + "GITHUB_TOKEN=ghp_R8sK2mLq9VtX4wZ7yB1nC5dF3gH6jP0aE2uT\n"
+        assert [real[d.start : d.end] for d in detect_secrets(real)] == ["ghp_R8sK2mLq9VtX4wZ7yB1nC5dF3gH6jP0aE2uT"]

@@ -76,6 +76,24 @@ class TestPresidioPIIValidator:
         validator.pii_analyzer = resources.analyzer
         assert spans(validator, "Ticket JIRA-84359 was closed as a duplicate of JIRA-44114.") == []
 
+    def test_cv_headings_and_line_breaks(self, resources: GuardResources) -> None:
+        """A CV's headings are not names, names stop at the line end, and the address is one location."""
+        validator = PresidioPIIValidator(entities=["PERSON", "LOCATION"])
+        validator.pii_analyzer = resources.analyzer
+        text = "Tobias Lindqvist\nEXPERIENCE\nWarehouse lead\n\nEDUCATION\nVocational diploma\n\nAddress: Birkenweg 3, 80331 München"
+        found = spans(validator, text)
+        assert ("person", "Tobias Lindqvist") in found
+        assert ("location", "Birkenweg 3, 80331 München") in found
+        assert all("\n" not in value and value not in {"EXPERIENCE", "EDUCATION"} for _, value in found)
+
+    def test_lower_case_name_and_city(self, resources: GuardResources) -> None:
+        """A lower-case name after "my name is" and a lower-case city after "moved to" are found."""
+        validator = PresidioPIIValidator(entities=["PERSON", "LOCATION"])
+        validator.pii_analyzer = resources.analyzer
+        found = spans(validator, "hi, my name is carla mendes and we just moved to rotterdam")
+        assert ("person", "carla mendes") in found
+        assert ("location", "rotterdam") in found
+
 
 class TestSecretsValidator:
     def test_hub_validator_leaves_the_aws_secret(self) -> None:
@@ -94,6 +112,11 @@ class TestSecretsValidator:
         """A GitHub token is masked whole, not just its prefix."""
         text = "token: ghp_1234567890abcdefghijABCDEFGHIJ123456\n"
         assert spans(SecretsValidator(), text) == [("api_key", "ghp_1234567890abcdefghijABCDEFGHIJ123456")]
+
+    def test_placeholders_are_not_secrets(self) -> None:
+        """Neither the patterns nor the hub's detect-secrets report placeholders and variable references."""
+        text = 'OPENAI_API_KEY=sk-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\nAWS_ACCESS_KEY_ID=AKIAXXXXXXXXXXXXXXXX\npassword = "${DB_PASSWORD}"\n'
+        assert spans(SecretsValidator(), text) == []
 
     def test_plain_prose_passes(self) -> None:
         """No secret in a normal question."""
