@@ -30,7 +30,7 @@ async def postprocess(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> A
     """One real postprocess process on its own topics; its policy blocks API keys and AWS key ids (and redacts PII as packaged)."""
     core = core_settings(kafka, prefix=f"stream{uuid.uuid4().hex[:8]}.")
     topics = core.topics
-    await ensure_topics(core.kafka, [topics.generated, topics.responses, topics.turns, topics.dlq])
+    await ensure_topics(core.kafka, topics.all())  # the broker creates none on its own
     policy = OutputPolicy.load()
     policy.actions["secret.api_key"] = "block"
     policy.actions["secret.aws_access_key"] = "block"
