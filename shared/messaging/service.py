@@ -28,7 +28,7 @@ from shared.messaging.security import BrokerAuthError, check_broker_access
 from shared.messaging.settings import StageSettings
 from shared.messaging.stage import BatchProcessFn, ParseFn, ProcessFn, ReceivedRecord, StageRunner, parse_envelope
 from shared.messaging.telemetry import RecordSpans, make_tracer_provider, telemetry_middleware
-from shared.messaging.transactions import TransactionalOutbox, next_offsets
+from shared.messaging.transactions import PartitionGate, TransactionalOutbox, next_offsets
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -96,6 +96,8 @@ class StageService:
         )
         #: Exactly-once: outputs are recorded while a record is handled and committed with its offset.
         self.outbox = TransactionalOutbox(self.broker, group_id=self.group_id) if self.exactly_once else None
+        #: Exactly-once: a rebalance gives partitions up only between transactions.
+        self.gate = PartitionGate() if self.exactly_once else None
         self.runner = StageRunner(
             stage=stage,
             publisher=self.outbox or self.broker,
@@ -154,6 +156,7 @@ class StageService:
             # Exactly-once: the offsets are committed by each transaction, never by the consumer itself.
             ack_policy=AckPolicy.MANUAL if self.exactly_once else AckPolicy.NACK_ON_ERROR,
             decoder=raw_body,
+            listener=self.gate,
             **options,
             **consumer_options(self.settings.core.kafka),
         )
@@ -171,7 +174,9 @@ class StageService:
                 raise RuntimeError(msg)
             record = ReceivedRecord.from_consumer_record(message.raw_message)
             t0 = time.perf_counter()
-            async with self._delivery(message, [record]):
+            async with self._delivery(message, [record]) as current:
+                if not current:  # fetched before a rebalance: its partition's owner handles it
+                    return
                 outcome = await self.runner.handle(body, record, process=self.process, route=observed_route)
             self.metrics.observe_message(outcome, time.perf_counter() - t0)
 
@@ -206,33 +211,43 @@ class StageService:
                 raise RuntimeError(msg)
             records = [ReceivedRecord.from_consumer_record(r) for r in message.raw_message]
             t0 = time.perf_counter()
-            async with self._delivery(message, records):
-                outcomes = await self.runner.handle_batch(
-                    list(zip(bodies, records, strict=True)), process=batch_logic[0], route=observed_route
-                )
+            async with self._delivery(message, records) as current:
+                handled = {id(r) for r in current}
+                pairs = [(b, r) for b, r in zip(bodies, records, strict=True) if id(r) in handled]
+                outcomes = await self.runner.handle_batch(pairs, process=batch_logic[0], route=observed_route)
             # Each message is charged the batch's time: what it waited for, as a client sees it.
             elapsed = time.perf_counter() - t0
             for outcome in outcomes:
                 self.metrics.observe_message(outcome, elapsed)
 
     @contextlib.asynccontextmanager
-    async def _delivery(self, message: KafkaMessage, records: list[ReceivedRecord]) -> AsyncIterator[None]:
-        """Around handling input records: nothing at least once (``NACK_ON_ERROR`` commits or rewinds).
+    async def _delivery(
+        self, message: KafkaMessage, records: list[ReceivedRecord]
+    ) -> AsyncIterator[list[ReceivedRecord]]:
+        """Around handling input records; yields those to handle.
 
-        Exactly once: the outputs published inside are committed in one transaction with the offsets after
-        ``records``; if that fails, nothing is visible and the consumer is rewound to the records.
+        At least once: all of them (``NACK_ON_ERROR`` commits or rewinds). Exactly once: those still of this
+        replica's assignment (a rebalance waits for them: ``PartitionGate``); the outputs published inside are
+        committed in one transaction with the offsets after them; if that fails, nothing is visible and the
+        consumer is rewound to the records.
         """
-        if self.outbox is None:
-            yield
+        if self.outbox is None or self.gate is None:
+            yield records
             return
-        offsets = next_offsets([(r.topic, r.partition, r.offset) for r in records])
-        try:
-            async with self.outbox.consuming(offsets):
-                yield
-        except Exception:
-            self.log.warning("transaction.aborted", records=len(records), exc_info=True)
-            await message.nack()
-            raise
+        async with self.gate.holding(message.consumer, records) as current:
+            if len(current) < len(records):
+                self.log.info("records.left_to_owner", records=len(records) - len(current))
+            if not current:
+                yield current
+                return
+            offsets = next_offsets([(r.topic, r.partition, r.offset) for r in current])
+            try:
+                async with self.outbox.consuming(offsets):
+                    yield current
+            except Exception:
+                self.log.warning("transaction.aborted", records=len(current), exc_info=True)
+                await message.nack()
+                raise
 
     def follow(
         self,

@@ -19,8 +19,11 @@ transaction: chunks are progress, at least once, and the client already drops re
 
 Fencing: the transactional id is per replica (``<group>-<replica>``), so a restarted replica fences its own
 predecessor. aiokafka's offset commit in a transaction does not carry the consumer group's generation (KIP-447),
-so a replica that lost its partitions while still alive (a long GC pause, a network partition) could still
-commit once; a killed one cannot.
+so a live replica whose partitions move to another (a replica joining or leaving) could commit a record the new
+owner has already started again. ``PartitionGate`` closes that: a rebalance waits until the record in hand is
+committed before giving its partitions up, and a record of a partition given up is left to its new owner. What
+stays open is a replica that loses its partitions without a rebalance reaching it (a long GC pause, a network
+partition): it can still commit once.
 """
 
 from __future__ import annotations
@@ -32,11 +35,11 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import TopicPartition
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 from opentelemetry import context as otel_context
 
-__all__ = ["TransactionalOutbox", "next_offsets", "outside_record"]
+__all__ = ["PartitionGate", "TransactionalOutbox", "next_offsets", "outside_record"]
 
 
 @dataclass(frozen=True)
@@ -158,3 +161,56 @@ class TransactionalOutbox:
         finally:
             otel_context.detach(token)
         return future
+
+
+def fetched_in_this_assignment(consumer: Any, topic: str, partition: int, offset: int) -> bool:
+    """Whether a record the consumer returned belongs to its current assignment of the partition.
+
+    After a rebalance the consumer's position of a partition it kept is reset to the committed offset, and a
+    partition it lost has no state at all: a record fetched before (and not yet handled) is at or past that
+    position, or of no partition held. Read from aiokafka's subscription state (no public accessor; aiokafka
+    0.14), without waiting: ``consumer.position()`` would wait for the rebalance the caller is holding off.
+    """
+    assignment = consumer._subscription.subscription.assignment if consumer._subscription.subscription else None  # noqa: SLF001
+    state = assignment.state_value(TopicPartition(topic, partition)) if assignment is not None else None
+    return state is not None and state.has_valid_position and offset < state.position
+
+
+class PartitionGate(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+    """Exactly-once across rebalances: partitions are given up only between transactions.
+
+    The consumer's rebalance listener. Records are handled inside ``holding(...)``; a rebalance that takes
+    partitions away waits (in ``on_partitions_revoked``, before the consumer rejoins its group) until the
+    records in hand are committed, so the partition's next owner starts after them. A record fetched before a
+    rebalance and not handled yet is left out (its partition's owner reads it again from the committed offset).
+
+    Example:
+        >>> gate = PartitionGate()
+        >>> async with gate.holding(consumer, records) as current:
+        ...     ...  # handle ``current`` (the records still this replica's), commit their transaction
+
+    """
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        #: Records left to their partition's owner after a rebalance, for tests and logs.
+        self.skipped = 0
+
+    @contextlib.asynccontextmanager
+    async def holding(self, consumer: Any, records: list[Any]) -> AsyncIterator[list[Any]]:
+        """Hold off rebalances while the block runs; yields the records still of this replica's assignment.
+
+        ``records`` have ``topic``, ``partition`` and ``offset`` (consumer records, ``ReceivedRecord``).
+        """
+        async with self._lock:
+            current = [r for r in records if fetched_in_this_assignment(consumer, r.topic, r.partition, r.offset)]
+            self.skipped += len(records) - len(current)
+            yield current
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:  # noqa: ARG002 - all of them
+        """Wait for the records in hand to be committed; then the consumer rejoins its group."""
+        async with self._lock:
+            return
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        """Nothing to do: records fetched before are recognised by their position (``holding``)."""

@@ -120,5 +120,5 @@ class TestTansuSmoke:
             victim.proc.send_signal(signal.SIGKILL)
             answer = await asyncio.wait_for(future, 200)
         assert victim.proc.pid != old_pid
-        assert answer.error is None
+        assert answer.error is None, answer.error
         assert [t.stage for t in answer.trail] == STAGES

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from faststream.kafka import KafkaBroker
 
 from shared.messaging.broker import make_broker
 from shared.messaging.settings import KafkaSettings
-from shared.messaging.transactions import TransactionalOutbox, next_offsets, outside_record
+from shared.messaging.transactions import PartitionGate, TransactionalOutbox, next_offsets, outside_record
 from shared.stack.topics import ensure_topics
 
 
@@ -148,3 +149,71 @@ class TestTransactionalOutbox:
         await asyncio.gather(*(record(n) for n in range(5)))
         assert sorted(await committed_values(kafka, out)) == [f"r{n}".encode() for n in range(5)]
         assert outbox.committed == 5
+
+
+class TestPartitionGate:
+    """A live replica gives partitions up only between transactions, and never handles a record twice."""
+
+    @pytest.fixture
+    async def consumer(self, kafka: str, topics: list[str]) -> AsyncIterator[tuple[AIOKafkaConsumer, Any]]:
+        """A group consumer of the input topic holding its first record (as FastStream hands it over)."""
+        source, _ = topics
+        producer = AIOKafkaProducer(bootstrap_servers=kafka)
+        await producer.start()
+        try:
+            for n in range(3):
+                await producer.send_and_wait(source, f"r{n}".encode(), partition=0)
+        finally:
+            await producer.stop()
+        reader = AIOKafkaConsumer(
+            source,
+            bootstrap_servers=kafka,
+            group_id=f"g-{uuid.uuid4().hex[:8]}",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await reader.start()
+        try:
+            record = await asyncio.wait_for(reader.getone(), timeout=30)
+            yield reader, record
+        finally:
+            await reader.stop()
+
+    async def test_a_record_of_the_current_assignment_is_handled(self, consumer: tuple[AIOKafkaConsumer, Any]) -> None:
+        reader, record = consumer
+        gate = PartitionGate()
+        async with gate.holding(reader, [record]) as current:
+            assert current == [record]
+        assert gate.skipped == 0
+
+    async def test_a_record_fetched_before_the_position_was_reset_is_left_out(
+        self, consumer: tuple[AIOKafkaConsumer, Any]
+    ) -> None:
+        """After a rebalance the kept partition restarts at the committed offset: the record in hand is stale."""
+        reader, record = consumer
+        reader.seek(TopicPartition(record.topic, record.partition), record.offset)
+        gate = PartitionGate()
+        async with gate.holding(reader, [record]) as current:
+            assert current == []
+        assert gate.skipped == 1
+
+    async def test_a_record_of_a_partition_given_up_is_left_out(self, consumer: tuple[AIOKafkaConsumer, Any]) -> None:
+        reader, record = consumer
+        reader.unsubscribe()
+        gate = PartitionGate()
+        async with gate.holding(reader, [record]) as current:
+            assert current == []
+
+    async def test_a_rebalance_waits_for_the_records_in_hand(self, consumer: tuple[AIOKafkaConsumer, Any]) -> None:
+        """on_partitions_revoked returns only once the block handling a record is done."""
+        reader, record = consumer
+        gate = PartitionGate()
+        order: list[str] = []
+        async with gate.holding(reader, [record]):
+            revoke = asyncio.create_task(gate.on_partitions_revoked({TopicPartition(record.topic, 0)}))
+            await asyncio.sleep(0.2)
+            assert not revoke.done()
+            order.append("committed")
+        await asyncio.wait_for(revoke, timeout=5)
+        order.append("revoked")
+        assert order == ["committed", "revoked"]
