@@ -59,7 +59,7 @@ def build_preprocessor(settings: PreprocessSettings) -> Preprocessor:
     )
 
 
-def create_service(
+def create_service(  # noqa: C901 - the stage's wiring: parse, reply topics, quotas, batch logic in one place
     settings: PreprocessSettings | None = None, *, preprocessor: Preprocessor | None = None
 ) -> StageService:
     """Build the service; heavy state (tokenizers, dictionary, detector, embedder) loads in its start-up.
@@ -114,7 +114,9 @@ def create_service(
             for refusal in refusals:
                 if isinstance(refusal, ReplyTopicNotAllowedError):
                     service.log.warning("security.reply_topic_refused", tenant=refusal.tenant, reply_to=refusal.topic)
-            allowed = [(env, src) for env, src, refusal in zip(envs, read_from, refusals, strict=True) if refusal is None]
+            allowed = [
+                (env, src) for env, src, refusal in zip(envs, read_from, refusals, strict=True) if refusal is None
+            ]
             quota_refusals = iter(quota.admit_all([env for env, _ in allowed], sources=[src for _, src in allowed]))
             refusals = [r if r is not None else next(quota_refusals) for r in refusals]
             admitted = [env for env, refusal in zip(envs, refusals, strict=True) if refusal is None]
@@ -164,7 +166,6 @@ def _count_usage(service: StageService, quota: QuotaTracker) -> Callable[[], Awa
     service.follow(topic, UsageRecord, on_usage, what="usage record")
 
     return rebuild_quota
-
 
 
 def _stamp_source(result: Envelope | Exception, source: str | None) -> Envelope | Exception:

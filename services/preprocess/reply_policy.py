@@ -80,7 +80,12 @@ class ReplyTopicPolicy:
         self.default_topic = default_topic
         self.shadow_topic = shadow_topic
         #: The patterns every tenant gets when the file configures none.
-        self.builtin = (default_topic, f"{default_topic}.{_TENANT}", f"{default_topic}.{_TENANT}.*", f"{default_topic}.gateway-*")
+        self.builtin = (
+            default_topic,
+            f"{default_topic}.{_TENANT}",
+            f"{default_topic}.{_TENANT}.*",
+            f"{default_topic}.gateway-*",
+        )
 
     @property
     def configured(self) -> bool:

@@ -36,8 +36,8 @@ from shared.messaging.shadow import is_shadow
 
 __all__ = [
     "BatchProcessFn",
-    "ProcessFn",
     "PoisonReplyCheck",
+    "ProcessFn",
     "ProcessResult",
     "Publisher",
     "ReceivedRecord",
