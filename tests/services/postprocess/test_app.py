@@ -4,10 +4,15 @@ from services.postprocess.app import create_service
 from services.postprocess.settings import PostprocessSettings
 from shared.components.cache import CacheEntry
 from shared.components.usage import UsageRecord
-from shared.messaging.envelope import CacheHit, CacheInfo, Chunk, Envelope, Request, Turn
+from shared.messaging.envelope import CacheHit, CacheInfo, ChatMessage, Chunk, Envelope, Grounding, Request, Turn
 from tests.conftest import capture
 from tests.services.postprocess.test_finisher import generated
 from tests.shared.components.cache.helpers import checked
+
+
+PROMPT = Grounding(
+    template_id="t", template_version=1, messages=[ChatMessage(role="system", content="Be brief.")], prompt="Be brief."
+)
 
 
 class TestPostprocessService:
@@ -48,6 +53,7 @@ class TestPostprocessService:
                     conversation_id=final.conversation_id,
                     kind="chunk",
                     chunk=Chunk(seq=seq, text=text),
+                    grounding=PROMPT if seq == 0 else None,  # inference's first piece carries the prompt
                 )
                 await broker.publish(chunk.to_bytes(), topics.generated)
             await broker.publish(final.to_bytes(), topics.generated)
