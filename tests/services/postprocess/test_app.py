@@ -9,7 +9,6 @@ from tests.conftest import capture
 from tests.services.postprocess.test_finisher import generated
 from tests.shared.components.cache.helpers import checked
 
-
 PROMPT = Grounding(
     template_id="t", template_version=1, messages=[ChatMessage(role="system", content="Be brief.")], prompt="Be brief."
 )
