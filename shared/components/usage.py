@@ -154,11 +154,6 @@ class UsageTotal:
     currency: str = "USD"
 
     @property
-    def served(self) -> str:
-        """What makes the record one served request: its id and the record it was read from."""
-        return served_key(self.request_id, self.source)
-
-    @property
     def total_tokens(self) -> int:
         """Prompt plus completion tokens used."""
         return self.prompt_tokens + self.completion_tokens

@@ -35,6 +35,7 @@ from shared.messaging.settings import CoreSettings
 from shared.messaging.shadow import is_shadow
 
 __all__ = [
+    "AfterPublishFn",
     "BatchProcessFn",
     "PoisonReplyCheck",
     "ProcessFn",
@@ -49,6 +50,8 @@ __all__ = [
 
 ProcessResult = Envelope | list[Envelope] | None
 ProcessFn = Callable[[Envelope], Awaitable[ProcessResult]]
+#: Run for each output once the broker acknowledged it (what must follow the answer, e.g. its bill).
+AfterPublishFn = Callable[[Envelope], Awaitable[None]]
 #: Batch logic: one result per input, in order; a failed item is its exception, not a raised one.
 BatchProcessFn = Callable[[list[Envelope]], Awaitable[list[Envelope | Exception]]]
 RouteFn = Callable[[Envelope], str]
@@ -149,8 +152,20 @@ class StageRunner:
         #: The pipeline's own topics: never a reply topic (an answer there would travel the pipeline again).
         self._internal_topics = frozenset(core.topics.all()) - {core.topics.responses, core.topics.shadow_responses}
 
-    async def handle(self, raw: bytes, record: ReceivedRecord, *, process: ProcessFn, route: RouteFn) -> str:
-        """Handle one record; returns the outcome (``ok``, an error code, or ``poison``)."""
+    async def handle(
+        self,
+        raw: bytes,
+        record: ReceivedRecord,
+        *,
+        process: ProcessFn,
+        route: RouteFn,
+        after_publish: AfterPublishFn | None = None,
+    ) -> str:
+        """Handle one record; returns the outcome (``ok``, an error code, or ``poison``).
+
+        ``after_publish`` runs for each output once it is acknowledged (its failure raises: the record is
+        redelivered, and what ran before is idempotent per request).
+        """
         clock = _Clock.start()
         structlog.contextvars.bind_contextvars(stage=self.stage)
         try:
@@ -185,6 +200,8 @@ class StageRunner:
                     failure = publish_failed(route(out), exc)
                     await self._fail(env, raw, record, failure, clock)
                     return failure.code
+                if after_publish is not None:
+                    await after_publish(out)
             self._log_done(clock, processed_ms, record, published=len(outputs))
             return "ok"
         finally:

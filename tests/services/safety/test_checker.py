@@ -263,7 +263,7 @@ class TestEveryClientMessage:
     def test_card_number_in_any_role_blocks(self, checker: SafetyChecker, role: str) -> None:
         """A blocking finding in a system or assistant message blocks as it does in a user message."""
         env = with_client_messages(
-            ChatMessage(role=role, content="card 4111 1111 1111 1111"),  # type: ignore[arg-type]
+            ChatMessage(role=role, content="card 4111 1111 1111 1111"),
             ChatMessage(role="user", content="What is my card number?"),
         )
         safety = checker.process(env).safety
