@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 import structlog
 from aiokafka.errors import KafkaTimeoutError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from shared.messaging.envelope import Chunk, Envelope
 from shared.messaging.errors import PipelineError
@@ -560,3 +562,35 @@ class TestHostileRecords:
         assert "RuntimeError" not in error.message
         [(_, _, _, headers)] = pub.on("llmops.dlq")
         assert "secret path" in headers["llmops-error"]
+
+
+_HOSTILE_TOPICS = st.sampled_from(
+    ["llmops.preprocessed", "llmops.requests", "llmops.requests.acme", "llmops.dlq", "llmops.responses.acme", "x y"]
+)
+
+
+class TestRunnerProperties:
+    """Property test (issue 23): a record never raises out of the runner, nor is answered on a pipeline topic."""
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(
+        st.binary(max_size=500)
+        | st.fixed_dictionaries(
+            {},
+            optional={
+                "request_id": st.text(max_size=140) | st.integers(),
+                "reply_to": _HOSTILE_TOPICS | st.text(max_size=20),
+                "conversation_id": st.text(max_size=10),
+                "request": st.just({"messages": [{"role": "user", "content": "hi"}]}) | st.text(max_size=5),
+                "kind": st.sampled_from(["request", "chunk", "final", "x"]),
+            },
+        ).map(lambda d: json.dumps(d).encode())
+    )
+    async def test_any_record(self, raw: bytes) -> None:
+        """Outcome ok or an error code; outputs only on the route, the DLQ, or a reply topic outside the pipeline."""
+        run, pub = runner()
+        outcome = await run.handle(raw, RECORD, process=echo, route=lambda _e: "out")
+        assert outcome
+        internal = set(core_settings().topics.all()) - {"llmops.responses", "llmops.responses.shadow", "llmops.dlq"}
+        assert not {topic for topic, *_ in pub.sent} & internal
+        assert not any(topic.startswith("llmops.requests.") for topic, *_ in pub.sent)
