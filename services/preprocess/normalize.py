@@ -62,6 +62,8 @@ _DOT_FLOOD = re.compile(r"\.{4,}")
 _SPACES = re.compile(r"(?<=\S)[ \t]{2,}(?![ \t]*\n)")
 _TRAILING = re.compile(r"[ \t]+\n")
 _BLANK_LINES = re.compile(r"\n{3,}")
+#: What the prose steps can change in ASCII text: floods, runs of spaces or tabs, spaces before a newline, blank lines.
+_ASCII_REPAIRABLE = re.compile(r"([a-z])\1{3}|[!?]{2}|\.{4}|[ \t]{2}|[ \t]\n|\n{3}")
 
 
 def _invisible(ch: str) -> bool:
@@ -143,6 +145,8 @@ def _repair_prose(part: Segment, before: str, frequency: FrequencyFn | None, cha
     # ``before`` is the character ahead of the segment, so a run of spaces right after inline code is
     # seen as inside a line (collapsed) and one at the start of a line as indentation (kept).
     text = part.text
+    if text.isascii() and before.isascii() and not _ASCII_REPAIRABLE.search(before + text):
+        return text  # nothing any step changes (most of the many tiny segments of a hostile prompt)
     steps = (
         *_PROSE_STEPS,
         ("floods", lambda t: _collapse_floods(t, frequency)),

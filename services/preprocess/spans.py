@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["Segment", "protected_spans", "segments"]
 
@@ -30,9 +30,12 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 _TRAILING_PUNCT = ".,;:!?)]}'\""
 
 
-@dataclass(frozen=True)
-class Segment:
-    """A piece of text: prose (repairable) or a protected span (kept as it is)."""
+class Segment(NamedTuple):
+    """A piece of text: prose (repairable) or a protected span (kept as it is).
+
+    A tuple, not a dataclass: a hostile prompt of 200,000 characters can be 200,000 segments, and each is
+    built three times per request (repair, language, typos).
+    """
 
     text: str
     start: int

@@ -77,9 +77,9 @@ class TestComplexity:
     )
     def test_worst_inputs_at_the_size_limit_are_fast(self, text: str) -> None:
         """The worst inputs found, at the prompt limit, take well under a second (they took minutes)."""
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         spans = protected_spans(text)
-        assert time.perf_counter() - t0 < 2.0
+        assert time.process_time() - t0 < 2.0
         assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
 
     @settings(max_examples=300, deadline=None)
