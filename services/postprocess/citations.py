@@ -29,7 +29,9 @@ _MARK = re.compile(r"[ \t]?\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\](?![(:])")
 #: Any bracketed reference a model may write: [1], [2, 3], [T1], [doc 2], [1-3].
 _ANY_MARK = re.compile(r"\[\s*[A-Za-z]{0,8}\s*\d{1,3}(?:\s*[,;\u2013-]\s*[A-Za-z]{0,8}\s*\d{1,3})*\s*\]")
 #: Words that only introduce a reference ("Source: [1]", "See [2]") and answer nothing.
-_REFERENCE_WORDS = re.compile(r"\b(?:sources?|references?|citations?|cited|cite|context|documents?|see|from)\b", re.I)
+_REFERENCE_WORDS = re.compile(
+    r"\b(?:sources?|references?|citations?|cited|cite|context|documents?|see|from)\b", re.IGNORECASE
+)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _TERM = re.compile(r"[a-z0-9]+(?:[._'][a-z0-9]+)*")
 _MIN_TERM_CHARS = 3

@@ -39,6 +39,12 @@ class EmptyAnswerError(PipelineError):
         )
 
 
+def _require_an_answer(text: str, stream_refusal: CheckResult | None) -> None:
+    """Raise ``EmptyAnswerError`` when ``text`` is citation marks and nothing else (a refused stream is refused)."""
+    if stream_refusal is None and is_marker_only(text):
+        raise EmptyAnswerError(text)
+
+
 @dataclass(frozen=True)
 class Restored:
     """Text with placeholders replaced by the user's values, and where those values now are."""
@@ -133,8 +139,7 @@ class Finisher:
             total_tokens=completion.tokens_in + completion.tokens_out,
         )
         polished = polish_answer(completion.text, finish_reason=completion.finish_reason)
-        if stream_refusal is None and is_marker_only(polished.text):
-            raise EmptyAnswerError(polished.text)
+        _require_an_answer(polished.text, stream_refusal)
         changes = polished.changes
         documents = env.grounding.documents if env.grounding else []
         cited = map_citations(polished.text, documents)
