@@ -16,16 +16,18 @@ postprocess answers those with an ``empty_answer`` error, so they are never deli
 wrong), cited (the answer's citations name the question's document).
 
 ``LLMOPS_BENCH_KNOWLEDGE_MODELS`` and ``LLMOPS_BENCH_KNOWLEDGE_TEMPLATES`` (comma-separated) narrow a run;
-``LLMOPS_BENCH_KNOWLEDGE_CASES`` takes the first N questions.
+``LLMOPS_BENCH_KNOWLEDGE_CASES`` takes the first N questions; ``LLMOPS_BENCH_KNOWLEDGE_DUMP`` names a
+JSON Lines file to write every answer to.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from benchmarks.report import Section, percentile, table
@@ -84,6 +86,7 @@ class Answer:
     marker_only: bool
     error: str | None
     latency_ms: float
+    raw: str = ""
 
 
 @dataclass
@@ -197,7 +200,7 @@ class _Bench:
         marker_only = is_marker_only(generation.text)
         hit = _source_hit(case, [d.source for d in documents])
         if template is None:  # the baseline is a script: its raw completion is its answer
-            return Answer(case.id, generation.text.strip(), [], hit, marker_only, None, latency_ms)
+            return Answer(case.id, generation.text.strip(), [], hit, marker_only, None, latency_ms, generation.text)
         env.completion = Completion(
             text=generation.text,
             model=self.engine.entry.name,
@@ -208,10 +211,10 @@ class _Bench:
         try:
             response = self.finisher.finish(env).envelope.response
         except EmptyAnswerError as exc:
-            return Answer(case.id, "", [], hit, marker_only, exc.code, latency_ms)
+            return Answer(case.id, "", [], hit, marker_only, exc.code, latency_ms, generation.text)
         assert response is not None  # noqa: S101 - finish fills it
         sources = [c.source for c in response.citations]
-        return Answer(case.id, response.text, sources, hit, marker_only, None, latency_ms)
+        return Answer(case.id, response.text, sources, hit, marker_only, None, latency_ms, generation.text)
 
 
 def _ingest(suite: Suite, store: KnowledgeStore, embedder: Embedder, counter: TokenCounter) -> int:
@@ -224,6 +227,15 @@ def _ingest(suite: Suite, store: KnowledgeStore, embedder: Embedder, counter: To
             for command in prepare(path, tenant=source.tenant, chunker=chunker, job_id="bench-knowledge"):
                 chunks += writer.apply(command).embedded
     return chunks
+
+
+def _dump(scores: Sequence[Score]) -> None:
+    target = os.environ.get("LLMOPS_BENCH_KNOWLEDGE_DUMP")
+    if not target:
+        return
+    with Path(target).open("w", encoding="utf-8") as out:
+        for s in scores:
+            out.writelines(json.dumps({"model": s.model, "prompt": s.prompt, **asdict(a)}) + "\n" for a in s.answers)
 
 
 def _choice(variable: str, default: Sequence[str]) -> list[str]:
@@ -296,6 +308,7 @@ async def run() -> Section:
                 scores.append(score_answers(model, label, cases, answers))
                 print(f"   {model} {label}: {scores[-1].accuracy:.2f}", flush=True)  # noqa: T201 - progress
         store.close()
+    _dump(scores)
     header = ["model", "prompt", "retrieval hit", "accuracy", "marker-only", "cites its document", "p50 ms"]
     body = "\n\n".join(
         [
