@@ -16,8 +16,8 @@ postprocess answers those with an ``empty_answer`` error, so they are never deli
 wrong), cited (the answer's citations name the question's document).
 
 ``LLMOPS_BENCH_KNOWLEDGE_MODELS`` and ``LLMOPS_BENCH_KNOWLEDGE_TEMPLATES`` (comma-separated) narrow a run;
-``LLMOPS_BENCH_KNOWLEDGE_CASES`` takes the first N questions; ``LLMOPS_BENCH_KNOWLEDGE_DUMP`` names a
-JSON Lines file to write every answer to.
+``LLMOPS_BENCH_KNOWLEDGE_CASES`` takes the first N questions (or those named, comma-separated);
+``LLMOPS_BENCH_KNOWLEDGE_DUMP`` names a JSON Lines file to write every answer to.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ __all__ = ["NAIVE", "Answer", "Score", "naive_messages", "run", "score_answers"]
 
 _SUITE = Path(__file__).resolve().parents[1] / "evals" / "knowledge.yaml"
 #: The templates compared; "default" is whatever version the pipeline serves now.
-_TEMPLATES = ("default", "default@2", "cite-after@1", "context@1")
+_TEMPLATES = ("default", "default@2", "cite-after@1", "concise")
 #: The baseline's name in the tables.
 NAIVE = "naive (top-3, one line)"
 _NAIVE_K = 3
@@ -238,6 +238,14 @@ def _dump(scores: Sequence[Score]) -> None:
             out.writelines(json.dumps({"model": s.model, "prompt": s.prompt, **asdict(a)}) + "\n" for a in s.answers)
 
 
+def _cases(suite: Suite, choice: str) -> list[Case]:
+    """All cases, the first N (``choice`` a number) or those named (comma-separated ids)."""
+    if choice.strip().isdigit():
+        return list(suite.cases[: int(choice)])
+    named = {c.strip() for c in choice.split(",") if c.strip()}
+    return [c for c in suite.cases if c.id in named] if named else list(suite.cases)
+
+
 def _choice(variable: str, default: Sequence[str]) -> list[str]:
     value = os.environ.get(variable, "")
     return [v.strip() for v in value.split(",") if v.strip()] or list(default)
@@ -276,8 +284,7 @@ def _failures(scores: Sequence[Score], cases: Sequence[Case]) -> str:
 async def run() -> Section:
     """Ingest the question set's documents, answer every question per model and template, score."""
     suite = load_suite(_SUITE)
-    limit = int(os.environ.get("LLMOPS_BENCH_KNOWLEDGE_CASES", "0") or 0)
-    cases = suite.cases[:limit] if limit else list(suite.cases)
+    cases = _cases(suite, os.environ.get("LLMOPS_BENCH_KNOWLEDGE_CASES", ""))
     core = CoreSettings()
     registry = ModelRegistry.load(core.registry_path, default=core.default_model)
     models = _choice("LLMOPS_BENCH_KNOWLEDGE_MODELS", registry.names())
