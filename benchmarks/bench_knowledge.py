@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from benchmarks.report import Section, percentile, table
+from benchmarks.report import Section, machine_summary, percentile, table
 from services.grounding.app import build_grounder
 from services.grounding.entities import EntityExtractor
 from services.grounding.grounder import Grounder
@@ -321,7 +321,11 @@ async def run() -> Section:
         [
             (
                 f"`evals/knowledge.yaml`: {len(cases)} questions over {chunks} chunks of 14 invented documents "
-                f"with near-duplicate distractors; greedy decoding, at most {bench.params().max_tokens} tokens."
+                f"with near-duplicate distractors; greedy decoding, at most {bench.params().max_tokens} tokens; "
+                f"{machine_summary().splitlines()[0].removeprefix('- ')}. *marker-only*: the share of raw "
+                "completions that are only citation marks; postprocess answers each with an `empty_answer` "
+                "error (counted wrong here), so none is delivered. *cites its document*: the answer's citations "
+                "(marked or inferred by postprocess) name the question's document; the baseline has none."
             ),
             table(header, _rows(scores)),
             "Wrong answers (first four per row):\n\n" + _failures(scores, cases),
