@@ -40,6 +40,22 @@ class TestPostprocessService:
         turns = [Turn.model_validate_json(r) for r in out[topics.turns]]
         assert [t.assistant for t in turns] == ["Paris.", "Rome."]
 
+    async def test_marker_only_answer_is_an_error_answer_recorded_in_the_trail(self) -> None:
+        """A bare [1] reaches the client as an empty_answer error, with its trail record; no turn, no DLQ."""
+        service = create_service(PostprocessSettings())
+        topics = service.settings.core.topics
+        out = capture(service.broker, topics.responses, topics.turns, topics.dlq)
+        await service.warm_up()
+        async with TestKafkaBroker(service.broker) as broker:
+            await broker.publish(generated("[1]").to_bytes(), topics.generated)
+        [answer] = [Envelope.from_bytes(r) for r in out[topics.responses]]
+        assert answer.response is None
+        assert answer.error is not None
+        assert (answer.error.code, answer.error.stage, answer.error.retriable) == ("empty_answer", "postprocess", True)
+        assert [(t.stage, t.outcome) for t in answer.trail] == [("postprocess", "empty_answer")]
+        assert out[topics.turns] == []
+        assert out[topics.dlq] == []
+
     async def test_stream_chunks_then_final(self) -> None:
         """Streamed pieces come out checked, at sentence boundaries, in order, and the final answer last."""
         service = create_service(PostprocessSettings())
