@@ -24,11 +24,33 @@ from services.gateway.protocol import ApiError, ChatCompletionRequest, answer_er
 from services.gateway.settings import GatewaySettings
 from shared.messaging.envelope import Envelope
 
-__all__ = ["app_factory", "create_app"]
+__all__ = ["app_factory", "create_app", "read_body"]
 
 
 def _error_response(exc: ApiError) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it is known to be over ``limit`` bytes (issue 23).
+
+    A declared ``Content-Length`` over the limit is refused before anything is read; a body without
+    one (chunked) is read only up to the limit. Reading the whole body first let one client hold
+    the gateway's memory with a body of any size.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    body = bytearray()
+    async for part in request.stream():
+        body += part
+        if len(body) > limit:
+            raise _too_large(limit)
+    return bytes(body)
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, f"The request body is larger than {limit} bytes.", code="request_too_large")
 
 
 def _playground() -> str:
@@ -137,7 +159,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:  # noqa: C90
         try:
             principal = gw.authenticate(request)
             gw.check_rate(principal)
-            body = ChatCompletionRequest.parse(await request.body())
+            body = ChatCompletionRequest.parse(await read_body(request, gw.settings.max_body_bytes))
             stream = body.stream
             model = gw.resolve_model(principal, body.model)
             timeout = min(body.timeout or gw.settings.timeout_s, gw.settings.max_timeout_s)

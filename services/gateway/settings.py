@@ -42,6 +42,9 @@ class GatewaySettings(BaseSettings):
     auth_file: Path | None = Field(default=None, description="YAML file of tenants and hashed API keys.")
     auth: AuthConfig | None = Field(default=None, description="The same as JSON (merged with the file's).")
     timeout_s: float = Field(default=120.0, gt=0, description="Longest wait for an answer (then 504).")
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest request body read (then 413); the pipeline's message limit."
+    )
     max_timeout_s: float = Field(default=600.0, gt=0, description="Cap on a request's own `timeout` field.")
     templates: list[str] = Field(default_factory=lambda: ["default"], description="Template ids offered.")
     shutdown_timeout_s: float = Field(default=30.0, gt=0, description="On SIGTERM, how long open requests may finish.")

@@ -18,6 +18,7 @@ from shared.components.embedder import Embedder, decode_vector
 from shared.messaging.envelope import ChatMessage, Document, Entity, Envelope, Grounding, Prepared
 from shared.messaging.errors import PipelineError
 from shared.messaging.logging import get_logger
+from shared.messaging.shadow import is_shadow
 
 __all__ = ["Grounder"]
 
@@ -68,8 +69,14 @@ class Grounder:
         self.retrieval_timeout_s = retrieval_timeout_s
 
     def template_for(self, env: Envelope) -> PromptTemplate:
-        """The request's ``template`` metadata, else the tenant's template, else the default."""
-        ref = env.require_request().metadata.get("template") or self.tenant_templates.get(env.tenant)
+        """The tenant's pinned template, else the request's ``template`` metadata, else the default.
+
+        A pinned template is the operator's choice and a live request cannot override it (issue 23);
+        a shadow request may (``llmops replay --candidate template=...`` tries another on real traffic).
+        """
+        requested = env.require_request().metadata.get("template")
+        pinned = self.tenant_templates.get(env.tenant)
+        ref = (requested if is_shadow(env) else None) or pinned or requested
         try:
             return self.templates.get(ref or self.default_template)
         except UnknownTemplateError as exc:

@@ -27,7 +27,13 @@ T = TypeVar("T")
 
 
 def chunk_envelope(env: Envelope, seq: int, text: str) -> Envelope:
-    """A streamed piece: the routing fields and the safety section, no request, prepared or grounding."""
+    """A streamed piece: the routing fields and the safety section; the first also what the output checks need.
+
+    Postprocess checks streamed text against the prompt (the system prompt and poisoned documents must not
+    leak): the first piece carries ``grounding`` and ``prepared`` (without the embedding) for that, once per
+    stream; later pieces only their text (issue 23: no piece carried them, and the leak checks never ran).
+    """
+    first = seq == 0
     return Envelope(
         request_id=env.request_id,
         conversation_id=env.conversation_id,
@@ -36,6 +42,8 @@ def chunk_envelope(env: Envelope, seq: int, text: str) -> Envelope:
         deadline=env.deadline,
         kind="chunk",
         request=None,
+        prepared=env.prepared.model_copy(update={"embedding": None}) if first and env.prepared else None,
+        grounding=env.grounding if first else None,
         safety=env.safety,
         chunk=Chunk(seq=seq, text=text),
     )

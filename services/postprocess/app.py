@@ -1,7 +1,8 @@
 """Postprocess service wiring: ``llmops.generated`` → the request's reply topic, and the turn to ``llmops.turns``.
 
 Each final answer also writes its token accounting to ``llmops.usage`` and, when the semantic
-cache looked it up and it passed every check unchanged, offers itself on ``llmops.cache``.
+cache looked it up and it passed every check unchanged, offers itself on ``llmops.cache``: both once
+the answer itself is acknowledged, so an answer that could not be sent is never billed (issue 23).
 
 Streamed pieces (``kind="chunk"``) go through the ``StreamGate`` and come out as zero or one
 checked chunk each; the message with the whole completion becomes the last chunk (what was
@@ -11,6 +12,7 @@ held back) followed by the final answer.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from services.postprocess.finisher import Finisher
 from services.postprocess.output_checks import OutputChecker
@@ -37,32 +39,6 @@ def create_service(settings: PostprocessSettings | None = None) -> StageService:
         finisher = Finisher(checker)
         await asyncio.to_thread(finisher.warm_up)
         gate = StreamGate(checker, max_streams=settings.max_streams)
-        registry = ModelRegistry.load(settings.core.registry_path, default=settings.core.default_model)
-
-        async def account(final: Envelope) -> None:
-            """Usage to ``llmops.usage`` and a cacheable answer to ``llmops.cache``, acknowledged before the answer."""
-            sends = []
-            if settings.publish_usage:
-                record = usage_record(final, registry)
-                sends.append(
-                    service.runner.send(
-                        topics.usage,
-                        record.model_dump_json().encode(),
-                        key=final.tenant.encode(),
-                        headers={"request_id": final.request_id},
-                    )
-                )
-            if final.cache is not None and cacheable_answer(final):
-                entry = CacheEntry.from_answer(final)
-                sends.append(
-                    service.runner.send(
-                        topics.cache,
-                        entry.model_dump_json().encode(),
-                        key=entry.key.encode(),
-                        headers={"request_id": final.request_id},
-                    )
-                )
-            await asyncio.gather(*sends)
 
         async def process(env: Envelope) -> list[Envelope]:
             if env.kind == "chunk":
@@ -77,10 +53,53 @@ def create_service(settings: PostprocessSettings | None = None) -> StageService:
                     key=env.conversation_id.encode(),
                     headers={"request_id": env.request_id},
                 )
-            await account(finished.envelope)
             return [*pieces, finished.envelope]
 
         return process
 
-    service.bind(warm_up=warm_up, route=service.runner.reply_topic)
+    registry = ModelRegistry.load(settings.core.registry_path, default=settings.core.default_model)
+    # Billing and the cache offer run once each answer is acknowledged, never before it.
+    service.bind(
+        warm_up=warm_up, route=service.runner.reply_topic, after_publish=_accounting(service, settings, registry)
+    )
     return service
+
+
+def _accounting(
+    service: StageService, settings: PostprocessSettings, registry: ModelRegistry
+) -> Callable[[Envelope], Awaitable[None]]:
+    """What an answer costs, written once the answer is out (``StageService.bind``'s ``after_publish``)."""
+    topics = settings.core.topics
+
+    async def account(final: Envelope) -> None:
+        """Usage to ``llmops.usage`` and a cacheable answer to ``llmops.cache``, once the answer is out.
+
+        After the answer (issue 23): an answer that could not be published is not billed. A crash between
+        the two redelivers the message: the client gets its answer once, and the bill is deduplicated.
+        """
+        if final.kind != "final" or final.error is not None:
+            return
+        sends = []
+        if settings.publish_usage:
+            record = usage_record(final, registry)
+            sends.append(
+                service.runner.send(
+                    topics.usage,
+                    record.model_dump_json().encode(),
+                    key=final.tenant.encode(),
+                    headers={"request_id": final.request_id},
+                )
+            )
+        if final.cache is not None and cacheable_answer(final):
+            entry = CacheEntry.from_answer(final)
+            sends.append(
+                service.runner.send(
+                    topics.cache,
+                    entry.model_dump_json().encode(),
+                    key=entry.key.encode(),
+                    headers={"request_id": final.request_id},
+                )
+            )
+        await asyncio.gather(*sends)
+
+    return account

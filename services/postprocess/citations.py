@@ -8,6 +8,9 @@ not citations and are left alone.
 Small models often answer from the context without marking it. ``attribute_sources`` then
 names the documents the answer's sentences are drawn from (most of a sentence's terms, and
 its numbers, found in one document), as citations marked ``inferred``; the text is not changed.
+
+A small model asked to cite sometimes answers with nothing but the marker (``[1]``, ``[T1]``,
+``Source: [2]``): ``is_marker_only`` tells such a non-answer from an answer.
 """
 
 from __future__ import annotations
@@ -19,10 +22,16 @@ from pathlib import PurePosixPath
 
 from shared.messaging.envelope import Citation, Document
 
-__all__ = ["CitationResult", "attribute_sources", "map_citations"]
+__all__ = ["CitationResult", "attribute_sources", "is_marker_only", "map_citations"]
 
 _CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]+`", re.DOTALL)
 _MARK = re.compile(r"[ \t]?\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\](?![(:])")
+#: Any bracketed reference a model may write: [1], [2, 3], [T1], [doc 2], [1-3].
+_ANY_MARK = re.compile(r"\[\s*[A-Za-z]{0,8}\s*\d{1,3}(?:\s*[,;\u2013-]\s*[A-Za-z]{0,8}\s*\d{1,3})*\s*\]")
+#: Words that only introduce a reference ("Source: [1]", "See [2]") and answer nothing.
+_REFERENCE_WORDS = re.compile(
+    r"\b(?:sources?|references?|citations?|cited|cite|context|documents?|see|from)\b", re.IGNORECASE
+)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _TERM = re.compile(r"[a-z0-9]+(?:[._'][a-z0-9]+)*")
 _MIN_TERM_CHARS = 3
@@ -86,6 +95,23 @@ def map_citations(text: str, documents: Sequence[Document]) -> CitationResult:
     result.text = _MARK.sub(rewrite, text)
     result.citations = list(cited.values())
     return result
+
+
+def is_marker_only(text: str) -> bool:
+    """Whether the answer is reference marks and nothing else (``[1]``, ``[T1].``, ``Source: [2]``).
+
+    An empty answer with no mark is not one (an empty completion is its own case); an answer
+    with a word or a number outside the marks is an answer.
+
+    Example:
+        >>> is_marker_only("[1]"), is_marker_only("Sources: [1], [2]."), is_marker_only("412 metres [1].")
+        (True, True, False)
+
+    """
+    if _ANY_MARK.search(text) is None:
+        return False
+    rest = _REFERENCE_WORDS.sub(" ", _ANY_MARK.sub(" ", text))
+    return not any(c.isalnum() for c in rest)
 
 
 def _terms(text: str) -> set[str]:

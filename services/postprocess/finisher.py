@@ -3,6 +3,9 @@
 Order matters: polish first (so the checks see what the user will see), citations next,
 then the user's own values are put back where safety pseudonymized them (so that the
 output checks can tell them from PII the model made up), then the output checks.
+
+An answer that is nothing but citation marks (``[1]``) is a failed answer, never delivered:
+the client gets an ``empty_answer`` error (retriable; the trail records it) instead.
 """
 
 from __future__ import annotations
@@ -10,14 +13,36 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from services.postprocess.citations import attribute_sources, map_citations
+from services.postprocess.citations import attribute_sources, is_marker_only, map_citations
 from services.postprocess.output_checks import CheckResult, OutputChecker, OutputContext
 from services.postprocess.polish import polish_answer
 from shared.components.cache.keys import is_shadow
 from shared.messaging.envelope import CacheHit, Envelope, Response, Safety, Turn, Usage
 from shared.messaging.errors import PipelineError
 
-__all__ = ["Finished", "Finisher", "Restored", "restore_placeholders"]
+__all__ = ["EmptyAnswerError", "Finished", "Finisher", "Restored", "restore_placeholders"]
+
+
+class EmptyAnswerError(PipelineError):
+    """The model's answer was only citation marks: answered as a retriable error, not dead-lettered.
+
+    The message was fine; the model failed on it, so a copy in the DLQ would help no one.
+    """
+
+    dead_letter = False
+
+    def __init__(self, text: str) -> None:
+        super().__init__(
+            "empty_answer",
+            f"the model answered only with a citation marker ({text.strip()[:40]!r}), not an answer; ask again",
+            retriable=True,
+        )
+
+
+def _require_an_answer(text: str, stream_refusal: CheckResult | None) -> None:
+    """Raise ``EmptyAnswerError`` when ``text`` is citation marks and nothing else (a refused stream is refused)."""
+    if stream_refusal is None and is_marker_only(text):
+        raise EmptyAnswerError(text)
 
 
 @dataclass(frozen=True)
@@ -94,7 +119,10 @@ class Finisher:
         return self.finish(env).envelope
 
     def finish(self, env: Envelope, *, stream_refusal: CheckResult | None = None) -> Finished:
-        """The final answer; ``stream_refusal`` is the blocking result of a stream cut short."""
+        """The final answer; ``stream_refusal`` is the blocking result of a stream cut short.
+
+        Raises ``EmptyAnswerError`` when the answer is only citation marks.
+        """
         safety = env.safety
         if safety is not None and safety.verdict == "block":
             response = Response(text=safety.refusal or "I can't help with this request.", refused=True)
@@ -111,6 +139,7 @@ class Finisher:
             total_tokens=completion.tokens_in + completion.tokens_out,
         )
         polished = polish_answer(completion.text, finish_reason=completion.finish_reason)
+        _require_an_answer(polished.text, stream_refusal)
         changes = polished.changes
         documents = env.grounding.documents if env.grounding else []
         cited = map_citations(polished.text, documents)

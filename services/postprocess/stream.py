@@ -33,7 +33,8 @@ _MIN_LOOP_WORDS = 3
 
 @dataclass
 class _Stream:
-    context: OutputContext
+    #: None until a piece with the prompt (the first, ``grounding`` set) arrives: nothing is released before.
+    context: OutputContext | None
     buffer: str = ""
     last_in_seq: int = -1
     next_seq: int = 0
@@ -66,10 +67,12 @@ class StreamGate:
     def _stream(self, env: Envelope) -> _Stream:
         stream = self._streams.get(env.request_id)
         if stream is None:
-            stream = _Stream(context=OutputContext.from_envelope(env))
+            stream = _Stream(context=None)
             self._streams[env.request_id] = stream
             while len(self._streams) > self.max_streams:
                 self._streams.popitem(last=False)  # the oldest stream was abandoned
+        if stream.context is None and env.grounding is not None:
+            stream.context = OutputContext.from_envelope(env)
         return stream
 
     def on_chunk(self, env: Envelope) -> list[Envelope]:
@@ -81,6 +84,10 @@ class StreamGate:
             return []  # a redelivered piece, or the stream was already ended
         stream.last_in_seq = env.chunk.seq
         stream.buffer += env.chunk.text
+        if stream.context is None:
+            # Checked without the prompt, a leak of it would pass (issue 23): held for the final message,
+            # which carries the prompt (a failover that missed the first piece streams nothing, then all).
+            return []
         last = None
         for last in _BOUNDARY.finditer(stream.buffer):  # noqa: B007 - the last boundary is wanted
             pass
@@ -94,6 +101,8 @@ class StreamGate:
         stream = self._streams.pop(env.request_id, None)
         if stream is None:
             return [], None
+        if stream.context is None:
+            stream.context = OutputContext.from_envelope(env)
         out = [] if stream.ended else self._release(env, stream, stream.buffer)
         return out, stream.refusal
 
@@ -105,7 +114,7 @@ class StreamGate:
         if not text.strip():
             return []
         restored = restore_placeholders(text, env.safety)
-        checked = self.checker.check(restored.text, stream.context, allowed=restored.spans)
+        checked = self.checker.check(restored.text, stream.context or OutputContext(), allowed=restored.spans)
         if checked.blocked_by is not None:
             stream.ended, stream.refusal = True, checked
             response = Response(text=checked.text, refused=True, findings=checked.findings)

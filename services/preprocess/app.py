@@ -26,7 +26,7 @@ from services.preprocess.preprocessor import Preprocessor
 from services.preprocess.quota import QuotaTracker
 from services.preprocess.reply_policy import ReplyTopicNotAllowedError, ReplyTopicPolicy
 from services.preprocess.settings import PreprocessSettings
-from services.preprocess.tenant_topics import TenantMismatchError, TenantTopics
+from services.preprocess.tenant_topics import DEFAULT_TENANT, TenantMismatchError, TenantTopics
 from services.preprocess.typos import TypoCorrector
 from shared.components.embedder import Embedder
 from shared.components.registry import ModelRegistry
@@ -38,6 +38,8 @@ from shared.messaging.stage import BatchProcessFn, ReceivedRecord
 from shared.messaging.topic_reader import read_topic
 
 __all__ = ["build_preprocessor", "create_service"]
+
+_MAX_SOURCES = 10_000
 
 
 def build_preprocessor(settings: PreprocessSettings) -> Preprocessor:
@@ -57,7 +59,7 @@ def build_preprocessor(settings: PreprocessSettings) -> Preprocessor:
     )
 
 
-def create_service(
+def create_service(  # noqa: C901 - the stage's wiring: parse, reply topics, quotas, batch logic in one place
     settings: PreprocessSettings | None = None, *, preprocessor: Preprocessor | None = None
 ) -> StageService:
     """Build the service; heavy state (tokenizers, dictionary, detector, embedder) loads in its start-up.
@@ -69,12 +71,19 @@ def create_service(
     tenant_topics = TenantTopics(topics, shared_default_only=settings.tenant_from_topic)
     parse_with_tenant = tenant_topics.parser(parse_request)
 
+    #: The record each parsed request came from (by envelope identity), for ``Prepared.source``; emptied each batch.
+    sources: dict[int, str] = {}
+
     def parse(raw: bytes, record: ReceivedRecord) -> Envelope:
         try:
-            return parse_with_tenant(raw, record)
+            env = parse_with_tenant(raw, record)
         except TenantMismatchError as exc:
             service.log.warning("security.tenant_mismatch", tenant=exc.tenant, claimed=exc.claimed, topic=exc.topic)
             raise
+        if len(sources) > _MAX_SOURCES:  # batches whose every request expired never reach ``process``
+            sources.clear()
+        sources[id(env)] = f"{record.topic}/{record.partition}/{record.offset}"
+        return env
 
     service = StageService(
         "preprocess", settings, input_topic=topics.requests, more_input_topics=tenant_topics.inputs()[1:], parse=parse
@@ -84,8 +93,11 @@ def create_service(
     tenants = TenantPolicyFile.load(settings.tenants_path)
     quota = QuotaTracker(tenants)
     replies = ReplyTopicPolicy(tenants, default_topic=topics.responses, shadow_topic=topics.shadow_responses)
-    if not replies.active:
-        service.log.info("reply_topics.unchecked", reason="no reply-topic policy (dev mode)")
+    if not replies.configured:
+        service.log.info("reply_topics.builtin", patterns=list(replies.builtin))
+    service.runner.poison_reply_allowed = lambda answer, record: replies.allowed(
+        tenant_topics.by_topic.get(record.topic, DEFAULT_TENANT), answer.reply_to
+    )
     rebuild_quota = _count_usage(service, quota) if quota.active else None
 
     async def warm_up() -> BatchProcessFn:
@@ -95,18 +107,23 @@ def create_service(
             await rebuild_quota()
 
         async def process(envs: list[Envelope]) -> list[Envelope | Exception]:
+            read_from = [sources.get(id(env)) for env in envs]
+            sources.clear()  # this batch's records: all parsed before the batch logic runs
             # Reply topics first: a refused request is not counted against the tenant's quota.
             refusals: list[PipelineError | None] = list(replies.check_all(envs))
             for refusal in refusals:
                 if isinstance(refusal, ReplyTopicNotAllowedError):
                     service.log.warning("security.reply_topic_refused", tenant=refusal.tenant, reply_to=refusal.topic)
-            allowed = [env for env, refusal in zip(envs, refusals, strict=True) if refusal is None]
-            quota_refusals = iter(quota.admit_all(allowed))
+            allowed = [
+                (env, src) for env, src, refusal in zip(envs, read_from, refusals, strict=True) if refusal is None
+            ]
+            quota_refusals = iter(quota.admit_all([env for env, _ in allowed], sources=[src for _, src in allowed]))
             refusals = [r if r is not None else next(quota_refusals) for r in refusals]
             admitted = [env for env, refusal in zip(envs, refusals, strict=True) if refusal is None]
             # Off the event loop: heartbeats and publishing go on while the CPU works.
             done = iter(await asyncio.to_thread(pre.process_batch, admitted) if admitted else [])
-            return [refusal if refusal is not None else next(done) for refusal in refusals]
+            results = [refusal if refusal is not None else next(done) for refusal in refusals]
+            return [_stamp_source(result, src) for result, src in zip(results, read_from, strict=True)]
 
         return process
 
@@ -149,3 +166,10 @@ def _count_usage(service: StageService, quota: QuotaTracker) -> Callable[[], Awa
     service.follow(topic, UsageRecord, on_usage, what="usage record")
 
     return rebuild_quota
+
+
+def _stamp_source(result: Envelope | Exception, source: str | None) -> Envelope | Exception:
+    """The prepared request with ``prepared.source`` set (usage and quotas count served requests by it)."""
+    if not isinstance(result, Envelope) or result.prepared is None or source is None:
+        return result
+    return result.model_copy(update={"prepared": result.prepared.model_copy(update={"source": source})})

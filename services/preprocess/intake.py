@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from shared.messaging.envelope import Envelope
 from shared.messaging.errors import PoisonMessageError
+from shared.messaging.records import load_json
 from shared.messaging.stage import ReceivedRecord, parse_envelope
 
 __all__ = ["parse_request", "record_request_id"]
@@ -25,6 +26,8 @@ _NAMESPACE = uuid.UUID("6f1d1c1e-6c6c-4d6f-8f70-6c6d6f707300")
 _PARAM_FIELDS = ("max_tokens", "temperature", "top_p", "stop", "seed")
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _ROUTING_FIELDS = ("request_id", "conversation_id", "tenant", "reply_to", "deadline")
+#: The envelope's sections that stages fill (DESIGN.md §2); a request arriving with one is forged.
+_STAGE_FIELDS = ("prepared", "grounding", "safety", "cache", "completion", "response", "chunk", "error", "trail")
 
 
 def _reject_lone_surrogates(data: dict[str, Any]) -> None:
@@ -34,6 +37,19 @@ def _reject_lone_surrogates(data: dict[str, Any]) -> None:
     except UnicodeEncodeError as exc:
         msg = "request is not valid UTF-8 text: it contains a lone surrogate escape"
         raise PoisonMessageError(msg) from exc
+
+
+def _reject_stage_sections(data: dict[str, Any]) -> None:
+    """A client writes only its own fields: a section a stage owns (a forged ``cache.hit``) is refused (issue 23).
+
+    Empty values pass (``to_bytes`` writes every field, null included, as the SDK sends it).
+    """
+    forged = sorted(name for name in _STAGE_FIELDS if data.get(name) not in (None, [], {}))
+    if data.get("kind", "request") != "request":
+        forged.append("kind")
+    if forged:
+        msg = f"field(s) {', '.join(forged)} are filled by the pipeline, never by a client"
+        raise PoisonMessageError(msg)
 
 
 def record_request_id(record: ReceivedRecord) -> str:
@@ -69,7 +85,7 @@ def _from_minimal(data: dict[str, Any]) -> dict[str, Any]:
 def parse_request(raw: bytes, record: ReceivedRecord) -> Envelope:
     """Parse a client request in either accepted shape; raises ``PoisonMessageError``."""
     try:
-        data = json.loads(raw)
+        data = load_json(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         msg = f"request is not JSON: {exc}"
         raise PoisonMessageError(msg) from exc
@@ -80,6 +96,7 @@ def parse_request(raw: bytes, record: ReceivedRecord) -> Envelope:
         _reject_lone_surrogates(data)
     if "request" not in data:
         data = _from_minimal(data)
+    _reject_stage_sections(data)
     data.setdefault("request_id", record_request_id(record))
     if not data.get("conversation_id") and record.key:
         try:

@@ -8,6 +8,9 @@ from typing import Any
 
 from services.preprocess.spans import segments
 
+#: How much of a prompt, in multiples of ``max_chars``, is looked at for its prose (the rest never decides).
+_HEAD_FACTOR = 8
+
 __all__ = ["DEFAULT_CANDIDATES", "LanguageDetector", "LanguageGuess"]
 
 #: BCP 47 "undetermined": what is recorded when the detector is not confident.
@@ -63,8 +66,9 @@ class LanguageDetector:
         """The most likely language; ``und`` below ``min_confidence`` or for text without letters."""
         if self._identifier is None:
             self.warm_up()
-        # Code, URLs, emails and numbers say nothing about the language the user writes in.
-        text = " ".join(part.text for part in segments(text) if not part.protected)
+        # Code, URLs, emails and numbers say nothing about the language the user writes in. Only the first
+        # characters decide (below), so only a bounded head of a long prompt is cut into segments.
+        text = " ".join(part.text for part in segments(text[: self.max_chars * _HEAD_FACTOR]) if not part.protected)
         if not any(ch.isalpha() for ch in text):
             return LanguageGuess(UNDETERMINED, 0.0)
         # The first characters decide: a 1 MB prompt costs no more than a long paragraph.

@@ -55,11 +55,15 @@ _QUOTES = str.maketrans(
 )
 _DASHES = str.maketrans(dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63", "-"))
 _LETTER_FLOOD = re.compile(r"([a-z])\1{3,}")
+#: How far a flood's word is looked at on either side (longer runs of letters are no dictionary word).
+_MAX_WORD = 40
 _MARK_FLOOD = re.compile(r"([!?])\1+")
 _DOT_FLOOD = re.compile(r"\.{4,}")
 _SPACES = re.compile(r"(?<=\S)[ \t]{2,}(?![ \t]*\n)")
 _TRAILING = re.compile(r"[ \t]+\n")
 _BLANK_LINES = re.compile(r"\n{3,}")
+#: What the prose steps can change in ASCII text: floods, runs of spaces or tabs, spaces before a newline, blank lines.
+_ASCII_REPAIRABLE = re.compile(r"([a-z])\1{3}|[!?]{2}|\.{4}|[ \t]{2}|[ \t]\n|\n{3}")
 
 
 def _invisible(ch: str) -> bool:
@@ -105,11 +109,13 @@ def _collapse_floods(text: str, frequency: FrequencyFn | None) -> str:
         # Four or more of a lowercase letter is a flood ("soooo" was "so" or "soo": the dictionary decides).
         # Three are left alone: roman numerals ("iii"), "www", "zzz"; capitals too ("AAAA battery").
         start, end = match.span()
+        # Bounded: a "word" of 200,000 letters with a flood every few letters would otherwise be
+        # walked from each flood to its ends (quadratic); no dictionary word is longer than this.
         word_start = start
-        while word_start > 0 and text[word_start - 1].isalpha():
+        while word_start > max(0, start - _MAX_WORD) and text[word_start - 1].isalpha():
             word_start -= 1
         word_end = end
-        while word_end < len(text) and text[word_end].isalpha():
+        while word_end < min(len(text), end + _MAX_WORD) and text[word_end].isalpha():
             word_end += 1
         head, tail, char = text[word_start:start], text[end:word_end], match.group(1)
         if frequency is not None and not _LETTER_FLOOD.search(head + tail):
@@ -139,6 +145,8 @@ def _repair_prose(part: Segment, before: str, frequency: FrequencyFn | None, cha
     # ``before`` is the character ahead of the segment, so a run of spaces right after inline code is
     # seen as inside a line (collapsed) and one at the start of a line as indentation (kept).
     text = part.text
+    if text.isascii() and before.isascii() and not _ASCII_REPAIRABLE.search(before + text):
+        return text  # nothing any step changes (most of the many tiny segments of a hostile prompt)
     steps = (
         *_PROSE_STEPS,
         ("floods", lambda t: _collapse_floods(t, frequency)),

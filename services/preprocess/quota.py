@@ -2,8 +2,13 @@
 
 Counts come from two places: the requests this replica admits (at once) and the usage records
 on ``llmops.usage`` (every replica's finished requests, and the history a restarted replica
-rebuilds from). Both are keyed by request id, so nothing is counted twice. Only admitted
+rebuilds from). Both are keyed by the served request (``served_key``: the request id at the
+record it was read from), so a redelivered record is not counted twice, yet a client reusing one
+request id for many records is counted for each (issue 23: it used to pass free). Only admitted
 requests count: a refused request does not push the window further out.
+
+Only tenants with limits are counted, and a tenant's counts go once they are empty, so the state
+is bounded by the limited tenants' traffic of a minute (and a day's request ids for token limits).
 
 Shadow requests (``llmops replay``, ``llmops eval run``) are counted apart from the tenant's live
 traffic, against the same limits: a replay neither uses up the users' quota nor depends on how busy
@@ -18,7 +23,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from services.preprocess.policy import TenantPolicyFile
-from shared.components.usage import UsageRecord
+from shared.components.usage import UsageRecord, served_key
 from shared.messaging.envelope import Envelope
 from shared.messaging.errors import PipelineError
 from shared.messaging.shadow import is_shadow
@@ -89,25 +94,49 @@ class QuotaTracker:
 
     def __init__(self, policy: TenantPolicyFile) -> None:
         self.policy = policy
-        #: Counts by (tenant, shadow traffic or not).
+        #: Counts by (tenant, shadow traffic or not), only for tenants with limits, dropped once empty.
         self._tenants: dict[tuple[str, bool], _TenantCounts] = {}
+
+    def __len__(self) -> int:
+        """How many (tenant, traffic) counts are held."""
+        return len(self._tenants)
 
     @property
     def active(self) -> bool:
         """Whether any tenant has a limit (otherwise there is nothing to count)."""
-        return any(
-            t.requests_per_minute is not None or t.tokens_per_day is not None for t in self.policy.tenants.values()
-        )
+        return any(self._limited(tenant) for tenant in self.policy.tenants)
+
+    def _limited(self, tenant: str) -> bool:
+        limits = self.policy.tenants.get(tenant)
+        return limits is not None and (limits.requests_per_minute is not None or limits.tokens_per_day is not None)
 
     def _counts(self, tenant: str, now: datetime, *, shadow: bool = False) -> _TenantCounts:
         counts = self._tenants.setdefault((tenant, shadow), _TenantCounts())
         counts.prune(now)
         return counts
 
-    def admit(self, tenant: str, request_id: str, *, now: datetime | None = None, shadow: bool = False) -> None:
+    def sweep(self, now: datetime | None = None) -> None:
+        """Drop the counts that hold nothing any more (no request in the window, no token today)."""
+        now = now or datetime.now(UTC)
+        for where, counts in list(self._tenants.items()):
+            counts.prune(now)
+            if not counts.requests and not counts.tokens:
+                del self._tenants[where]
+
+    def admit(
+        self,
+        tenant: str,
+        request_id: str,
+        *,
+        now: datetime | None = None,
+        shadow: bool = False,
+        source: str | None = None,
+    ) -> None:
         """Count the request in, or raise ``QuotaExceededError`` (a redelivered admitted request passes again).
 
         ``shadow``: counted in the tenant's shadow traffic, apart from its live traffic, under the same limits.
+        ``source``: the record the request was read from (``Prepared.source``); the same id read from another
+        record is another request.
         """
         limits = self.policy.tenants.get(tenant)
         if limits is None or (limits.requests_per_minute is None and limits.tokens_per_day is None):
@@ -116,7 +145,8 @@ class QuotaTracker:
         counts = self._counts(tenant, now, shadow=shadow)
         if shadow:
             tenant = f"{tenant} (shadow traffic)"
-        if request_id in counts.request_ids:
+        served = served_key(request_id, source)
+        if served in counts.request_ids:
             return
         if limits.tokens_per_day is not None and counts.tokens >= limits.tokens_per_day:
             retry = (_day(now) + timedelta(days=1) - now).total_seconds()
@@ -128,28 +158,36 @@ class QuotaTracker:
             retry = max(1.0, (frees + _MINUTE - now).total_seconds())
             msg = f"tenant {tenant} is over {limits.requests_per_minute} requests per minute"
             raise QuotaExceededError(f"{msg}; retry in {math.ceil(retry)} s", retry_after_s=math.ceil(retry))
-        counts.add_request(request_id, now)
+        counts.add_request(served, now)
 
-    def admit_all(self, envs: Sequence[Envelope], *, now: datetime | None = None) -> list[QuotaExceededError | None]:
-        """``admit`` each request in order: None where admitted, the error where refused."""
+    def admit_all(
+        self, envs: Sequence[Envelope], *, now: datetime | None = None, sources: Sequence[str | None] | None = None
+    ) -> list[QuotaExceededError | None]:
+        """``admit`` each request in order: None where admitted, the error where refused; then ``sweep``."""
         results: list[QuotaExceededError | None] = []
-        for env in envs:
+        for env, source in zip(envs, sources or [None] * len(envs), strict=True):
             try:
-                self.admit(env.tenant, env.request_id, now=now, shadow=is_shadow(env))
+                self.admit(env.tenant, env.request_id, now=now, shadow=is_shadow(env), source=source)
             except QuotaExceededError as exc:
                 results.append(exc)
             else:
                 results.append(None)
+        self.sweep(now)
         return results
 
     def record(self, usage: UsageRecord, *, now: datetime | None = None) -> None:
-        """Count a finished request's tokens (today's) and its place in the minute window (live or shadow)."""
+        """Count a finished request's tokens (today's) and its place in the minute window (live or shadow).
+
+        Tenants without limits are not counted at all: their records would only grow the state (issue 23).
+        """
+        if not self._limited(usage.tenant):
+            return
         now = now or datetime.now(UTC)
         counts = self._counts(usage.tenant, now, shadow=usage.shadow)
         if usage.requested_at > now - _MINUTE:
-            counts.add_request(usage.request_id, usage.requested_at)
-        if _day(usage.at) == counts.day and usage.request_id not in counts.token_ids:
-            counts.token_ids.add(usage.request_id)
+            counts.add_request(usage.served, usage.requested_at)
+        if _day(usage.at) == counts.day and usage.served not in counts.token_ids:
+            counts.token_ids.add(usage.served)
             counts.tokens += usage.total_tokens
 
     def used(self, tenant: str, *, now: datetime | None = None, shadow: bool = False) -> tuple[int, int]:

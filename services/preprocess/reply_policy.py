@@ -11,7 +11,12 @@ topic it does not own. The allowed topics come from the tenants file (``tenants_
 Patterns are shell globs (``*``, ``?``, ``[...]``); ``{tenant}`` stands for the request's
 tenant, matched literally (a tenant named ``*`` does not widen the pattern). A request
 without ``reply_to`` asks for the default responses topic and is checked like any other.
-Without any reply-topic setting in the file (or without a file) nothing is checked: dev mode.
+
+Without any reply-topic setting in the file (or without a file) the built-in patterns apply
+(issue 23: the check used to be off then, in the secure profiles too): the shared responses
+topic, the tenant's own ``<responses>.{tenant}`` and ``<responses>.{tenant}.*``, and the
+gateways' ``<responses>.gateway-*`` (a gateway delivers only answers of its own tenant's
+requests: the SDK checks the answer's tenant). Never another tenant's topic, never an internal one.
 
 The shadow reply topic (``llmops.responses.shadow``) is reserved, in dev mode too: a shadow request
 (``llmops replay``, evaluation) may be answered there only, whatever its tenant's patterns, and
@@ -74,16 +79,25 @@ class ReplyTopicPolicy:
         self.policy = policy
         self.default_topic = default_topic
         self.shadow_topic = shadow_topic
+        #: The patterns every tenant gets when the file configures none.
+        self.builtin = (
+            default_topic,
+            f"{default_topic}.{_TENANT}",
+            f"{default_topic}.{_TENANT}.*",
+            f"{default_topic}.gateway-*",
+        )
 
     @property
-    def active(self) -> bool:
-        """Whether the file restricts reply topics at all (otherwise: dev mode, every topic allowed)."""
+    def configured(self) -> bool:
+        """Whether the file sets reply topics (otherwise the built-in patterns apply)."""
         return self.policy.default_reply_topics is not None or any(
             t.reply_topics is not None for t in self.policy.tenants.values()
         )
 
     def patterns(self, tenant: str) -> Sequence[str]:
-        """The tenant's own patterns, else the file's defaults, else none."""
+        """The tenant's own patterns, else the file's defaults, else none; the built-in ones when the file sets none."""
+        if not self.configured:
+            return self.builtin
         own = self.policy.tenants.get(tenant)
         if own is not None and own.reply_topics is not None:
             return own.reply_topics
@@ -91,8 +105,6 @@ class ReplyTopicPolicy:
 
     def allowed(self, tenant: str, topic: str | None) -> bool:
         """Whether answers for ``tenant`` may go to ``topic`` (None: the default responses topic)."""
-        if not self.active:
-            return True
         target = topic or self.default_topic
         return any(_compile(pattern, tenant).match(target) for pattern in self.patterns(tenant))
 

@@ -24,7 +24,7 @@ _SEVERITY: dict[str, Literal["low", "medium", "high"]] = {"block": "high", "reda
 
 
 class SafetyChecker:
-    """Drops poisoned retrieved chunks, scans every user message, and decides the verdict.
+    """Drops poisoned retrieved chunks, scans every message a client wrote, and decides the verdict.
 
     Verdict: ``block`` if any finding's action is block (the refusal names the category, never
     the matched text), else ``redact`` if any is redact (typed placeholders, the map in
@@ -97,19 +97,25 @@ class SafetyChecker:
         blocking: GuardFinding | None = None
         suite = self.suite(name, "input")
         for index, msg in enumerate(messages):
-            if msg.role != "user":
-                continue
-            last = env.prepared is not None and msg.content == env.prepared.text
-            result = suite.scan(
-                msg.content,
-                embedding=self._prepared_embedding(env) if last else None,
-                token_count=env.prepared.token_count if last and env.prepared else None,
-                placeholders=placeholders,
-            )
-            findings += [_finding(f, message_index=index) for f in result.findings]
-            blocking = blocking or result.blocking
-            if result.redacted != msg.content:
-                messages[index] = ChatMessage(role=msg.role, content=result.redacted)
+            # Every message a client can write is checked, whatever its role (issue 23: a blocked SSN once
+            # passed in a system message). The template's system text is the operator's: within the system
+            # message only the client's own system text, which the template embeds, is scanned.
+            texts = [msg.content] if msg.role != "system" else _client_system_texts(env, msg.content)
+            content = msg.content
+            for text in texts:
+                last = msg.role == "user" and env.prepared is not None and text == env.prepared.text
+                result = suite.scan(
+                    text,
+                    embedding=self._prepared_embedding(env) if last else None,
+                    token_count=env.prepared.token_count if last and env.prepared else None,
+                    placeholders=placeholders,
+                )
+                findings += [_finding(f, message_index=index) for f in result.findings]
+                blocking = blocking or result.blocking
+                if result.redacted != text:
+                    content = content.replace(text, result.redacted)
+            if content != msg.content:
+                messages[index] = ChatMessage(role=msg.role, content=content)
 
         common = {
             "findings": findings,
@@ -166,6 +172,12 @@ class SafetyChecker:
         if env.prepared is None or not env.prepared.embedding:
             return None
         return decode_vector(env.prepared.embedding)
+
+
+def _client_system_texts(env: Envelope, system: str) -> list[str]:
+    """The client's own system messages found in the final system message (the template embeds them)."""
+    client = env.prepared.messages if env.prepared is not None else env.request.messages if env.request else []
+    return [m.content for m in client if m.role == "system" and m.content and m.content in system]
 
 
 def _without(message: ChatMessage, texts: list[str]) -> ChatMessage:

@@ -80,6 +80,8 @@ class LlmopsClient:
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._pending: dict[str, asyncio.Future[Envelope]] = {}
+        #: The tenant of each pending request: an answer of another tenant is not its answer.
+        self._tenants: dict[str, str] = {}
         self._streams: dict[str, asyncio.Queue[Envelope]] = {}
         self._next_seq: dict[str, int] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()
@@ -160,28 +162,45 @@ class LlmopsClient:
     async def _read_replies(self) -> None:
         assert self._consumer is not None  # noqa: S101
         async for record in self._consumer:
-            try:
-                env = Envelope.from_bytes(record.value)
-            except ValueError:
-                continue
-            stream = self._streams.get(env.request_id)
-            if env.kind == "chunk":
-                self._deliver_chunk(env)  # streamed pieces; the final answer follows on the same key
-                continue
-            if env.request_id in self._seen:
-                continue  # a duplicate answer (redelivery upstream): deliver once
-            if stream is not None:
-                stream.put_nowait(env)
-            fut = self._pending.pop(env.request_id, None)
-            if fut is not None and not fut.done():
-                self._seen[env.request_id] = None
-                if len(self._seen) > _SEEN_LIMIT:
-                    self._seen.popitem(last=False)
-                fut.set_result(env)
-                queue = self._streams.pop(env.request_id, None)
-                self._next_seq.pop(env.request_id, None)
-                if queue is not None:
-                    queue.put_nowait(env)
+            self.on_reply(record.value)
+
+    def on_reply(self, value: bytes) -> None:
+        """Deliver one record of the reply topic to the request waiting for it (if any, and if it is its answer)."""
+        try:
+            env = Envelope.from_bytes(value)
+        except ValueError:
+            return
+        if not self._from_own_tenant(env):
+            return
+        stream = self._streams.get(env.request_id)
+        if env.kind == "chunk":
+            self._deliver_chunk(env)  # streamed pieces; the final answer follows on the same key
+            return
+        if env.request_id in self._seen:
+            return  # a duplicate answer (redelivery upstream): deliver once
+        if stream is not None:
+            stream.put_nowait(env)
+        fut = self._pending.pop(env.request_id, None)
+        self._tenants.pop(env.request_id, None)
+        if fut is not None and not fut.done():
+            self._seen[env.request_id] = None
+            if len(self._seen) > _SEEN_LIMIT:
+                self._seen.popitem(last=False)
+            fut.set_result(env)
+            queue = self._streams.pop(env.request_id, None)
+            self._next_seq.pop(env.request_id, None)
+            if queue is not None:
+                queue.put_nowait(env)
+
+    def _from_own_tenant(self, env: Envelope) -> bool:
+        """Whether an answer can be this client's: its request's tenant, or an error (issue 23).
+
+        A reply topic may be shared (a gateway's, by every tenant it serves), and a tenant chooses its
+        own request ids: an answer of another tenant's request with the same id must not be delivered.
+        Error answers are exempt: a refusal or an unreadable request's answer may carry no tenant.
+        """
+        expected = self._tenants.get(env.request_id)
+        return expected is None or env.tenant == expected or (env.kind == "final" and env.error is not None)
 
     def _deliver_chunk(self, env: Envelope) -> None:
         queue = self._streams.get(env.request_id)
@@ -244,6 +263,7 @@ class LlmopsClient:
             raise RuntimeError(msg)
         fut: asyncio.Future[Envelope] = asyncio.get_running_loop().create_future()
         self._pending[env.request_id] = fut
+        self._tenants[env.request_id] = env.tenant
         headers = [(k, v.encode()) for k, v in envelope_headers(env).items()]
         try:
             await self._producer.send_and_wait(
@@ -257,6 +277,7 @@ class LlmopsClient:
     def forget(self, request_id: str) -> None:
         """Stop waiting for a request's answer (after a timeout or a disconnect)."""
         self._pending.pop(request_id, None)
+        self._tenants.pop(request_id, None)
         self._streams.pop(request_id, None)
         self._next_seq.pop(request_id, None)
 

@@ -23,7 +23,7 @@ from shared.components.registry import ModelPrice, ModelRegistry, UnknownModelEr
 from shared.messaging.envelope import Envelope
 from shared.messaging.shadow import Traffic, traffic
 
-__all__ = ["UsageRecord", "UsageTotal", "dedupe", "parse_since", "summarize", "usage_record"]
+__all__ = ["UsageRecord", "UsageTotal", "dedupe", "parse_since", "served_key", "summarize", "usage_record"]
 
 
 def _now() -> datetime:
@@ -38,6 +38,9 @@ class UsageRecord(BaseModel):
     schema_version: Literal[1] = 1
     request_id: str
     tenant: str
+    source: str | None = Field(
+        default=None, description="The request record served (prepared.source): a reused request id is billed again."
+    )
     model: str = Field(description="The model that answered (an alias's variant).")
     alias: str | None = Field(default=None, description="The registry alias the request named, if any.")
     requested_at: datetime = Field(description="When the client made the request (the envelope's created_at).")
@@ -56,6 +59,11 @@ class UsageRecord(BaseModel):
     )
 
     @property
+    def served(self) -> str:
+        """What makes the record one served request: its id and the record it was read from."""
+        return served_key(self.request_id, self.source)
+
+    @property
     def total_tokens(self) -> int:
         """Prompt plus completion tokens used."""
         return self.prompt_tokens + self.completion_tokens
@@ -64,6 +72,11 @@ class UsageRecord(BaseModel):
     def shadow(self) -> bool:
         """Whether a shadow request (the operator's, not the tenant's) wrote it."""
         return self.traffic == "shadow"
+
+
+def served_key(request_id: str, source: str | None) -> str:
+    """One served request: a request id alone (records before issue 23), else the id at its request record."""
+    return f"{request_id}@{source}" if source else request_id
 
 
 def usage_record(env: Envelope, registry: ModelRegistry) -> UsageRecord:
@@ -94,6 +107,7 @@ def usage_record(env: Envelope, registry: ModelRegistry) -> UsageRecord:
     return UsageRecord(
         request_id=env.request_id,
         tenant=env.tenant,
+        source=env.prepared.source if env.prepared else None,
         model=model,
         alias=env.prepared.alias if env.prepared else None,
         requested_at=env.created_at,
@@ -111,10 +125,14 @@ def usage_record(env: Envelope, registry: ModelRegistry) -> UsageRecord:
 
 
 def dedupe(records: Iterable[UsageRecord]) -> list[UsageRecord]:
-    """One record per request id (a redelivered answer writes its record again), the first kept."""
-    seen: dict[str, UsageRecord] = {}
+    """One record per served request (a redelivered answer writes its record again), the first kept.
+
+    Per tenant and request record (issue 23): request ids are chosen by clients, so one tenant's id must
+    not hide another's bill, and a client reusing one id for many requests is billed for each of them.
+    """
+    seen: dict[tuple[str, str], UsageRecord] = {}
     for record in records:
-        seen.setdefault(record.request_id, record)
+        seen.setdefault((record.tenant, record.served), record)
     return list(seen.values())
 
 

@@ -131,6 +131,13 @@ class Prepared(_Section):
         default=None,
         description="Embedding of the cleaned text: base64 little-endian float32 (shared.components.embedder).",
     )
+    source: str | None = Field(
+        default=None,
+        description=(
+            "The request record it was read from (topic/partition/offset): one served request whatever its "
+            "client-chosen id, so a reused request id is counted and billed each time, a redelivery once."
+        ),
+    )
 
 
 class MemoryTurn(_Section):

@@ -24,12 +24,22 @@ class PipelineError(Exception):
     #: (a refused reply topic must not receive the refusal either); for a shadow request, the shadow topic.
     answer_on_default_topic: bool = False
 
-    def __init__(self, code: str, message: str, *, retriable: bool = False, retry_after_s: float | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        retriable: bool = False,
+        retry_after_s: float | None = None,
+        detail: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.retriable = retriable
         self.retry_after_s = retry_after_s
+        #: What operators see (the DLQ record, the log) and the client never does, e.g. an exception's text.
+        self.detail = detail
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"

@@ -17,11 +17,48 @@ from pydantic import ValidationError
 from shared.messaging.envelope import Envelope
 from shared.messaging.errors import PoisonMessageError
 
-__all__ = ["TOPIC_NAME", "ReceivedRecord", "parse_envelope", "salvage_routing"]
+__all__ = ["MAX_JSON_DEPTH", "TOPIC_NAME", "ReceivedRecord", "load_json", "parse_envelope", "salvage_routing"]
 
 #: A legal Kafka topic name.
 TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _MAX_ID_CHARS = 128
+#: The deepest JSON nesting a producer may send: an envelope nests 6 deep, a ``json_schema`` a few more.
+MAX_JSON_DEPTH = 64
+
+
+def load_json(raw: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """``json.loads`` that fails only with ``ValueError``: too deep a nesting is one too (issue 23).
+
+    ``json.loads`` raises ``RecursionError`` (not a ``ValueError``) for a few thousand nested
+    brackets; uncaught, it rewound the batch and the record came back forever.
+
+    Example:
+        >>> load_json(b"[" * 100 + b"]" * 100)
+        Traceback (most recent call last):
+        ValueError: JSON nested deeper than 64 levels
+
+    """
+    try:
+        data = json.loads(raw)
+    except RecursionError as exc:
+        msg = f"JSON nested deeper than {max_depth} levels"
+        raise ValueError(msg) from exc
+    _check_depth(data, max_depth)
+    return data
+
+
+def _check_depth(data: Any, max_depth: int) -> None:
+    """Raise ``ValueError`` when ``data`` nests deeper than ``max_depth``; iterative, linear in the nodes."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > max_depth:
+            msg = f"JSON nested deeper than {max_depth} levels"
+            raise ValueError(msg)
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
 
 
 @dataclass(frozen=True)
@@ -83,7 +120,7 @@ def salvage_routing(raw: bytes) -> tuple[str | None, str | None, str]:
     """Best effort: read request_id, reply_to and conversation from a message that failed to parse."""
     try:
         # Invalid UTF-8 elsewhere in the message must not hide a readable request id.
-        data = json.loads(raw.decode("utf-8", errors="replace"))
+        data = load_json(raw.decode("utf-8", errors="replace"))
     except ValueError:
         return None, None, ""
     if not isinstance(data, dict):

@@ -26,7 +26,15 @@ from shared.messaging.logging import configure_logging, get_logger
 from shared.messaging.metrics import StageMetrics
 from shared.messaging.security import BrokerAuthError, check_broker_access
 from shared.messaging.settings import StageSettings
-from shared.messaging.stage import BatchProcessFn, ParseFn, ProcessFn, ReceivedRecord, StageRunner, parse_envelope
+from shared.messaging.stage import (
+    AfterPublishFn,
+    BatchProcessFn,
+    ParseFn,
+    ProcessFn,
+    ReceivedRecord,
+    StageRunner,
+    parse_envelope,
+)
 from shared.messaging.telemetry import RecordSpans, make_tracer_provider, telemetry_middleware
 from shared.messaging.transactions import PartitionGate, TransactionalOutbox, next_offsets
 
@@ -161,8 +169,18 @@ class StageService:
             **consumer_options(self.settings.core.kafka),
         )
 
-    def bind(self, *, warm_up: Callable[[], Awaitable[ProcessFn]], route: RouteFn) -> None:
-        """Subscribe the input topic; ``warm_up`` builds the logic once, before consuming starts."""
+    def bind(
+        self,
+        *,
+        warm_up: Callable[[], Awaitable[ProcessFn]],
+        route: RouteFn,
+        after_publish: AfterPublishFn | None = None,
+    ) -> None:
+        """Subscribe the input topic; ``warm_up`` builds the logic once, before consuming starts.
+
+        ``after_publish`` runs for each output once the broker has acknowledged it (postprocess bills an
+        answer only once it is out).
+        """
         self._warm_up = warm_up
         observed_route = self._observed(route)
         self._subscriber = self._subscribe()
@@ -177,7 +195,9 @@ class StageService:
             async with self._delivery(message, [record]) as current:
                 if not current:  # fetched before a rebalance: its partition's owner handles it
                     return
-                outcome = await self.runner.handle(body, record, process=self.process, route=observed_route)
+                outcome = await self.runner.handle(
+                    body, record, process=self.process, route=observed_route, after_publish=after_publish
+                )
             self.metrics.observe_message(outcome, time.perf_counter() - t0)
 
     def bind_batch(

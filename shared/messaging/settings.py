@@ -309,6 +309,13 @@ class CoreSettings(BaseSettings):
     dev_mode: bool = Field(
         default=False, description="Development machine: known default secrets are accepted (never in production)."
     )
+    full_answers: bool = Field(
+        default=False,
+        description=(
+            "Answers on reply topics carry the whole envelope (system prompt, dropped documents, cache key): "
+            "for debugging only; clients otherwise get the public view (shared.messaging.public)."
+        ),
+    )
 
     @field_validator("data_dir", mode="after")
     @classmethod

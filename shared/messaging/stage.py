@@ -28,13 +28,16 @@ import structlog
 from shared.messaging.envelope import SCHEMA_VERSION, Envelope, ErrorInfo, TrailRecord
 from shared.messaging.errors import PipelineError, PoisonMessageError, RefusedRequestError
 from shared.messaging.logging import get_logger
+from shared.messaging.public import public_view
 from shared.messaging.publishing import PUBLISH_ERRORS, Publisher, publish_failed, send_with_retries
 from shared.messaging.records import TOPIC_NAME, ReceivedRecord, parse_envelope, salvage_routing
 from shared.messaging.settings import CoreSettings
 from shared.messaging.shadow import is_shadow
 
 __all__ = [
+    "AfterPublishFn",
     "BatchProcessFn",
+    "PoisonReplyCheck",
     "ProcessFn",
     "ProcessResult",
     "Publisher",
@@ -47,12 +50,16 @@ __all__ = [
 
 ProcessResult = Envelope | list[Envelope] | None
 ProcessFn = Callable[[Envelope], Awaitable[ProcessResult]]
+#: Run for each output once the broker acknowledged it (what must follow the answer, e.g. its bill).
+AfterPublishFn = Callable[[Envelope], Awaitable[None]]
 #: Batch logic: one result per input, in order; a failed item is its exception, not a raised one.
 BatchProcessFn = Callable[[list[Envelope]], Awaitable[list[Envelope | Exception]]]
 RouteFn = Callable[[Envelope], str]
 ParseFn = Callable[[bytes, ReceivedRecord], Envelope]
 #: A context entered around one batch record's publishing, given the record and the batch's start.
 RecordScope = Callable[[ReceivedRecord, datetime], AbstractContextManager[None]]
+#: Whether an error answer salvaged from an unreadable record may go to its ``reply_to``.
+PoisonReplyCheck = Callable[[Envelope, ReceivedRecord], bool]
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,10 @@ class _Clock:
 
     def elapsed_ms(self) -> float:
         return round((time.perf_counter() - self.t0) * 1000, 3)
+
+
+def _any_reply(_answer: Envelope, _record: ReceivedRecord) -> bool:
+    return True
 
 
 def _no_scope(_record: ReceivedRecord, _started_at: datetime) -> AbstractContextManager[None]:
@@ -125,6 +136,7 @@ class StageRunner:
         replica: str,
         parse: ParseFn = parse_envelope,
         record_scope: RecordScope | None = None,
+        poison_reply_allowed: PoisonReplyCheck | None = None,
     ) -> None:
         self.stage = stage
         self.publisher = publisher
@@ -133,10 +145,27 @@ class StageRunner:
         self.parse = parse
         #: Entered around each batch record's publishing (its trace span); nothing when not given.
         self.record_scope: RecordScope = record_scope or _no_scope
+        #: Whether the reply topic salvaged from an unreadable record may be answered on (preprocess checks
+        #: it against the tenant's reply topics); every non-internal topic when not given.
+        self.poison_reply_allowed: PoisonReplyCheck = poison_reply_allowed or _any_reply
         self.log = get_logger(f"llmops.{stage}")
+        #: The pipeline's own topics: never a reply topic (an answer there would travel the pipeline again).
+        self._internal_topics = frozenset(core.topics.all()) - {core.topics.responses, core.topics.shadow_responses}
 
-    async def handle(self, raw: bytes, record: ReceivedRecord, *, process: ProcessFn, route: RouteFn) -> str:
-        """Handle one record; returns the outcome (``ok``, an error code, or ``poison``)."""
+    async def handle(
+        self,
+        raw: bytes,
+        record: ReceivedRecord,
+        *,
+        process: ProcessFn,
+        route: RouteFn,
+        after_publish: AfterPublishFn | None = None,
+    ) -> str:
+        """Handle one record; returns the outcome (``ok``, an error code, or ``poison``).
+
+        ``after_publish`` runs for each output once it is acknowledged (its failure raises: the record is
+        redelivered, and what ran before is idempotent per request).
+        """
         clock = _Clock.start()
         structlog.contextvars.bind_contextvars(stage=self.stage)
         try:
@@ -171,6 +200,8 @@ class StageRunner:
                     failure = publish_failed(route(out), exc)
                     await self._fail(env, raw, record, failure, clock)
                     return failure.code
+                if after_publish is not None:
+                    await after_publish(out)
             self._log_done(clock, processed_ms, record, published=len(outputs))
             return "ok"
         finally:
@@ -256,7 +287,18 @@ class StageRunner:
         if isinstance(exc, PipelineError):
             return exc
         self.log.error("message.internal_error", error_type=type(exc).__name__)
-        return PipelineError("internal_error", f"{type(exc).__name__} in {self.stage}: {exc}")
+        return self._internal_error(exc)
+
+    def _internal_error(self, exc: BaseException) -> PipelineError:
+        """The answer to a bug: no exception text for the client (it can hold prompts, paths, other tenants' data).
+
+        The exception's type and text go to the DLQ record (``detail``) and the log, for operators.
+        """
+        return PipelineError(
+            "internal_error",
+            f"an internal error in {self.stage}; the operators have the details",
+            detail=f"{type(exc).__name__} in {self.stage}: {exc}",
+        )
 
     async def _deliver(
         self, out: Envelope, route: RouteFn, clock: _Clock, source: tuple[Envelope, bytes, ReceivedRecord]
@@ -294,12 +336,20 @@ class StageRunner:
         except Exception as exc:
             # Any bug must become an answer and a DLQ record, never a lost message or a dead consumer.
             self.log.exception("message.internal_error")
-            raise PipelineError("internal_error", f"{type(exc).__name__} in {self.stage}: {exc}") from exc
+            raise self._internal_error(exc) from exc
 
     def _parse(self, raw: bytes, record: ReceivedRecord) -> Envelope:
         if len(raw) > self.core.kafka.max_message_bytes:
             raise PoisonMessageError(f"message of {len(raw)} bytes exceeds {self.core.kafka.max_message_bytes}")
-        return self.parse(raw, record)
+        try:
+            return self.parse(raw, record)
+        except PipelineError:
+            raise
+        except Exception as exc:
+            # Whatever a record makes the parser raise, it is that record's poison, never a rewound batch
+            # (a RecursionError once redelivered one record forever: issue 23).
+            self.log.warning("message.unparseable", error_type=type(exc).__name__, offset=record.offset)
+            raise PoisonMessageError(f"unreadable message ({type(exc).__name__})") from exc
 
     def _trail(self, clock: _Clock, outcome: str) -> TrailRecord:
         return TrailRecord(
@@ -310,11 +360,23 @@ class StageRunner:
             outcome=outcome,
         )
 
-    def reply_topic(self, env: Envelope) -> str:
-        """The topic the client waits on; a shadow request's default is the shadow topic, never the users' one."""
-        if env.reply_to and TOPIC_NAME.match(env.reply_to):
-            return env.reply_to
+    def default_reply_topic(self, env: Envelope) -> str:
+        """Where an answer goes when its own reply topic cannot be used: the shadow topic for shadow requests."""
         return self.core.topics.shadow_responses if is_shadow(env) else self.core.topics.responses
+
+    def reply_topic(self, env: Envelope) -> str:
+        """The topic the client waits on; a shadow request's default is the shadow topic, never the users' one.
+
+        Never one of the pipeline's own topics (issue 23): an answer addressed to a stage's input would
+        travel the pipeline again (and, failing there, be answered there again: a loop).
+        """
+        if env.reply_to and TOPIC_NAME.match(env.reply_to) and not self._internal_topic(env.reply_to):
+            return env.reply_to
+        return self.default_reply_topic(env)
+
+    def _internal_topic(self, topic: str) -> bool:
+        topics = self.core.topics
+        return topic in self._internal_topics or topic.startswith(topics.requests + ".")
 
     def _error_info(self, exc: PipelineError) -> ErrorInfo:
         return ErrorInfo(
@@ -332,11 +394,11 @@ class StageRunner:
         if exc.answer_on_default_topic:
             answer.reply_to = None
         answer.trail.append(self._trail(clock, exc.code))
-        await self._publish(self.reply_topic(answer), answer)
+        await self._answer(answer)
         self.log.warning(
             "message.failed",
             outcome=exc.code,
-            error=exc.message,
+            error=exc.detail or exc.message,
             request_id=env.request_id,
             duration_ms=clock.elapsed_ms(),
             **({"shadow": True} if is_shadow(env) else {}),
@@ -354,9 +416,28 @@ class StageRunner:
                 kind="final",
                 error=self._error_info(exc),
             )
+            if reply_to is not None and not self.poison_reply_allowed(answer, record):
+                answer.reply_to = None  # a topic nobody vouched for gets nothing, not even an error
             answer.trail.append(self._trail(clock, exc.code))
-            await self._publish(self.reply_topic(answer), answer)
+            await self._answer(answer)
         self.log.warning("message.poison", error_code=exc.code, error=exc.message, offset=record.offset)
+
+    async def _answer(self, answer: Envelope) -> None:
+        """Publish an error answer to its reply topic; one the broker refuses gets it on the default topic instead.
+
+        A reply topic that does not exist, or that this stage may not write, must not make the record fail
+        for good: raising here rewinds the batch, and the record (and its batch) came back forever (issue 23).
+        Only when the default topic fails too is the broker away, and the handler raises (a redelivery).
+        """
+        topic = self.reply_topic(answer)
+        try:
+            await self._publish(topic, answer)
+        except PUBLISH_ERRORS:
+            fallback = self.default_reply_topic(answer)
+            if topic == fallback:
+                raise
+            self.log.warning("reply_topic.unwritable", reply_to=topic, request_id=answer.request_id)
+            await self._publish(fallback, answer.model_copy(update={"reply_to": None}))
 
     async def dead_letter(
         self, raw: bytes, record: ReceivedRecord, exc: PipelineError, *, request_id: str | None = None
@@ -365,7 +446,7 @@ class StageRunner:
         headers = {
             "llmops-stage": self.stage,
             "llmops-error-code": exc.code,
-            "llmops-error": exc.message[:1000],
+            "llmops-error": (exc.detail or exc.message)[:1000],
             "llmops-source-topic": record.topic,
             "llmops-source-partition": str(record.partition),
             "llmops-source-offset": str(record.offset),
@@ -377,6 +458,8 @@ class StageRunner:
 
     async def _publish(self, topic: str, env: Envelope) -> None:
         # Answers leave the embedding out: clients do not need hundreds of floats back.
+        if env.kind != "request" and not self.core.full_answers and not self._internal_topic(topic):
+            env = public_view(env)  # what goes to a client: no system prompt, no dropped documents (issue 23)
         value = env.to_bytes(drop_embedding=env.kind == "final")
         await self.send(topic, value, key=env.conversation_id.encode(), headers=envelope_headers(env))
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from shared.cli.usage import read_usage
 from shared.client import LlmopsClient, PipelineErrorAnswer
@@ -16,14 +17,20 @@ from shared.components.usage import summarize
 from shared.messaging.envelope import Envelope
 from shared.messaging.settings import CoreSettings
 from shared.stack.embedded import EmbeddedStack
-from tests.conftest import SMALL_MODEL, core_settings
+from tests.conftest import SMALL_MODEL, core_settings, tail_consumer
 
 pytestmark = pytest.mark.e2e
 
 # A grammar makes the model stop by itself after one short word: a complete answer, never truncated.
 ONE_WORD = {"json_schema": {"type": "string", "enum": ["Paris", "Lyon"]}, "max_tokens": 8, "temperature": 0.0}
 CACHE_TENANTS = {"cache-a": {"enabled": True, "threshold": 0.9}, "cache-b": {"enabled": True, "threshold": 0.9}}
-QUOTAS = {"tenants": {"rpm-t": {"requests_per_minute": 2}, "day-t": {"tokens_per_day": 1}}}
+QUOTAS = {
+    "tenants": {
+        "rpm-t": {"requests_per_minute": 2},
+        "day-t": {"tokens_per_day": 1},
+        "reuse-t": {"requests_per_minute": 2},
+    }
+}
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +117,39 @@ class TestSemanticCache:
 
 
 class TestQuotas:
+    async def test_reusing_a_request_id_is_counted_and_billed_each_time(
+        self, cost: tuple[CoreSettings, EmbeddedStack]
+    ) -> None:
+        """Five records with one request id under 2 a minute: 2 answered and billed, 3 refused (issue 23: all passed)."""
+        core, _ = cost
+        replies = await tail_consumer(core, core.topics.responses)
+        producer = AIOKafkaProducer(bootstrap_servers=core.kafka.bootstrap)
+        await producer.start()
+        try:
+            body = {"messages": [{"role": "user", "content": "Say hi."}], "max_tokens": 2}
+            raw = json.dumps(body | {"request_id": "reused-id", "tenant": "reuse-t"}).encode()
+            for _ in range(5):
+                await producer.send_and_wait(core.topics.requests, raw, key=b"reuse")
+            answers: list[Envelope] = []
+            deadline = time.monotonic() + 120
+            while len(answers) < 5 and time.monotonic() < deadline:
+                for records in (await replies.getmany(timeout_ms=1000)).values():
+                    answers += [
+                        env
+                        for env in map(Envelope.from_bytes, (r.value for r in records))
+                        if env.request_id == "reused-id"
+                    ]
+        finally:
+            await producer.stop()
+            await replies.stop()
+        codes = sorted(a.error.code if a.error else "ok" for a in answers)
+        assert codes == ["ok", "ok", "quota_exceeded", "quota_exceeded", "quota_exceeded"]
+        await asyncio.sleep(0.5)
+        billed = [r for r in await read_usage(core) if r.tenant == "reuse-t"]
+        assert len(billed) == 2
+        [total] = summarize(billed, tenant="reuse-t")
+        assert total.requests == 2
+
     async def test_requests_per_minute_refused_with_retry_after(self, cost: tuple[CoreSettings, EmbeddedStack]) -> None:
         """The third request in a minute gets quota_exceeded from preprocess, with when to retry."""
         core, _ = cost

@@ -116,27 +116,28 @@ class SemanticCache:
     def __init__(self, *, max_entries: int = 100_000) -> None:
         self.max_entries = max_entries
         self._buckets: dict[tuple[str, str], _Bucket] = {}
-        self._order: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        #: Every held entry by (tenant, request id), oldest first: ids are the clients', so per tenant (issue 23).
+        self._order: OrderedDict[tuple[str, str], tuple[str, str]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._order)
 
     def add(self, entry: CacheEntry) -> bool:
         """Hold ``entry``; False when its request is held already (a redelivered offer) or it is malformed."""
-        if entry.request_id in self._order:
+        if (entry.tenant, entry.request_id) in self._order:
             return False
         vector = decode_vector(entry.embedding)
         if vector.shape != (EMBEDDING_DIM,):
             return False
         where = (entry.tenant, entry.key)
         self._buckets.setdefault(where, _Bucket()).add(entry, vector)
-        self._order[entry.request_id] = where
+        self._order[entry.tenant, entry.request_id] = where
         while len(self._order) > self.max_entries:
             self._evict_oldest()
         return True
 
     def _evict_oldest(self) -> None:
-        request_id, where = self._order.popitem(last=False)
+        (_, request_id), where = self._order.popitem(last=False)
         bucket = self._buckets[where]
         bucket.remove(request_id)
         if not bucket.entries:

@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from starlette.requests import Request
 
-from services.gateway.app import create_app
+from services.gateway.app import create_app, read_body
 from services.gateway.auth import AuthConfig, KeyEntry, RateLimit, TenantConfig, hash_key
+from services.gateway.protocol import ApiError
 from services.gateway.settings import GatewaySettings
 from shared.messaging.envelope import (
     Chunk,
@@ -307,3 +309,42 @@ class TestUnavailable:
                 _assert_openai_error(resp, 503, "pipeline_unavailable")
                 assert resp.headers["Retry-After"] == "2"
                 assert (await client.get("/healthz")).status_code == 503
+
+
+class TestReadBody:
+    """Issue 23: the body's size is checked before the whole of it is held."""
+
+    @staticmethod
+    def _request(parts: list[bytes], content_length: int | None) -> tuple[Request, list[int]]:
+        pulled: list[int] = []
+        headers = [] if content_length is None else [(b"content-length", str(content_length).encode())]
+
+        async def receive() -> dict[str, object]:
+            index = len(pulled)
+            pulled.append(index)
+            body = parts[index] if index < len(parts) else b""
+            return {"type": "http.request", "body": body, "more_body": index < len(parts) - 1}
+
+        scope = {"type": "http", "method": "POST", "path": "/", "headers": headers, "query_string": b""}
+        return Request(scope, receive), pulled
+
+    async def test_declared_oversize_is_refused_before_reading(self) -> None:
+        """A Content-Length over the limit is a 413 without one byte read."""
+        request, pulled = self._request([b"x" * 10], content_length=10_000_000)
+        with pytest.raises(ApiError) as err:
+            await read_body(request, 1024)
+        assert err.value.status == 413
+        assert pulled == []
+
+    async def test_chunked_oversize_stops_at_the_limit(self) -> None:
+        """Without a length, reading stops as soon as the limit is passed, not at the body's end."""
+        request, pulled = self._request([b"x" * 600] * 1000, content_length=None)
+        with pytest.raises(ApiError) as err:
+            await read_body(request, 1024)
+        assert err.value.status == 413
+        assert len(pulled) == 2
+
+    async def test_a_body_under_the_limit_is_read(self) -> None:
+        """Small bodies come back whole."""
+        request, _ = self._request([b'{"a":', b" 1}"], content_length=None)
+        assert await read_body(request, 1024) == b'{"a": 1}'

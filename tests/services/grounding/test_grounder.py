@@ -82,7 +82,7 @@ class TestGrounder:
         roles = [(m.role, m.content) for m in out.grounding.messages[1:]]
         assert roles == [("user", "Capital of France?"), ("assistant", "Paris."), ("user", "Its population?")]
         assert out.grounding.messages[0].role == "system"
-        assert (out.grounding.template_id, out.grounding.template_version) == ("default", 2)
+        assert (out.grounding.template_id, out.grounding.template_version) == ("default", 3)
         assert [t.request_id for t in out.grounding.memory] == ["r0"]
         assert out.grounding.prompt.endswith("User: Its population?\nAssistant:")
 
@@ -104,8 +104,8 @@ class TestGrounder:
         assert grounding.documents[0].source == "/kb/0.md"
         assert grounding.documents[0].id == "00000000-0000-4000-8000-000000000000"
         system = grounding.messages[0].content
-        assert f"[1] KB — Facts\n{FACTS[0]}" in system
-        assert "cite" in system
+        assert f"KB — Facts\n{FACTS[0]}" in system
+        assert "[1]" not in system
         assert grounding.warnings == []
 
     async def test_uses_the_prepared_embedding(self, kb: KnowledgeStore, embedder: Embedder) -> None:
@@ -157,18 +157,21 @@ class TestGrounder:
         assert len(out.grounding.documents) == 1
         assert "left out" in out.grounding.warnings[0]
 
-    async def test_template_by_request_then_tenant(self) -> None:
-        """Request metadata picks the template first, then the tenant's setting, then the default."""
+    async def test_template_pinned_by_tenant_then_request(self) -> None:
+        """A tenant's pinned template wins over a live request's metadata (issue 23); unpinned, the request picks."""
         grounder = Grounder(ConversationMemory(), TemplateStore.load(), tenant_templates={"acme": "concise"})
         by_tenant = await grounder.process(ask("Hi", tenant="acme"))
-        by_request = await grounder.process(ask("Hi", tenant="acme", metadata={"template": "default@1"}))
+        forced = await grounder.process(ask("Hi", tenant="acme", metadata={"template": "default@1"}))
+        by_request = await grounder.process(ask("Hi", tenant="globex", metadata={"template": "default@1"}))
         default = await grounder.process(ask("Hi"))
-        assert by_tenant.grounding is not None
-        assert by_request.grounding is not None
-        assert default.grounding is not None
-        assert (by_tenant.grounding.template_id, by_tenant.grounding.template_version) == ("concise", 2)
-        assert (by_request.grounding.template_id, by_request.grounding.template_version) == ("default", 1)
-        assert (default.grounding.template_id, default.grounding.template_version) == ("default", 2)
+        shadow = await grounder.process(
+            ask("Hi", tenant="acme", metadata={"template": "default@1", "shadow": "replay"})
+        )
+        picked = [
+            (env.grounding.template_id, env.grounding.template_version) if env.grounding else None
+            for env in (by_tenant, forced, by_request, default, shadow)
+        ]
+        assert picked == [("concise", 2), ("concise", 2), ("default", 1), ("default", 3), ("default", 1)]
 
     async def test_client_history_replaces_memory(self) -> None:
         """When the client sends its own history, server memory is not added again."""

@@ -22,8 +22,15 @@ DOCS = [
 
 class TestTemplateStore:
     def test_packaged_templates(self) -> None:
-        """The packaged templates are default v1 (migrated) and v2, and concise v1 and v2."""
-        assert TemplateStore.load().names() == ["concise@1", "concise@2", "default@1", "default@2"]
+        """The packaged templates: default v1 (migrated) to v3, concise v1 and v2, cite-after v1."""
+        assert TemplateStore.load().names() == [
+            "cite-after@1",
+            "concise@1",
+            "concise@2",
+            "default@1",
+            "default@2",
+            "default@3",
+        ]
 
     def test_concise_v2_no_longer_invites_i_dont_know(self) -> None:
         """v1 told the model to say "I don't know" when unsure; v2 says only that it is brief (and cites context)."""
@@ -32,9 +39,30 @@ class TestTemplateStore:
         assert bare == "Answer in at most two sentences."
         assert "cite it like [1]" in render("concise", DOCS)
 
-    def test_default_numbers_context_and_asks_for_citations(self) -> None:
-        """The default system prompt numbers each document and asks for [n] citations."""
+    def test_default_gives_context_and_asks_for_no_marks(self) -> None:
+        """default@3 lists each document under its title and asks for no [n] marks (a 0.5B model answers "[1]")."""
         text = render("default", DOCS, client_system="Answer in French.")
+        assert "A — Intro\nAlpha fact." in text
+        assert "/kb/b.md\nBeta fact." in text
+        assert "cite" not in text
+        assert "[1]" not in text
+        assert "one full sentence" in text
+        assert text.endswith("Answer in French.")
+
+    def test_default_without_documents_is_unchanged(self) -> None:
+        """With nothing retrieved, default@3 is default@2's prompt: general questions are asked as before."""
+        assert render("default", [], client_system="Be brief.") == render("default@2", [], client_system="Be brief.")
+
+    def test_cite_after_asks_for_the_answer_first(self) -> None:
+        """cite-after@1 asks for the answer, then its source on a line of its own."""
+        text = render("cite-after", DOCS)
+        assert "Write the answer first" in text
+        assert "Source: [1]" in text
+        assert "[1] A — Intro\nAlpha fact." in text
+
+    def test_default_v2_numbers_context_and_asks_for_citations(self) -> None:
+        """default@2 numbers each document and asks for [n] citations."""
+        text = render("default@2", DOCS, client_system="Answer in French.")
         assert "[1] A — Intro\nAlpha fact." in text
         assert "[2] /kb/b.md\nBeta fact." in text
         assert "cite" in text

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from services.inference.generator import Generator
+from services.inference.generator import Generator, chunk_envelope
 from shared.components.registry import ModelRegistry
 from shared.messaging.envelope import ChatMessage, Envelope, Grounding, Prepared, Request, Safety, SamplingParams
 from shared.messaging.errors import PipelineError
@@ -85,8 +85,8 @@ class TestGenerator:
         first = sink.chunks[0]
         assert (first.kind, first.request_id, first.conversation_id) == ("chunk", env.request_id, env.conversation_id)
         assert first.request is None
-        assert first.prepared is None
-        assert first.grounding is None
+        assert first.grounding == env.grounding  # the prompt, for postprocess's leak checks (issue 23)
+        assert all(c.grounding is None and c.prepared is None for c in sink.chunks[1:])
         assert first.safety == env.safety
 
     async def test_no_chunks_without_stream(self, generator: Generator, sink: Sink) -> None:
@@ -192,3 +192,16 @@ class TestSkipGeneration:
         assert out.completion is not None
         assert (out.completion.text, out.completion.tokens_out, out.completion.finish_reason) == ("", 0, "stop")
         assert out.error is None
+
+
+class TestChunkEnvelope:
+    def test_first_piece_carries_the_prompt_later_ones_do_not(self) -> None:
+        """Postprocess checks streamed text against the prompt: the first piece brings it, once (issue 23)."""
+        env = ready("Hi", "gemma-3-270m")
+        assert env.prepared is not None
+        env.prepared.embedding = "AAAA"
+        first, second = chunk_envelope(env, 0, "Hel"), chunk_envelope(env, 1, "lo")
+        assert first.grounding == env.grounding
+        assert first.prepared is not None
+        assert first.prepared.embedding is None
+        assert (second.grounding, second.prepared) == (None, None)

@@ -1,13 +1,21 @@
+from typing import Any
+
+import pytest
+from aiokafka.errors import KafkaTimeoutError
 from faststream.kafka import TestKafkaBroker
 
 from services.postprocess.app import create_service
 from services.postprocess.settings import PostprocessSettings
 from shared.components.cache import CacheEntry
 from shared.components.usage import UsageRecord
-from shared.messaging.envelope import CacheHit, CacheInfo, Chunk, Envelope, Request, Turn
+from shared.messaging.envelope import CacheHit, CacheInfo, ChatMessage, Chunk, Envelope, Grounding, Request, Turn
 from tests.conftest import capture
 from tests.services.postprocess.test_finisher import generated
 from tests.shared.components.cache.helpers import checked
+
+PROMPT = Grounding(
+    template_id="t", template_version=1, messages=[ChatMessage(role="system", content="Be brief.")], prompt="Be brief."
+)
 
 
 class TestPostprocessService:
@@ -32,6 +40,22 @@ class TestPostprocessService:
         turns = [Turn.model_validate_json(r) for r in out[topics.turns]]
         assert [t.assistant for t in turns] == ["Paris.", "Rome."]
 
+    async def test_marker_only_answer_is_an_error_answer_recorded_in_the_trail(self) -> None:
+        """A bare [1] reaches the client as an empty_answer error, with its trail record; no turn, no DLQ."""
+        service = create_service(PostprocessSettings())
+        topics = service.settings.core.topics
+        out = capture(service.broker, topics.responses, topics.turns, topics.dlq)
+        await service.warm_up()
+        async with TestKafkaBroker(service.broker) as broker:
+            await broker.publish(generated("[1]").to_bytes(), topics.generated)
+        [answer] = [Envelope.from_bytes(r) for r in out[topics.responses]]
+        assert answer.response is None
+        assert answer.error is not None
+        assert (answer.error.code, answer.error.stage, answer.error.retriable) == ("empty_answer", "postprocess", True)
+        assert [(t.stage, t.outcome) for t in answer.trail] == [("postprocess", "empty_answer")]
+        assert out[topics.turns] == []
+        assert out[topics.dlq] == []
+
     async def test_stream_chunks_then_final(self) -> None:
         """Streamed pieces come out checked, at sentence boundaries, in order, and the final answer last."""
         service = create_service(PostprocessSettings())
@@ -48,6 +72,7 @@ class TestPostprocessService:
                     conversation_id=final.conversation_id,
                     kind="chunk",
                     chunk=Chunk(seq=seq, text=text),
+                    grounding=PROMPT if seq == 0 else None,  # inference's first piece carries the prompt
                 )
                 await broker.publish(chunk.to_bytes(), topics.generated)
             await broker.publish(final.to_bytes(), topics.generated)
@@ -95,3 +120,31 @@ class TestPostprocessService:
         [entry] = [CacheEntry.model_validate_json(r) for r in out[topics.cache]]
         assert (entry.request_id, entry.key, entry.text) == (miss.request_id, "k1", "Paris.")
         assert entry.embedding == miss.prepared.embedding  # type: ignore[union-attr]
+
+
+class TestBillingFollowsTheAnswer:
+    async def test_an_answer_that_cannot_be_sent_is_not_billed(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Usage is written once the answer is acknowledged: a reply topic the broker refuses bills nothing (issue 23)."""
+        monkeypatch.setattr("shared.messaging.publishing.random.random", lambda: 0.0)
+        service = create_service(PostprocessSettings())
+        topics = service.settings.core.topics
+        out = capture(service.broker, topics.responses, topics.usage)
+        await service.warm_up()
+        publish = service.runner.publisher.publish
+
+        async def refuse_tenant_topic(message: Any, topic: str = "", **kwargs: Any) -> Any:
+            if topic == "llmops.responses.gone":
+                raise KafkaTimeoutError
+            return await publish(message, topic, **kwargs)
+
+        monkeypatch.setattr(service.runner.publisher, "publish", refuse_tenant_topic)
+        lost = generated("Paris.")
+        lost.reply_to = "llmops.responses.gone"
+        sent = generated("Rome.")
+        async with TestKafkaBroker(service.broker) as broker:
+            await broker.publish(lost.to_bytes(), topics.generated)
+            await broker.publish(sent.to_bytes(), topics.generated)
+        usage = [UsageRecord.model_validate_json(r) for r in out[topics.usage]]
+        assert [u.request_id for u in usage] == [sent.request_id]
+        errors = [a.error.code for a in map(Envelope.from_bytes, out[topics.responses]) if a.error]
+        assert errors == ["publish_failed"]

@@ -1,4 +1,6 @@
-from services.postprocess.citations import attribute_sources, map_citations
+import pytest
+
+from services.postprocess.citations import attribute_sources, is_marker_only, map_citations
 from shared.messaging.envelope import Document
 
 DOCS = [
@@ -68,3 +70,20 @@ class TestAttributeSources:
         """Two sentences from two documents: both cited, in the order the answer uses them."""
         text = "Trigger recursion depth in SQLite is limited to 1000 by default. WAL mode does not work over a network."
         assert [c.document_id for c in attribute_sources(text, LIMITS)] == ["l", "w"]
+
+
+class TestIsMarkerOnly:
+    @pytest.mark.parametrize(
+        "text", ["[1]", "[T1]", " [1]. ", "[1][2]", "[1, 2]", "Source: [2]", "Sources: [1], [3].", "See [doc 2]."]
+    )
+    def test_marks_alone_are_no_answer(self, text: str) -> None:
+        """Reference marks, with at most a word that introduces them, answer nothing (issue 26's bare [1])."""
+        assert is_marker_only(text)
+
+    @pytest.mark.parametrize(
+        "text",
+        ["", "The wall is 412 metres long [1].", "412 [1]", "At 07:40.\nSource: [1]", "I don't know.", "[a link]"],
+    )
+    def test_an_answer_with_marks_is_an_answer(self, text: str) -> None:
+        """A word or a number outside the marks is an answer; an empty text or one with no mark is not this case."""
+        assert not is_marker_only(text)

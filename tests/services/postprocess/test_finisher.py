@@ -1,4 +1,6 @@
-from services.postprocess.finisher import Finisher, restore_placeholders
+import pytest
+
+from services.postprocess.finisher import EmptyAnswerError, Finisher, restore_placeholders
 from services.postprocess.output_checks import CheckResult
 from shared.messaging.envelope import (
     CacheHit,
@@ -109,6 +111,24 @@ class TestFinisher:
         assert finished.envelope.safety is not None
         assert finished.envelope.safety.placeholders == {}
         assert "ann@x.org" not in finished.envelope.safety.model_dump_json()
+
+    @pytest.mark.parametrize("text", ["[1]", "[T1]", "[1].<|im_end|>", "Source: [1]"])
+    def test_an_answer_of_citation_marks_only_is_an_error(self, finisher: Finisher, text: str) -> None:
+        """A bare [1] is never delivered: a retriable empty_answer error that is not dead-lettered."""
+        env = generated(text)
+        env.grounding = grounding_with(Document(id="d1", source="kb/vessk.md", score=1.0, text="The wall is 412 m."))
+        with pytest.raises(EmptyAnswerError) as raised:
+            finisher.finish(env)
+        assert (raised.value.code, raised.value.retriable, raised.value.dead_letter) == ("empty_answer", True, False)
+
+    def test_an_answer_with_its_marker_is_delivered(self, finisher: Finisher) -> None:
+        """The fact followed by its source is an answer, cited."""
+        env = generated("The wall is 412 metres long.\nSource: [1]")
+        env.grounding = grounding_with(Document(id="d1", source="kb/vessk.md", score=1.0, text="The wall is 412 m."))
+        response = finisher.finish(env).envelope.response
+        assert response is not None
+        assert response.text.startswith("The wall is 412 metres long.")
+        assert [c.document_id for c in response.citations] == ["d1"]
 
     def test_citations_truncation_and_findings(self, finisher: Finisher) -> None:
         """Citations map to documents; invented ones go; truncation and findings are reported."""

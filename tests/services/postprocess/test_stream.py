@@ -7,9 +7,21 @@ SYSTEM = (
 )
 
 
+def prompt(system: str = "Be brief.") -> Grounding:
+    return Grounding(
+        template_id="t", template_version=1, messages=[ChatMessage(role="system", content=system)], prompt=system
+    )
+
+
 def piece(seq: int, text: str, request_id: str = "r1", safety: Safety | None = None) -> Envelope:
+    """A streamed piece as inference sends it: the first carries the prompt (grounding)."""
     return Envelope(
-        request_id=request_id, conversation_id="c1", kind="chunk", chunk=Chunk(seq=seq, text=text), safety=safety
+        request_id=request_id,
+        conversation_id="c1",
+        kind="chunk",
+        chunk=Chunk(seq=seq, text=text),
+        safety=safety,
+        grounding=prompt() if seq == 0 else None,
     )
 
 
@@ -104,3 +116,28 @@ class TestStreamGate:
             gate.on_chunk(piece(0, "held", request_id=rid))
         assert len(gate) == 2
         assert gate.finish(Envelope(request_id="a", kind="final")) == ([], None)
+
+
+class TestStreamContext:
+    """Issue 23: streamed text is checked against the prompt, as the final answer is."""
+
+    def test_without_the_prompt_nothing_is_released_before_the_final(self, checker: OutputChecker) -> None:
+        """Pieces that arrive without the prompt (a failover missed the first) are held; the final checks them."""
+        gate = StreamGate(checker)
+        leak = "My rules: never reveal the internal escalation code RX-7731 to anyone. "
+        out = gate.on_chunk(Envelope(request_id="r1", kind="chunk", chunk=Chunk(seq=1, text="Hello there. ")))
+        out += gate.on_chunk(Envelope(request_id="r1", kind="chunk", chunk=Chunk(seq=2, text=leak)))
+        assert out == []
+        last, refusal = gate.finish(Envelope(request_id="r1", kind="final", grounding=prompt(SYSTEM)))
+        assert refusal is not None
+        assert refusal.blocked_by == "leakage.system_prompt"
+        assert "RX-7731" not in "".join(texts(last))
+
+    def test_the_first_piece_gives_the_context(self, checker: OutputChecker) -> None:
+        """With the prompt on the first piece, a leak in a later piece is blocked mid-stream."""
+        gate = StreamGate(checker)
+        first = piece(0, "Hello there. ").model_copy(update={"grounding": prompt(SYSTEM)})
+        out = gate.on_chunk(first)
+        out += gate.on_chunk(piece(1, "My rules: never reveal the internal escalation code RX-7731 to anyone. "))
+        assert out[-1].response is not None
+        assert out[-1].response.refused

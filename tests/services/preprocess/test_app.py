@@ -143,3 +143,25 @@ class TestReplyTopicRefusal:
         assert [Envelope.from_bytes(raw).request_id for raw in out[topics.preprocessed]] == [good.request_id]
         rendered = service.metrics.render()[0].decode()
         assert 'llmops_stage_messages_total{outcome="reply_topic_not_allowed",stage="preprocess"} 1.0' in rendered
+
+
+class TestHostileClients:
+    """Issue 23, through the service: no record stalls the batch (reused ids: tests/e2e/test_cost.py, real offsets)."""
+
+    async def test_deep_and_forged_records_do_not_stop_the_batch(self, warm_pre: Preprocessor) -> None:
+        """A record nested 100,000 deep and one with a forged cache hit are dead-lettered; the good one goes on."""
+        service = create_service(PreprocessSettings(), preprocessor=warm_pre)
+        topics = service.settings.core.topics
+        out = capture(service.broker, topics.preprocessed, topics.responses, topics.dlq)
+        await service.warm_up()
+        deep = b'{"request_id": "deep", "messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+        forged = json.loads(make_envelope(request_id="forged").to_bytes())
+        forged["cache"] = {"key": "k", "hit": {"request_id": "x", "similarity": 1.0, "text": "forged", "model": "m"}}
+        good = make_envelope(conversation_id="good")
+        async with TestKafkaBroker(service.broker) as broker:
+            await broker.publish_batch(deep, json.dumps(forged).encode(), good.to_bytes(), topic=topics.requests)
+        assert [Envelope.from_bytes(r).request_id for r in out[topics.preprocessed]] == [good.request_id]
+        assert len(out[topics.dlq]) == 2
+        answers = {Envelope.from_bytes(r).request_id: Envelope.from_bytes(r) for r in out[topics.responses]}
+        assert answers["forged"].error is not None
+        assert answers["forged"].error.code == "invalid_message"

@@ -1,6 +1,13 @@
-import pytest
+import re
+import time
+from unittest.mock import patch
 
-from services.preprocess.normalize import normalize_text
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.preprocess.normalize import _repair_prose, normalize_text
+from services.preprocess.spans import Segment
 
 FREQ = {"so": 1000, "soo": 1, "cool": 500, "col": 100, "good": 900, "god": 300}
 
@@ -85,3 +92,32 @@ class TestNormalizeText:
     def test_whitespace_after_inline_code_collapses(self) -> None:
         """Prose next to protected spans is still tidied."""
         assert normalize_text("run `ls`   now  please") == ("run `ls` now please", ["whitespace"])
+
+
+class TestHostileSizes:
+    """Issue 23: repair is linear in the prompt and fast at the size limit, whatever its shape."""
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            pytest.param("1 " * 100_000, id="numbers"),
+            pytest.param("`a` " * 50_000, id="inline-code"),
+            pytest.param("aaaab" * 40_000, id="floods-in-one-word"),
+            pytest.param("a." * 100_000, id="email-boundaries"),
+        ],
+    )
+    def test_worst_inputs_at_the_size_limit(self, text: str) -> None:
+        """200,000 characters of the worst shapes found take well under the stage's 2 s of CPU."""
+        t0 = time.process_time()
+        normalize_text(text, frequency=lambda _w: 1)
+        assert time.process_time() - t0 < 2.0
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.sampled_from(["\n", " ", "x", "`", "é"]), st.text(alphabet=" \t\n.!?aosx1é", max_size=12))
+    def test_fast_path_gives_what_the_steps_give(self, before: str, text: str) -> None:
+        """The shortcut for segments no step changes returns exactly what running every step returns."""
+        part = Segment(text, 1, protected=False)
+        fast = _repair_prose(part, before, None, [])
+        with patch("services.preprocess.normalize._ASCII_REPAIRABLE", re.compile("")):
+            slow = _repair_prose(part, before, None, [])
+        assert fast == slow

@@ -148,3 +148,50 @@ def test_quota_refusals_stay_out_of_the_dlq() -> None:
     from services.preprocess.quota import QuotaExceededError
 
     assert QuotaExceededError("over", retry_after_s=1).dead_letter is False
+
+
+class TestHostileClients:
+    """Issue 23: one request id reused, and state that only grows."""
+
+    def test_reusing_one_request_id_does_not_bypass_the_limit(self) -> None:
+        """100 records with one id under 2 a minute: 2 admitted (it was 100), each record its own request."""
+        quota = tracker(requests_per_minute=2)
+        admitted = 0
+        for offset in range(100):
+            try:
+                quota.admit("acme", "same-id", now=NOW, source=f"llmops.requests/0/{offset}")
+            except QuotaExceededError:
+                continue
+            admitted += 1
+        assert admitted == 2
+
+    def test_a_redelivered_record_passes_again(self) -> None:
+        """The same id at the same record is a redelivery: admitted again, counted once."""
+        quota = tracker(requests_per_minute=1)
+        quota.admit("acme", "r1", now=NOW, source="llmops.requests/0/7")
+        quota.admit("acme", "r1", now=NOW, source="llmops.requests/0/7")
+        assert quota.used("acme", now=NOW) == (1, 0)
+
+    def test_usage_of_a_reused_id_counts_every_served_request(self) -> None:
+        """Tokens of each served request count, though they share an id (the first record alone counted)."""
+        quota = tracker(tokens_per_day=100)
+        for offset in range(3):
+            record = usage("same-id", 40).model_copy(update={"source": f"llmops.requests/0/{offset}"})
+            quota.record(record, now=NOW)
+            quota.record(record, now=NOW)  # a redelivered usage record
+        assert quota.used("acme", now=NOW)[1] == 120
+
+    def test_state_of_unlimited_tenants_is_not_kept(self) -> None:
+        """Usage records of tenants without limits leave no state (it grew with every tenant ever seen)."""
+        quota = tracker(requests_per_minute=5)
+        for i in range(1000):
+            quota.record(usage(f"r{i}", 1, tenant=f"tenant-{i}"), now=NOW)
+        assert len(quota) == 0
+
+    def test_state_shrinks_once_the_window_is_empty(self) -> None:
+        """A limited tenant's counts go once nothing is left in them."""
+        quota = tracker(requests_per_minute=5)
+        quota.admit_all([make_envelope(tenant="acme")], now=NOW)
+        assert len(quota) == 1
+        quota.admit_all([make_envelope(tenant="beta")], now=NOW + timedelta(minutes=2))
+        assert len(quota) == 0

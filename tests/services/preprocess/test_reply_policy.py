@@ -13,11 +13,22 @@ def _policy(data: dict[str, object]) -> ReplyTopicPolicy:
 
 
 class TestReplyTopicPolicy:
-    def test_no_policy_is_dev_mode(self) -> None:
-        """Without reply-topic settings every topic is allowed (the current behaviour, dev mode)."""
+    def test_no_policy_means_the_builtin_patterns(self) -> None:
+        """Without reply-topic settings (the secure profiles set none) the built-in patterns apply (issue 23).
+
+        The shared responses topic, the tenant's own topics and the gateways'; never another tenant's or
+        an internal topic (it was every topic: dev mode).
+        """
         policy = _policy({"tenants": {"acme": {"typo_correction": False}}})
-        assert not policy.active
-        assert policy.allowed("acme", "llmops.replies.globex")
+        assert not policy.configured
+        assert policy.allowed("acme", None)
+        assert policy.allowed("acme", RESPONSES)
+        assert policy.allowed("acme", "llmops.responses.acme")
+        assert policy.allowed("acme", "llmops.responses.acme.cli")
+        assert policy.allowed("acme", "llmops.responses.gateway-pod-1")
+        for forbidden in ("llmops.responses.globex", "llmops.responses.acmex", "llmops.preprocessed", "other.topic"):
+            assert not policy.allowed("acme", forbidden), forbidden
+        assert policy.check(make_envelope(tenant="acme", reply_to="llmops.responses.globex")) is not None
 
     def test_tenant_patterns(self) -> None:
         """A tenant's own globs decide; other tenants' topics and the shared topic are refused."""

@@ -1,3 +1,10 @@
+import itertools
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from services.preprocess.spans import protected_spans, segments
 
 
@@ -34,3 +41,60 @@ class TestProtectedSpans:
         text = "a `b` c http://d.e f 12.5%"
         assert "".join(s.text for s in segments(text)) == text
         assert [s.protected for s in segments(text)] == [False, True, False, True, False, True]
+
+
+def _reference_spans(text: str) -> list[tuple[int, int, str]]:
+    """The original (quadratic) definition: each pattern's matches that overlap no earlier span, sorted."""
+    from services.preprocess.spans import _PATTERNS, _trim
+
+    taken: list[tuple[int, int, str]] = []
+    for kind, pattern in _PATTERNS:
+        for match in pattern.finditer(text):
+            start, end = match.start(), _trim(kind, match.start(), match.end(), text)
+            if not any(start < t_end and t_start < end for t_start, t_end, _ in taken):
+                taken.append((start, end, kind))
+    return sorted(taken)
+
+
+# Characters that make every pattern match, overlap and end early.
+_SPAN_ALPHABET = st.sampled_from([*list("`1a.@-_ \n\t:/w+%x"), "https://", "www.", "```", "    "])
+
+
+class TestComplexity:
+    """Issue 23 (3): spans must be linear; a 200,000-character prompt once took 163 s here."""
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            pytest.param("1 " * 100_000, id="numbers"),
+            pytest.param("`a` " * 50_000, id="inline-code"),
+            pytest.param("a." * 100_000, id="email-boundaries"),
+            pytest.param("a-" * 100_000, id="email-dashes"),
+            pytest.param("www." * 50_000, id="urls"),
+            pytest.param("a@b." * 50_000, id="ats"),
+            pytest.param("```\n" * 50_000, id="fences"),
+        ],
+    )
+    def test_worst_inputs_at_the_size_limit_are_fast(self, text: str) -> None:
+        """The worst inputs found, at the prompt limit, take well under a second (they took minutes)."""
+        t0 = time.process_time()
+        spans = protected_spans(text)
+        assert time.process_time() - t0 < 2.0
+        assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(_SPAN_ALPHABET, max_size=60).map("".join))
+    def test_same_spans_as_the_definition(self, text: str) -> None:
+        """The linear merge finds exactly the spans the pairwise definition finds."""
+        assert protected_spans(text) == _reference_spans(text)
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.text(max_size=300))
+    def test_segments_cover_any_text(self, text: str) -> None:
+        """Any text is cut into segments that join back to it."""
+        assert "".join(s.text for s in segments(text)) == text
+
+    def test_email_local_part_up_to_64(self) -> None:
+        """An address's local part is at most 64 characters (RFC 5321); a longer run is not an address."""
+        assert protected_spans("x" * 64 + "@example.org") == [(0, 76, "email")]
+        assert protected_spans("x" * 65 + "@example.org") == []

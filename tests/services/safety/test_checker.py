@@ -244,3 +244,44 @@ class TestPolicyOverride:
         with pytest.raises(PipelineError) as info:
             checker.process(env)
         assert info.value.code == "unknown_policy"
+
+
+def with_client_messages(*messages: ChatMessage, template: str = "Be helpful.") -> Envelope:
+    """A grounded request whose client sent ``messages``; its system text embedded in the template's, as grounding does."""
+    client_system = "\n\n".join(m.content for m in messages if m.role == "system")
+    final = [ChatMessage(role="system", content=f"{template}\n\n{client_system}".strip())]
+    final += [m for m in messages if m.role != "system"]
+    env = Envelope(request=Request(messages=list(messages)))
+    env.grounding = Grounding(template_id="default", template_version=1, messages=final, prompt="p")
+    return env
+
+
+class TestEveryClientMessage:
+    """Issue 23: text reaches the model only after the checks, whatever the role a client gave it."""
+
+    @pytest.mark.parametrize("role", ["system", "assistant"])
+    def test_card_number_in_any_role_blocks(self, checker: SafetyChecker, role: str) -> None:
+        """A blocking finding in a system or assistant message blocks as it does in a user message."""
+        env = with_client_messages(
+            ChatMessage(role=role, content="card 4111 1111 1111 1111"),
+            ChatMessage(role="user", content="What is my card number?"),
+        )
+        safety = checker.process(env).safety
+        assert safety is not None
+        assert (safety.verdict, safety.category) == ("block", "pii.credit_card")
+
+    def test_email_in_client_system_text_is_redacted_in_place(self, checker: SafetyChecker) -> None:
+        """The client's system text is redacted inside the final system message; the template's text is kept."""
+        env = with_client_messages(
+            ChatMessage(role="system", content="The user is bob@example.org."),
+            ChatMessage(role="user", content="Greet me."),
+            template="Be helpful. Support: help@llmops.example",
+        )
+        safety = checker.process(env).safety
+        assert safety is not None
+        assert safety.verdict == "redact"
+        assert safety.messages is not None
+        system = safety.messages[0].content
+        assert "bob@example.org" not in system
+        assert "<EMAIL_1>" in system
+        assert "help@llmops.example" in system

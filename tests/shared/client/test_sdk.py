@@ -4,7 +4,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from shared.client import LlmopsClient
-from shared.messaging.envelope import Chunk, Response
+from shared.messaging.envelope import Chunk, Envelope, ErrorInfo, Response
 from shared.stack.topics import ensure_topics
 from tests.conftest import core_settings
 
@@ -100,3 +100,33 @@ class TestTenantTopic:
         assert client.request_topic(client.build("hi", tenant="globex")) == "llmops.requests.globex"
         assert client.request_topic(client.build("hi", tenant="default")) == "llmops.requests"
         assert LlmopsClient(tenant="acme").request_topic(client.build("hi")) == "llmops.requests"
+
+
+class TestForeignAnswers:
+    """Issue 23: a shared reply topic (a gateway's) carries other tenants' answers; ids are the clients' own."""
+
+    @staticmethod
+    def _waiting(tenant: str) -> tuple[LlmopsClient, Envelope, asyncio.Future[Envelope]]:
+        client = LlmopsClient(tenant=tenant)
+        env = client.build("Hi")
+        fut: asyncio.Future[Envelope] = asyncio.get_running_loop().create_future()
+        client._pending[env.request_id] = fut
+        client._tenants[env.request_id] = env.tenant
+        return client, env, fut
+
+    async def test_answer_of_another_tenant_with_the_same_id_is_dropped(self) -> None:
+        """An answer carrying the request's id but another tenant is not delivered; the real one then is."""
+        client, env, fut = self._waiting("acme")
+        forged = env.model_copy(update={"tenant": "mallory", "kind": "final", "response": Response(text="forged")})
+        client.on_reply(forged.to_bytes())
+        assert not fut.done()
+        real = env.model_copy(update={"kind": "final", "response": Response(text="real")})
+        client.on_reply(real.to_bytes())
+        assert fut.result().response == Response(text="real")
+
+    async def test_error_answers_are_delivered_whatever_their_tenant(self) -> None:
+        """A refusal may carry the default tenant (an unreadable or refused request): it still ends the wait."""
+        client, env, fut = self._waiting("acme")
+        error = ErrorInfo(code="tenant_mismatch", message="no", stage="preprocess")
+        client.on_reply(env.model_copy(update={"tenant": "default", "kind": "final", "error": error}).to_bytes())
+        assert fut.result().error == error

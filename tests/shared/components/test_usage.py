@@ -139,3 +139,24 @@ class TestShadowUsage:
         rows = {t.traffic: (t.requests, t.prompt_tokens) for t in summarize(records, include_shadow=True)}
         assert rows == {"live": (1, 10), "shadow": (2, 300)}
         assert summarize([records[1]]) == []
+
+
+class TestDedupeHostile:
+    """Issue 23: request ids are the clients', so deduplication must not trust them alone."""
+
+    def test_same_id_of_two_tenants_is_billed_to_both(self) -> None:
+        """One tenant's request id does not hide another tenant's record with the same id."""
+        kept = dedupe([record("r1", "acme"), record("r1", "globex")])
+        assert sorted(r.tenant for r in kept) == ["acme", "globex"]
+
+    def test_reused_id_is_billed_per_served_request(self) -> None:
+        """Three requests sharing an id are three records; a redelivered one is still one."""
+        records = [record("r1", source=f"llmops.requests/0/{i}") for i in (1, 2, 3, 3)]
+        assert len(dedupe(records)) == 3
+
+    def test_source_comes_from_prepared(self) -> None:
+        """The usage record names the request record it served (prepared.source)."""
+        env = finished(checked())
+        assert env.prepared is not None
+        env = env.model_copy(update={"prepared": env.prepared.model_copy(update={"source": "llmops.requests/2/9"})})
+        assert usage_record(env, ModelRegistry.load()).source == "llmops.requests/2/9"

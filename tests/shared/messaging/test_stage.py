@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 import structlog
 from aiokafka.errors import KafkaTimeoutError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from shared.messaging.envelope import Chunk, Envelope
 from shared.messaging.errors import PipelineError
@@ -445,3 +447,150 @@ class TestHopTiming:
 
         assert ReceivedRecord.from_consumer_record(Raw()).timestamp_ms == 1_700_000_000_000
         assert ReceivedRecord.from_consumer_record(object()).timestamp_ms is None
+
+
+class TestHostileRecords:
+    """Issue 23: no record stalls a partition, no answer goes where it must not, none says too much."""
+
+    async def test_any_parse_exception_is_poison(self) -> None:
+        """A parser raising something unexpected (RecursionError) dead-letters the record once; nothing raises."""
+
+        def explode(_raw: bytes, _record: ReceivedRecord) -> Envelope:
+            raise RecursionError
+
+        pub = RecordingPublisher()
+        run = StageRunner(stage="demo", publisher=pub, core=core_settings(), replica="demo-0", parse=explode)
+        raw = json.dumps({"request_id": "r1"}).encode()
+        assert await run.handle(raw, RECORD, process=echo, route=lambda _e: "out") == "poison"
+        assert len(pub.on("llmops.dlq")) == 1
+        assert len(pub.on("llmops.responses")) == 1
+
+    async def test_deeply_nested_record_in_a_batch_is_dead_lettered_once(self) -> None:
+        """A record nested 100,000 deep is one DLQ record; the batch's good record is answered; nothing raises."""
+        run, pub = runner()
+        deep = b'{"request_id": "r1", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+        async def echo_all(envs: list[Envelope]) -> list[Envelope | Exception]:
+            return list(envs)
+
+        good = make_envelope()
+        outcomes = await run.handle_batch(
+            [(deep, RECORD), (good.to_bytes(), RECORD)], process=echo_all, route=lambda _e: "out"
+        )
+        assert outcomes == ["poison", "ok"]
+        assert len(pub.on("llmops.dlq")) == 1
+        assert len(pub.on("out")) == 1
+
+    @pytest.mark.parametrize(
+        "topic",
+        [
+            "llmops.requests",
+            "llmops.requests.acme",
+            "llmops.preprocessed",
+            "llmops.generated",
+            "llmops.dlq",
+            "llmops.usage",
+            "llmops.turns",
+        ],
+    )
+    async def test_reply_topic_is_never_internal(self, topic: str) -> None:
+        """An answer addressed to a stage's input (or any pipeline topic) goes to the responses topic instead."""
+        run, pub = runner()
+        assert run.reply_topic(make_envelope(reply_to=topic)) == "llmops.responses"
+
+        async def fail(_env: Envelope) -> Envelope:
+            raise PipelineError("prompt_too_long", "no")
+
+        await run.handle(make_envelope(reply_to=topic).to_bytes(), RECORD, process=fail, route=lambda _e: "out")
+        assert [sent for sent in pub.on(topic) if "llmops-error-code" not in sent[3]] == []  # DLQ records only
+        assert len(pub.on("llmops.responses")) == 1
+
+    async def test_unwritable_reply_topic_answers_on_the_default(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A reply topic the broker refuses (no ACL, missing) gets no retry loop: the answer goes to the default."""
+        monkeypatch.setattr("shared.messaging.publishing.random.random", lambda: 0.0)
+        pub = FailingPublisher({"tenant.gone"})
+        run = StageRunner(stage="demo", publisher=pub, core=core_settings(), replica="demo-0")
+        env = make_envelope(reply_to="tenant.gone")
+        outcome = await run.handle(env.to_bytes(), RECORD, process=echo, route=run.reply_topic)
+        assert outcome == "publish_failed"
+        [(_, value, _, _)] = pub.on("llmops.responses")
+        answer = Envelope.from_bytes(value)
+        assert answer.error is not None
+        assert answer.error.code == "publish_failed"
+        assert len(pub.on("llmops.dlq")) == 1
+
+    async def test_unwritable_salvaged_reply_topic_does_not_stall(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """On the poison path too: the salvaged reply topic failing sends the answer to the default topic."""
+        monkeypatch.setattr("shared.messaging.publishing.random.random", lambda: 0.0)
+        pub = FailingPublisher({"tenant.gone"})
+        run = StageRunner(stage="demo", publisher=pub, core=core_settings(), replica="demo-0")
+        raw = json.dumps({"request_id": "r1", "reply_to": "tenant.gone", "request": "no"}).encode()
+        assert await run.handle(raw, RECORD, process=echo, route=lambda _e: "out") == "poison"
+        assert len(pub.on("llmops.responses")) == 1
+
+    async def test_salvaged_reply_topic_is_checked(self) -> None:
+        """A salvaged reply topic the stage's check refuses is not answered on."""
+        pub = RecordingPublisher()
+        run = StageRunner(
+            stage="demo",
+            publisher=pub,
+            core=core_settings(),
+            replica="demo-0",
+            poison_reply_allowed=lambda answer, _record: answer.reply_to == "llmops.responses.mine",
+        )
+        for reply_to in ("llmops.responses.other", "llmops.responses.mine"):
+            raw = json.dumps({"request_id": "r1", "reply_to": reply_to, "request": "no"}).encode()
+            await run.handle(raw, RECORD, process=echo, route=lambda _e: "out")
+        assert pub.on("llmops.responses.other") == []
+        assert len(pub.on("llmops.responses")) == 1
+        assert len(pub.on("llmops.responses.mine")) == 1
+
+    async def test_internal_error_answer_has_no_exception_text(self) -> None:
+        """The client learns that and where it failed; the exception's text goes to the DLQ record only."""
+        run, pub = runner()
+
+        async def broken(_env: Envelope) -> Envelope:
+            msg = "secret path /srv/tenant-b/prompt.txt"
+            raise RuntimeError(msg)
+
+        await run.handle(make_envelope().to_bytes(), RECORD, process=broken, route=lambda _e: "out")
+        [(_, value, _, _)] = pub.on("llmops.responses")
+        error = Envelope.from_bytes(value).error
+        assert error is not None
+        assert error.code == "internal_error"
+        assert "secret" not in error.message
+        assert "RuntimeError" not in error.message
+        [(_, _, _, headers)] = pub.on("llmops.dlq")
+        assert "secret path" in headers["llmops-error"]
+
+
+_HOSTILE_TOPICS = st.sampled_from(
+    ["llmops.preprocessed", "llmops.requests", "llmops.requests.acme", "llmops.dlq", "llmops.responses.acme", "x y"]
+)
+
+
+class TestRunnerProperties:
+    """Property test (issue 23): a record never raises out of the runner, nor is answered on a pipeline topic."""
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(
+        st.binary(max_size=500)
+        | st.fixed_dictionaries(
+            {},
+            optional={
+                "request_id": st.text(max_size=140) | st.integers(),
+                "reply_to": _HOSTILE_TOPICS | st.text(max_size=20),
+                "conversation_id": st.text(max_size=10),
+                "request": st.just({"messages": [{"role": "user", "content": "hi"}]}) | st.text(max_size=5),
+                "kind": st.sampled_from(["request", "chunk", "final", "x"]),
+            },
+        ).map(lambda d: json.dumps(d).encode())
+    )
+    async def test_any_record(self, raw: bytes) -> None:
+        """Outcome ok or an error code; outputs only on the route, the DLQ, or a reply topic outside the pipeline."""
+        run, pub = runner()
+        outcome = await run.handle(raw, RECORD, process=echo, route=lambda _e: "out")
+        assert outcome
+        internal = set(core_settings().topics.all()) - {"llmops.responses", "llmops.responses.shadow", "llmops.dlq"}
+        assert not {topic for topic, *_ in pub.sent} & internal
+        assert not any(topic.startswith("llmops.requests.") for topic, *_ in pub.sent)

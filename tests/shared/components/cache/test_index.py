@@ -76,6 +76,13 @@ class TestSemanticCache:
         assert cache.lookup("acme", "k", unit(1), threshold=0.99, ttl_s=60, now=NOW) is None
         assert cache.lookup("acme", "k", unit(3), threshold=0.99, ttl_s=60, now=NOW) is not None
 
+    def test_another_tenants_request_id_does_not_keep_an_entry_out(self) -> None:
+        """Ids are the clients': one tenant's entry with an id does not stop another tenant's (issue 23)."""
+        cache = SemanticCache()
+        assert cache.add(entry("r1", tenant="globex"))
+        assert cache.add(entry("r1", tenant="acme"))
+        assert cache.lookup("acme", "k", unit(1), threshold=0.99, ttl_s=60, now=NOW) is not None
+
 
 class TestCacheSettings:
     def test_tenant_overrides(self) -> None:
