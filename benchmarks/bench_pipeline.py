@@ -73,7 +73,8 @@ async def _pipeline_run(prompts: list[str], broker: BrokerKind) -> _Run:
     over minutes); the bare call runs while the stack idles, which measured the same as with the
     stack stopped (bare p50 636.3 vs 635.7 ms, 20 prompts, 2026-12-01).
     """
-    stack = embedded_stack(CHAT_MODEL, broker=broker)
+    # Whole answers (the operator's debugging view): the bare call is given the messages the pipeline built.
+    stack = embedded_stack(CHAT_MODEL, broker=broker, LLMOPS_FULL_ANSWERS="true")
     await stack.start(timeout=300)
     bare_model = await asyncio.to_thread(_BareModel, stack.core)
     try:

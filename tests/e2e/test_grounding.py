@@ -59,7 +59,7 @@ class TestGrounding:
         assert answer.grounding is not None
         assert answer.grounding.documents[0].source == str(document.resolve())
         assert "Falkenberg" in answer.grounding.documents[0].text
-        assert "Falkenberg" in answer.grounding.messages[0].content
+        assert answer.grounding.messages == []  # the assembled prompt is internal (public view)
         assert (answer.grounding.template_id, answer.grounding.template_version) == ("default", 3)
 
         code, out = await llmops(pipeline, qdrant_path, "ingest", "--delete", str(document), "--tenant", tenant)

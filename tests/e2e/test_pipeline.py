@@ -5,12 +5,22 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from shared.client import LlmopsClient, PipelineErrorAnswer
+from shared.messaging.envelope import Envelope
 from shared.messaging.settings import CoreSettings
 from tests.conftest import tail_consumer
 
 pytestmark = pytest.mark.e2e
 
 STAGES = ["preprocess", "grounding", "safety", "inference", "postprocess"]
+
+
+async def _envelope_of(consumer: AIOKafkaConsumer, request_id: str) -> Envelope:
+    """The first envelope of ``request_id`` the consumer reads."""
+    async for record in consumer:
+        env = Envelope.from_bytes(record.value)
+        if env.request_id == request_id:
+            return env
+    raise AssertionError(request_id)  # pragma: no cover - the consumer stopped
 
 
 class TestPipeline:
@@ -31,7 +41,8 @@ class TestPipeline:
             assert second.grounding is not None
             assert [t.request_id for t in second.grounding.memory] == [first.request_id]
             assert second.grounding.memory[0].user == "What is the capital of France?"
-            assert second.grounding.messages[-2].content == first.response.text
+            assert second.grounding.memory[0].assistant == first.response.text
+            assert second.grounding.messages == []  # the assembled prompt is not the client's to see
 
     async def test_blocked_request_gets_refusal_without_inference(self, pipeline: CoreSettings) -> None:
         """A payment card number is refused by safety and never reaches the model."""
@@ -45,14 +56,22 @@ class TestPipeline:
         assert answer.completion is None
 
     async def test_email_is_redacted_before_the_model(self, pipeline: CoreSettings) -> None:
-        """The model gets the redacted prompt; the verdict and finding are recorded."""
-        async with LlmopsClient(pipeline) as client:
-            answer = await client.ask("My email is jo@example.com. Reply with just OK.", max_tokens=8)
+        """The model gets the redacted prompt (read on the internal checked topic); the client gets the verdict."""
+        checked = await tail_consumer(pipeline, pipeline.topics.checked)
+        try:
+            async with LlmopsClient(pipeline) as client:
+                answer = await client.ask("My email is jo@example.com. Reply with just OK.", max_tokens=8)
+            to_model = await asyncio.wait_for(_envelope_of(checked, answer.request_id), timeout=30)
+        finally:
+            await checked.stop()
         assert answer.safety is not None
         assert answer.safety.verdict == "redact"
-        assert answer.safety.messages is not None
-        assert "<EMAIL_1>" in answer.safety.messages[-1].content
+        assert answer.safety.messages is None  # the redacted prompt stays on the internal topics
         assert answer.response is not None
+        assert to_model.safety is not None
+        assert to_model.safety.messages is not None
+        assert "<EMAIL_1>" in to_model.safety.messages[-1].content
+        assert "jo@example.com" not in to_model.safety.messages[-1].content
 
     async def test_over_budget_gets_clear_error_and_dlq_record(self, pipeline: CoreSettings) -> None:
         """A prompt over the context budget is answered with prompt_too_long and dead-lettered."""

@@ -56,6 +56,8 @@ async def tenant_stack(
             "LLMOPS_QDRANT_PATH": str(qdrant),
             "LLMOPS_TOPIC_REQUEST_TENANTS": json.dumps(TENANTS),
             "LLMOPS_PREPROCESS_TENANT_FROM_TOPIC": "true",
+            # The operator's whole answers: the tests read the prompt each tenant's request was given.
+            "LLMOPS_FULL_ANSWERS": "true",
         },
     )
     try:
@@ -81,7 +83,9 @@ def _memory_text(answer: Envelope) -> str:
 
 
 def _prompt_text(answer: Envelope) -> str:
+    """The prompt the model was given (the stack sends whole answers: ``LLMOPS_FULL_ANSWERS``)."""
     assert answer.grounding is not None
+    assert answer.grounding.messages, "a whole answer carries the assembled prompt"
     return answer.grounding.prompt + " ".join(m.content for m in answer.grounding.messages)
 
 
