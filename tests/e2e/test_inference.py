@@ -34,8 +34,15 @@ class Pool:
     port: int
 
     def spawned(self) -> list[dict[str, object]]:
-        lines = [json.loads(line) for line in self.log.read_text().splitlines() if line.startswith("{")]
-        return [e for e in lines if e.get("event") == "worker.spawned"]
+        events: list[dict[str, object]] = []
+        for line in self.log.read_text().splitlines():
+            if not line.startswith("{"):
+                continue
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:  # the workers share the log: two lines written at once run together
+                continue
+        return [e for e in events if e.get("event") == "worker.spawned"]
 
 
 POOL: dict[str, Pool] = {}

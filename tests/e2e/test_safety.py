@@ -43,8 +43,7 @@ class TestSafetyEndToEnd:
         assert answer.safety.restore_placeholders
         assert answer.response is not None
         assert "<EMAIL_1>" not in answer.response.text
-        assert answer.safety.prompt is not None
-        assert "jo@example.com" not in answer.safety.prompt
-        assert "<EMAIL_1>" in answer.safety.prompt
+        # The redacted prompt stays internal (public view); test_pipeline reads it on the checked topic.
+        assert answer.safety.prompt is None
         assert answer.completion is not None
         assert answer.response is not None

@@ -14,7 +14,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.postprocess.policy import OutputPolicy
-from shared.messaging.envelope import ChatMessage, Chunk, Completion, Envelope, Prepared, Request
+from shared.messaging.envelope import ChatMessage, Chunk, Completion, Envelope, Grounding, Prepared, Request
 from shared.messaging.settings import CoreSettings
 from shared.messaging.stage import envelope_headers
 from shared.stack.topics import ensure_topics
@@ -66,6 +66,9 @@ def generated_pieces(texts: list[str], *, stream_id: str) -> tuple[list[Envelope
         messages=[ChatMessage(role="user", content=user)], text=user, model="m", token_count=5, token_budget=9
     )
     final.completion = Completion(text="".join(texts), model="m", tokens_in=5, tokens_out=len(texts))
+    final.grounding = Grounding(
+        template_id="default", template_version=3, messages=[ChatMessage(role="user", content=user)], prompt=user
+    )
     chunks = [
         Envelope(
             request_id=final.request_id,
@@ -74,6 +77,9 @@ def generated_pieces(texts: list[str], *, stream_id: str) -> tuple[list[Envelope
             deadline=final.deadline,
             kind="chunk",
             chunk=Chunk(seq=seq, text=text),
+            # As inference sends it: the first piece carries the prompt the output checks compare against.
+            prepared=final.prepared if seq == 0 else None,
+            grounding=final.grounding if seq == 0 else None,
         )
         for seq, text in enumerate(texts)
     ]

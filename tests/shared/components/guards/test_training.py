@@ -101,7 +101,7 @@ def test_loso_report_matches_a_rerun(tmp_path: Path) -> None:
         assert measured["loso"][key] == pytest.approx(RECORD["loso"][key], abs=0.01), key
     for source, recorded in RECORD["loso"]["per_source"].items():
         again = measured["loso"]["per_source"][source]
-        tolerance = 1.5 / max(recorded["n"], 1)  # one borderline line may flip between CPUs
+        tolerance = 3.5 / max(recorded["n"], 1)  # a few borderline lines flip between CPUs (Intel vs AMD: 2-3)
         assert again["recall"] == pytest.approx(recorded["recall"], abs=tolerance), source
         assert again["fpr"] == pytest.approx(recorded["fpr"], abs=tolerance), source
     assert measured["thresholds"]["prompt"] == pytest.approx(RECORD["thresholds"]["prompt"], abs=0.02)
