@@ -8,6 +8,7 @@ The stages' own logic is timed (``time.process_time``: CPU of this process, all 
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -76,9 +77,9 @@ def run() -> Section:
         text = (unit * (size // len(unit) + 1))[:size]
         pre = _preprocess_cpu(text, typos, detector)
         env = _grounded(text)
-        safety = _cpu(lambda e=env: checker.process(e))
+        safety = _cpu(functools.partial(checker.process, env))
         env.completion = Completion(text=text, model="m", tokens_in=1, tokens_out=1)
-        post = _cpu(lambda e=env: finisher.finish(e))
+        post = _cpu(functools.partial(finisher.finish, env))
         rows.append([name, pre, safety, post])
         figures |= {f"{name} preprocess s": pre, f"{name} safety s": safety, f"{name} postprocess s": post}
     body = (
