@@ -68,7 +68,7 @@ __all__ = ["NAIVE", "Answer", "Score", "naive_messages", "run", "score_answers"]
 
 _SUITE = Path(__file__).resolve().parents[1] / "evals" / "knowledge.yaml"
 #: The templates compared; "default" is whatever version the pipeline serves now.
-_TEMPLATES = ("default", "default@2", "cite-after@1", "concise")
+_TEMPLATES = ("default", "default@2", "cite-after@1", "concise", "one-line@1")
 #: The baseline's name in the tables.
 NAIVE = "naive (top-3, one line)"
 _NAIVE_K = 3

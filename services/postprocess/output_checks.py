@@ -23,6 +23,7 @@ from services.postprocess.policy import OutputPolicy
 from shared.components.guards import ScanResult, Span
 from shared.components.guards.leakage import find_leaks
 from shared.components.guards.validators import PIIValidator, SecretsValidator
+from shared.components.spans import first_non_overlapping
 from shared.messaging.envelope import Envelope, Finding
 
 __all__ = [
@@ -209,11 +210,8 @@ class OutputChecker:
                 text, context.references, threshold=policy.leakage_threshold, min_words=policy.leakage_min_words
             )
         ]
-        chosen: list[Span] = []
-        for span in sorted(found, key=lambda s: (_rank(s.check), s.start)):
-            if all(span.end <= c.start or span.start >= c.end for c in chosen):
-                chosen.append(span)
-        return sorted(chosen, key=lambda s: s.start)
+        ranked = sorted(found, key=lambda s: (_rank(s.check), s.start))
+        return first_non_overlapping(ranked, lambda s: (s.start, s.end))
 
     def check(self, text: str, context: OutputContext, *, allowed: Sequence[tuple[int, int]] = ()) -> CheckResult:
         """Scan ``text`` and apply the policy; spans inside ``allowed`` (the user's own values put back) pass."""

@@ -15,6 +15,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from shared.components.guards.phones import detect_phone_spans
+from shared.components.spans import first_non_overlapping
 
 __all__ = [
     "PII_KINDS",
@@ -270,11 +271,7 @@ _DETECTORS: dict[str, Callable[[str], list[Detection]]] = {
 
 def _without_overlaps(candidates: list[Detection]) -> list[Detection]:
     """Keep earlier-listed detections over later ones that overlap them; text order."""
-    chosen: list[Detection] = []
-    for det in candidates:
-        if all(det.end <= c.start or det.start >= c.end for c in chosen):
-            chosen.append(det)
-    return sorted(chosen, key=lambda d: d.start)
+    return first_non_overlapping(candidates, lambda d: (d.start, d.end))
 
 
 def detect_pii(text: str, kinds: Collection[str] = frozenset({"email", "phone", "credit_card"})) -> list[Detection]:

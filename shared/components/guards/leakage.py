@@ -18,6 +18,7 @@ references passed per call in the metadata, so one guard serves every request.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -68,6 +69,16 @@ def _segments(text: str) -> list[tuple[int, int]]:
         if end > start:
             spans.append((start, end))
     return spans
+
+
+def _widen(segments: list[tuple[int, int]], start: int, end: int) -> tuple[int, int]:
+    """``start``/``end`` moved out to the sentences they fall in; by bisection (segments are in text order).
+
+    One leak's lookup once scanned every sentence: an answer with thousands of leaks was quadratic (issue 23).
+    """
+    i = bisect.bisect_right(segments, start, key=lambda seg: seg[0]) - 1
+    j = bisect.bisect_left(segments, end, key=lambda seg: seg[1])
+    return (segments[i][0] if i >= 0 else start), (segments[j][1] if j < len(segments) else end)
 
 
 def _shingles(words: Sequence[str], size: int) -> set[tuple[str, ...]]:
@@ -139,8 +150,7 @@ def find_leaks(
             if score < threshold:
                 continue
             segments = segments if segments is not None else _segments(text)
-            start = max((s for s, _ in segments if s <= start), default=start)
-            end = min((e for _, e in segments if e >= end), default=end)
+            start, end = _widen(segments, start, end)
             leaks.append(Leak(kind, start, end, score))
     return _merge(leaks)
 

@@ -31,6 +31,7 @@ from shared.components.guards.validators import (
     SecretsValidator,
     parse_reason,
 )
+from shared.components.spans import first_non_overlapping
 
 __all__ = ["GuardFinding", "GuardResources", "GuardSuite", "Placeholders", "Stage", "SuiteResult", "build_analyzer"]
 
@@ -289,21 +290,27 @@ class GuardSuite:
 
     def _findings(self, summaries: list[Any]) -> list[GuardFinding]:
         findings: list[GuardFinding] = []
-        spans: list[tuple[int, int]] = []
-        for summary in summaries:
-            check = self._names.get(summary.validator_name, summary.validator_name)
-            for span in summary.error_spans or []:
-                kind, score = parse_reason(span.reason)
-                if check in _SPAN_CHECKS:
-                    # Secrets run before PII and patterns before Presidio: the first claim on a span wins.
-                    if any(span.start < e and s < span.end for s, e in spans):
-                        continue
-                    spans.append((span.start, span.end))
-                finding_type = kind.upper()
-                action = self.policy.checks.get(check).action_for(finding_type)
-                if check not in _SPAN_CHECKS and action == "redact":
-                    action = "block"  # a whole-text finding cannot be cut out
-                findings.append(GuardFinding(check, finding_type, span.start, span.end, score, action))
+        claims = [
+            (self._names.get(s.validator_name, s.validator_name), span)
+            for s in summaries
+            for span in s.error_spans or []
+        ]
+        # Secrets run before PII and patterns before Presidio: the first claim on a span wins (linear: issue 23).
+        winners = {
+            id(span)
+            for _, span in first_non_overlapping(
+                [claim for claim in claims if claim[0] in _SPAN_CHECKS], lambda claim: (claim[1].start, claim[1].end)
+            )
+        }
+        for check, span in claims:
+            if check in _SPAN_CHECKS and id(span) not in winners:
+                continue
+            kind, score = parse_reason(span.reason)
+            finding_type = kind.upper()
+            action = self.policy.checks.get(check).action_for(finding_type)
+            if check not in _SPAN_CHECKS and action == "redact":
+                action = "block"  # a whole-text finding cannot be cut out
+            findings.append(GuardFinding(check, finding_type, span.start, span.end, score, action))
         return sorted(findings, key=lambda f: (f.start, f.end))
 
     @staticmethod

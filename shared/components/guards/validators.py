@@ -39,6 +39,7 @@ from shared.components.guards.entities import (
 )
 from shared.components.guards.injection import InjectionClassifier, Mode
 from shared.components.guards.profanity import profanity_model
+from shared.components.spans import first_non_overlapping
 
 __all__ = [
     "BannedTopicsValidator",
@@ -124,13 +125,30 @@ class PresidioPIIValidator(DetectPII):
         self.min_score = min_score
         self.pii_analyzer: Any = None
 
+    def _analyze(self, text: str) -> list[Any]:
+        """Presidio's results on ``text``, analysed in windows of bounded size (issue 23).
+
+        Presidio removes duplicate results pairwise, quadratic in them: a prompt of 50,000 names took
+        minutes. Windows of ``_WINDOW`` characters, cut at whitespace and overlapping by ``_OVERLAP`` so
+        a name on a cut is whole in one of them, keep that cost per window; results are put back at their
+        offsets and exact repeats (from the overlaps) dropped.
+        """
+        if len(text) <= _WINDOW:
+            return list(self.pii_analyzer.analyze(text=text, entities=self.pii_entities, language="en"))
+        results: dict[tuple[int, int, str], Any] = {}
+        for start, end in _windows(text):
+            for r in self.pii_analyzer.analyze(text=text[start:end], entities=self.pii_entities, language="en"):
+                r.start, r.end = r.start + start, r.end + start
+                results.setdefault((r.start, r.end, r.entity_type), r)
+        return list(results.values())
+
     def validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:  # noqa: ARG002 - the hub class overrides validate
         """Typed spans of names and places: Presidio's NER, street addresses, and lower-case names after cues."""
         text = str(value)
         spans: list[tuple[str, int, int, float]] = []
         if "LOCATION" in self.pii_entities:
             spans += [("location", s, e, _ADDRESS_SCORE) for s, e in detect_addresses(text)]
-        results = self.pii_analyzer.analyze(text=text, entities=self.pii_entities, language="en")
+        results = self._analyze(text)
         for r in sorted(results, key=lambda r: r.start):
             cleaned = clean_entity_span(text, r.start, r.end)
             if r.score < self.min_score or cleaned is None or not _looks_like_a_name(text[cleaned[0] : cleaned[1]]):
@@ -139,13 +157,10 @@ class PresidioPIIValidator(DetectPII):
         if "PERSON" in self.pii_entities:
             spans += [("person", s, e, _LISTED_SCORE) for s, e in listed_names(text)]
         spans += self._lower_case_entities(text)
-        chosen: list[tuple[str, int, int, float]] = []
-        for span in spans:  # addresses first: a street name inside one is not a separate person
-            if all(span[2] <= c[1] or span[1] >= c[2] for c in chosen):
-                chosen.append(span)
+        # Addresses first: a street name inside one is not a separate person.
+        chosen = first_non_overlapping(spans, lambda s: (s[1], s[2]))
         if not chosen:
             return PassResult()
-        chosen.sort(key=lambda s: s[1])
         return _fail(text, chosen, f"found {', '.join(sorted({s[0] for s in chosen}))}")
 
     def _lower_case_entities(self, text: str) -> list[tuple[str, int, int, float]]:
@@ -171,6 +186,27 @@ class PresidioPIIValidator(DetectPII):
             if any(r.entity_type == kind and r.start < until and at < r.end for r in found):
                 out.append((kind.lower(), s, e, _CUED_SCORE))
         return out
+
+
+#: Presidio analyses at most this many characters at a time; windows overlap by ``_OVERLAP``.
+_WINDOW = 4000
+_OVERLAP = 200
+
+
+def _windows(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` windows of at most ``_WINDOW`` characters covering ``text``, cut at whitespace when possible."""
+    windows: list[tuple[int, int]] = []
+    start = 0
+    while start < len(text):
+        end = min(len(text), start + _WINDOW)
+        if end < len(text):
+            cut = text.rfind(" ", start + _WINDOW // 2, end)
+            end = cut if cut > start else end
+        windows.append((start, end))
+        if end >= len(text):
+            break
+        start = max(end - _OVERLAP, start + 1)
+    return windows
 
 
 _ADDRESS_SCORE = 0.85

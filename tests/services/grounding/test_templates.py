@@ -22,7 +22,7 @@ DOCS = [
 
 class TestTemplateStore:
     def test_packaged_templates(self) -> None:
-        """The packaged templates: default v1 (migrated) to v3, concise v1 and v2, cite-after v1."""
+        """The packaged templates: default v1 (migrated) to v3, concise v1 and v2, cite-after v1, one-line v1."""
         assert TemplateStore.load().names() == [
             "cite-after@1",
             "concise@1",
@@ -30,6 +30,7 @@ class TestTemplateStore:
             "default@1",
             "default@2",
             "default@3",
+            "one-line@1",
         ]
 
     def test_concise_v2_no_longer_invites_i_dont_know(self) -> None:
@@ -59,6 +60,11 @@ class TestTemplateStore:
         assert "Write the answer first" in text
         assert "Source: [1]" in text
         assert "[1] A — Intro\nAlpha fact." in text
+
+    def test_one_line_is_the_instruction_and_the_chunks(self) -> None:
+        """one-line@1: one instruction line, the chunks' text without titles; without documents, default's prompt."""
+        assert render("one-line", DOCS) == "Answer the question using the context below.\n\nAlpha fact.\n\nBeta fact."
+        assert render("one-line", []) == render("default", [])
 
     def test_default_v2_numbers_context_and_asks_for_citations(self) -> None:
         """default@2 numbers each document and asks for [n] citations."""

@@ -1,4 +1,8 @@
+import time
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.postprocess.output_checks import (
     OutputChecker,
@@ -9,6 +13,7 @@ from services.postprocess.output_checks import (
 )
 from services.postprocess.policy import OutputPolicy
 from shared.components.guards import TextGuard
+from shared.components.guards.leakage import _segments, _widen
 from shared.messaging.envelope import ChatMessage, Document, Envelope, Grounding, MemoryTurn
 from tests.conftest import make_envelope
 
@@ -146,3 +151,28 @@ class TestOutputChecker:
         assert policy.action_for("secret.api_key") == "redact"
         assert policy.action_for("something.new") == "warn"
         assert policy.mask_for("pii.credit_card") == "<CREDIT_CARD>"
+
+
+class TestHostileAnswers:
+    """Issue 23: the output checks are linear in the answer; 30,000 addresses took minutes."""
+
+    def test_many_findings_at_the_size_limit(self, checker: OutputChecker) -> None:
+        """An answer of 130,000 characters of e-mail addresses is checked within the stage's 2 s of CPU."""
+        text = "a@b.co " * 18_500
+        t0 = time.process_time()
+        result = checker.check(text, OutputContext())
+        assert time.process_time() - t0 < 2.0
+        assert "a@b.co" not in result.text
+
+
+class TestLeakWidening:
+    @settings(max_examples=300, deadline=None)
+    @given(st.text(alphabet="ab .!?\n", max_size=60), st.integers(0, 60), st.integers(0, 60))
+    def test_bisection_widens_as_the_scan_did(self, text: str, start: int, end: int) -> None:
+        """A leak is widened to the same sentence bounds as the scan over every sentence gave."""
+        segments = _segments(text)
+        expected = (
+            max((s for s, _ in segments if s <= start), default=start),
+            min((e for _, e in segments if e >= end), default=end),
+        )
+        assert _widen(segments, start, end) == expected
