@@ -113,7 +113,12 @@ class TestTansuSmoke:
         old_pid = victim.proc.pid
         async with LlmopsClient(core) as client:
             future = await client.send(
-                client.build("Count from 1 to 500: 1, 2, 3,", max_tokens=400, temperature=0.0, timeout=200)
+                client.build(
+                    "Write a Python module with 26 functions, one per letter of the alphabet, each with a docstring.",
+                    max_tokens=400,
+                    temperature=0.0,
+                    timeout=200,
+                )
             )
             await asyncio.sleep(2.0)
             assert not future.done(), f"answered before the kill: {future.result().model_dump_json()[:2000]}"
