@@ -1,7 +1,7 @@
 """``python -m services.grounding``."""
 
 from services.grounding.app import create_service
-from shared.messaging.runtime import run
+from shared.messaging.runtime import serve
 
 if __name__ == "__main__":
-    run(create_service().run())
+    serve(create_service().run())

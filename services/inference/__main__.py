@@ -1,12 +1,11 @@
 """``python -m services.inference [--workers N]``."""
 
 import argparse
-import sys
 
 from services.inference.app import create_service
 from services.inference.settings import InferenceSettings
 from services.inference.workers import WorkerPool
-from shared.messaging.runtime import run
+from shared.messaging.runtime import serve
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m services.inference")
@@ -16,5 +15,5 @@ if __name__ == "__main__":
     if args.workers is not None:
         settings = settings.model_copy(update={"workers": max(1, args.workers)})
     if settings.workers > 1:
-        sys.exit(run(WorkerPool(settings).run()))
-    run(create_service(settings).run())
+        serve(WorkerPool(settings).run())
+    serve(create_service(settings).run())

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+import textwrap
 
 import pytest
 import uvloop
@@ -35,3 +38,66 @@ def test_the_argument_wins_over_the_environment(monkeypatch: pytest.MonkeyPatch)
 def test_unknown_loop_is_refused() -> None:
     with pytest.raises(ValueError, match="uvloop' or 'asyncio'"):
         loop_factory("trio")
+
+
+def _serve(body: str) -> subprocess.CompletedProcess[str]:
+    script = textwrap.dedent(
+        """
+        import atexit, sys
+        from shared.messaging.runtime import serve
+        atexit.register(lambda: print("atexit ran", flush=True))
+        """
+    ) + textwrap.dedent(body)
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+
+
+class TestServe:
+    def test_the_coroutines_status_and_atexit_handlers(self) -> None:
+        done = _serve(
+            """
+            async def main() -> int:
+                print("served", flush=True)
+                return 3
+            serve(main())
+            """
+        )
+        assert done.returncode == 3
+        assert done.stdout.splitlines() == ["served", "atexit ran"]
+
+    def test_system_exit_keeps_its_status(self) -> None:
+        done = _serve(
+            """
+            async def main() -> None:
+                raise SystemExit(2)
+            serve(main())
+            """
+        )
+        assert (done.returncode, done.stdout.strip()) == (2, "atexit ran")
+
+    def test_a_crash_prints_its_traceback_and_exits_1(self) -> None:
+        done = _serve(
+            """
+            async def main() -> None:
+                raise RuntimeError("boom")
+            serve(main())
+            """
+        )
+        assert done.returncode == 1
+        assert "RuntimeError: boom" in done.stderr
+        assert done.stdout.strip() == "atexit ran"
+
+    def test_no_teardown_after_the_service_returns(self) -> None:
+        """An object whose finalizer would run at interpreter teardown is never finalized: the process ends first."""
+        done = _serve(
+            """
+            class Heavy:
+                def __del__(self) -> None:
+                    print("finalized", flush=True)
+            keep = Heavy()
+            async def main() -> None:
+                return None
+            serve(main())
+            """
+        )
+        assert done.returncode == 0
+        assert "finalized" not in done.stdout
