@@ -55,9 +55,7 @@ THREADS = os.cpu_count() or 2
 PIPELINE_CLIENTS = 8
 PIPELINE_PER_CLIENT = 3
 _ROOT = Path(__file__).resolve().parent.parent
-GREEDY = GenerationParams(
-    max_tokens=ANSWER_TOKENS, temperature=0.0, top_p=1.0, top_k=1, min_p=0.0, repeat_penalty=1.0
-)
+GREEDY = GenerationParams(max_tokens=ANSWER_TOKENS, temperature=0.0, top_p=1.0, top_k=1, min_p=0.0, repeat_penalty=1.0)
 
 
 @dataclass
@@ -199,7 +197,7 @@ async def _start_peer(binary: Path, model: Path) -> tuple[subprocess.Popen[bytes
         "-ub", "512",
         "--no-webui",
     ]  # fmt: skip
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603, ASYNC220
     end = time.monotonic() + 120
     while await http_status("127.0.0.1", port, "/health") != 200:  # noqa: PLR2004
         if proc.poll() is not None or time.monotonic() > end:
@@ -218,8 +216,9 @@ def _bare_lone(path: Path, prompt: list[int]) -> float:
             llama.reset()
             t0 = time.perf_counter()
             out = llama.create_completion(prompt, max_tokens=ANSWER_TOKENS, temperature=0.0, top_k=1)
-            rates.append(out["usage"]["completion_tokens"] / (time.perf_counter() - t0))  # type: ignore[index]
-        return statistics.median(rates)
+            generated = int(out["usage"]["completion_tokens"])
+            rates.append(generated / (time.perf_counter() - t0))
+        return float(statistics.median(rates))
     finally:
         llama.close()
 
@@ -303,7 +302,7 @@ async def run() -> Section:
     lone_bare = await asyncio.to_thread(_bare_lone, path, prompts[0])
     figures |= {"lone_ours_tok_s": lone_ours, "lone_bare_tok_s": lone_bare, "lone_ratio": lone_ours / lone_bare}
 
-    pipeline_rows = []
+    pipeline_rows: list[list[object]] = []
     for parallel in (1, SLOTS):
         rps, latencies, errors = await _pipeline(parallel)
         figures[f"pipeline_parallel{parallel}_rps"] = rps
@@ -327,7 +326,10 @@ async def run() -> Section:
             table(header, rows),
             table(
                 ["lone request", "tokens/s (prompt included)"],
-                [["bare llama-cpp-python (`create_completion`)", lone_bare], ["BatchedLlamaEngine", lone_ours]],
+                [
+                    ["bare llama-cpp-python (`create_completion`)", lone_bare],
+                    ["BatchedLlamaEngine", lone_ours],
+                ],
             ),
             (
                 f"Whole pipeline (Apache Kafka, five services as processes, `{MODEL}`): {PIPELINE_CLIENTS} "

@@ -153,6 +153,7 @@ class SequenceBatcher:
         self._queue: deque[SequenceRequest] = deque()
         self._wake = threading.Condition()
         self._closed = False
+        self._forget: list[threading.Event] = []
         self._thread: threading.Thread | None = None
         self.steps = 0
         self.max_in_flight = 0
@@ -179,6 +180,24 @@ class SequenceBatcher:
             self._wake.notify()
         return request.future
 
+    def forget(self) -> None:
+        """Drop every token the idle slots hold (the next prompts are read whole); waits for the decode thread."""
+        done = threading.Event()
+        with self._wake:
+            self._forget.append(done)
+            self._wake.notify()
+        if self._thread is None:
+            self._clear_idle()
+        done.wait()
+
+    def _clear_idle(self) -> None:
+        for slot in self.slots:
+            if not slot.busy:
+                llama_cpp.llama_memory_seq_rm(self._ctx.memory, slot.seq_id, -1, -1)
+                slot.history = []
+        while self._forget:
+            self._forget.pop().set()
+
     @property
     def in_flight(self) -> int:
         """Sequences in slots now."""
@@ -192,6 +211,8 @@ class SequenceBatcher:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        while self._forget:
+            self._forget.pop().set()
         for request in self._queue:
             request.future.set_exception(RuntimeError("the batcher closed before this request started"))
         self._queue.clear()
@@ -207,10 +228,12 @@ class SequenceBatcher:
     def _run(self) -> None:
         while True:
             with self._wake:
-                while not self._closed and not self._queue and not any(s.busy for s in self.slots):
+                while not self._closed and not self._queue and not self._forget and not any(s.busy for s in self.slots):
                     self._wake.wait()
                 if self._closed:
                     break
+                if self._forget:
+                    self._clear_idle()
                 self._admit()
             try:
                 self._step()

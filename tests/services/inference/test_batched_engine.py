@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from services.inference.batched_engine import BatchedLlamaEngine, KvCacheTooLargeError, available_memory_bytes
-from services.inference.batching import kv_bytes_per_token
+from services.inference.batching import SequenceRequest, kv_bytes_per_token
 from services.inference.engine import ContextOverflowError, Generation, LlamaEngine
 from services.inference.params import GenerationParams
 from shared.components.registry import ModelRegistry
@@ -76,11 +76,22 @@ class TestBatchedLlamaEngine:
     def test_seeded_sampling_repeats_in_the_same_company(self, batched: BatchedLlamaEngine) -> None:
         """Each sequence samples with its own seed: the same batch twice gives the same texts, different seeds
         differ. (In other company the logits differ in their last bits, so a sampled answer may too.)"""
-        jobs = [(p, params(temperature=0.9, seed=7, max_tokens=10)) for p in PROMPTS]
-        first = [r.text for r in together(batched, jobs)]
-        assert [r.text for r in together(batched, jobs)] == first
-        reseeded = [(p, params(temperature=0.9, seed=8 + i, max_tokens=10)) for i, p in enumerate(PROMPTS)]
-        assert [r.text for r in together(batched, reseeded)] != first
+        batcher = batched.batcher
+        assert batcher is not None
+
+        def one_batch(seeds: list[int]) -> list[str]:
+            batcher.forget()  # every run reads its prompts whole
+            requests = [
+                SequenceRequest(batched.tokenize(p), params(temperature=0.9, seed=seed), 10, ())
+                for p, seed in zip(PROMPTS, seeds, strict=True)
+            ]
+            with batcher._wake:  # all four join the same first step
+                futures = [batcher.submit(r) for r in requests]
+            return [f.result(timeout=60).text for f in futures]
+
+        first = one_batch([7, 7, 7, 7])
+        assert one_batch([7, 7, 7, 7]) == first
+        assert one_batch([8, 9, 10, 11]) != first
 
     def test_each_sequence_keeps_its_own_limits(self, batched: BatchedLlamaEngine) -> None:
         """Stop strings, max_tokens and timeouts are per sequence: one ending does not end the others."""
@@ -160,6 +171,13 @@ class TestBatchedLlamaEngine:
         first = batched.generate([], turn, params(max_tokens=4))
         second = batched.generate([], turn + first.text + "\nUser: What do I like?\nAssistant:", params(max_tokens=4))
         assert second.cached_tokens >= first.tokens_in - 1
+
+    def test_forget_drops_the_cached_prefixes(self, batched: BatchedLlamaEngine) -> None:
+        assert batched.batcher is not None
+        batched.generate([], PROMPTS[0], params(max_tokens=2))
+        assert batched.generate([], PROMPTS[0], params(max_tokens=2)).cached_tokens > 0
+        batched.batcher.forget()
+        assert batched.generate([], PROMPTS[0], params(max_tokens=2)).cached_tokens == 0
 
     def test_too_long_a_prompt_is_refused(self, batched: BatchedLlamaEngine) -> None:
         with pytest.raises(ContextOverflowError):
