@@ -42,7 +42,7 @@ from shared.messaging.settings import CoreSettings
 from shared.stack.embedded import free_port
 from shared.stack.processes import http_status, stop_process
 
-__all__ = ["run"]
+__all__ = ["parse_batched_bench", "run"]
 
 MODEL = "qwen2.5-coder-0.5b-instruct"
 CONCURRENCY = (1, 2, 4, 8)
@@ -208,6 +208,34 @@ async def _start_peer(binary: Path, model: Path) -> tuple[subprocess.Popen[bytes
     return proc, f"http://127.0.0.1:{port}"
 
 
+def _batched_bench(binary: Path, model: Path) -> list[list[object]]:
+    """llama.cpp's ``llama-batched-bench``: what the hardware gives at each batch size, no server in the way."""
+    argv = [
+        str(binary),
+        "-m", str(model),
+        "-c", str(N_CTX * SLOTS),
+        "-b", "512",
+        "-ub", "512",
+        "-npp", str(PROMPT_TOKENS),
+        "-ntg", str(ANSWER_TOKENS),
+        "-npl", ",".join(str(c) for c in CONCURRENCY),
+        "-t", str(THREADS),
+    ]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=900)  # noqa: S603
+    return parse_batched_bench(done.stdout)
+
+
+def parse_batched_bench(output: str) -> list[list[object]]:
+    """Rows of (sequences, prompt tokens/s, decode tokens/s, answer tokens/s over the whole time) from its table."""
+    rows: list[list[object]] = []
+    for line in output.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 10 and cells[0].isdigit():  # noqa: PLR2004 - PP TG B N_KV T_PP S_PP T_TG S_TG T S
+            batch, t_total = int(cells[2]), float(cells[8])
+            rows.append([batch, float(cells[5]), float(cells[7]), batch * ANSWER_TOKENS / t_total])
+    return rows
+
+
 def _bare_lone(path: Path, prompt: list[int]) -> float:
     llama = Llama(str(path), n_ctx=N_CTX, n_threads=THREADS, n_batch=512, verbose=False)
     try:
@@ -266,6 +294,18 @@ async def _pipeline(parallel: int) -> tuple[float, list[float], int]:
     return (len(latencies) - errors) / wall, latencies, errors
 
 
+def _ceiling(hardware: list[list[object]]) -> str:
+    """What batching can give on this machine at most, from llama-batched-bench's rows."""
+    rates = {int(str(row[0])): float(str(row[3])) for row in hardware}
+    if 1 not in rates or SLOTS not in rates:
+        return "llama-batched-bench gave no figures."
+    return (
+        f"The ceiling on this machine: {SLOTS} sequences decoded together give {rates[SLOTS] / rates[1]:.2f}x the "
+        "answer tokens/s of one (llama-batched-bench above); on a CPU this small, decoding is bound by arithmetic "
+        "more than by memory, so several sequences per step gain far less than on a GPU."
+    )
+
+
 async def run() -> Section:
     """Peer and engine at each concurrency, the lone request, then the pipeline with parallel 1 and 8."""
     title = "Continuous batching: the inference engine vs llama.cpp's server, and the pipeline (CPU)"
@@ -297,6 +337,9 @@ async def run() -> Section:
             figures[f"ratio_c{clients}"] = ours.tokens_per_s / theirs.tokens_per_s if theirs.tokens_per_s else 0.0
     finally:
         stop_process(peer)
+    hardware = await asyncio.to_thread(_batched_bench, binary_dir / "llama-batched-bench", path)
+    for row in hardware:
+        figures[f"batched_bench_b{row[0]}_tg_tok_s"] = float(row[2])  # type: ignore[arg-type]
     lone_ours = await asyncio.to_thread(_ours_lone, engine, prompts[0])
     await asyncio.to_thread(engine.close)
     lone_bare = await asyncio.to_thread(_bare_lone, path, prompts[0])
@@ -314,7 +357,6 @@ async def run() -> Section:
     header = ["side", "clients", "tokens/s (all)", "TTFT p50 ms", "TTFT p99 ms", "latency p50 ms", "latency p99 ms"]
     body = "\n\n".join(
         [
-            f"_Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}._",
             (
                 f"Model `{MODEL}`, {THREADS} threads, {PROMPT_TOKENS}-token prompts (token ids, a different one "
                 f"per request), {ANSWER_TOKENS}-token greedy answers, {PER_CLIENT} requests per client in turn; "
@@ -324,6 +366,15 @@ async def run() -> Section:
                 "service runs when `LLMOPS_INFERENCE_PARALLEL` > 1."
             ),
             table(header, rows),
+            (
+                "What the hardware gives at each batch size, from llama.cpp's own `llama-batched-bench` (the same "
+                "build, prompts and answers; all sequences start together; the last column counts answer tokens "
+                "over the whole time, as the rows above do):"
+            ),
+            table(
+                ["sequences", "prompt tokens/s", "decode tokens/s", "answer tokens/s over the whole time"],
+                hardware,
+            ),
             table(
                 ["lone request", "tokens/s (prompt included)"],
                 [
@@ -345,6 +396,7 @@ async def run() -> Section:
                 f"0.95x bare llama-cpp-python ({figures['lone_ratio']:.2f}x); the pipeline's requests/s with "
                 f"{PIPELINE_CLIENTS} clients at least 2x parallel 1's ({figures['pipeline_speedup']:.2f}x)."
             ),
+            _ceiling(hardware),
         ]
     )
     return Section(title, body, figures)
