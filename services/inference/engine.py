@@ -151,11 +151,13 @@ class LlamaEngine:
             return 0
         return self.n_layers if self.n_gpu_layers < 0 else min(self.n_gpu_layers, self.n_layers)
 
-    def warm_up(self, tokens: int = 1) -> None:
-        """Load the weights and run a tiny generation so the first request is not cold."""
-        self._llama = Llama(
+    #: Whether ``generate`` may be called from several threads at once (the batched engine).
+    concurrent = False
+
+    def _load_llama(self, n_ctx: int) -> Llama:
+        return Llama(
             str(self.path),
-            n_ctx=self.n_ctx,
+            n_ctx=n_ctx,
             n_gpu_layers=self.n_gpu_layers,
             main_gpu=self.main_gpu,
             tensor_split=self.tensor_split,
@@ -167,16 +169,21 @@ class LlamaEngine:
             lora_scale=self.entry.lora.scale if self.entry.lora else 1.0,
             verbose=False,
         )
+
+    def warm_up(self, tokens: int = 1) -> None:
+        """Load the weights and run a tiny generation so the first request is not cold."""
+        self._llama = self._load_llama(self.n_ctx)
         self._tokenizer = ChatTokenizer(self.entry, self.path, llama=self._llama)
         self._tokenizer.warm_up()
         if tokens:
-            warm = GenerationParams(
-                max_tokens=tokens, temperature=0.0, top_p=1.0, top_k=1, min_p=0.0, repeat_penalty=1.0
-            )
-            self.generate([ChatMessage(role="user", content="Hi")], "User: Hi\nAssistant:", warm)
+            self._warm_generation(tokens)
             self._llama.reset()
             if self.cache is not None:
                 self.cache = PromptCache(self.cache.capacity_bytes)
+
+    def _warm_generation(self, tokens: int) -> Generation:
+        warm = GenerationParams(max_tokens=tokens, temperature=0.0, top_p=1.0, top_k=1, min_p=0.0, repeat_penalty=1.0)
+        return self.generate([ChatMessage(role="user", content="Hi")], "User: Hi\nAssistant:", warm)
 
     def render(self, messages: Sequence[ChatMessage], prompt: str) -> str:
         """The prompt text the model completes: the chat template for chat models, the plain prompt otherwise."""
@@ -201,6 +208,18 @@ class LlamaEngine:
         live = common_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens)
         return min(live, len(tokens) - 1)
 
+    def plan(
+        self, messages: Sequence[ChatMessage], prompt: str, params: GenerationParams
+    ) -> tuple[list[int], int, tuple[str, ...]]:
+        """The prompt's tokens, the tokens the answer may have, and the stop strings; refuses a prompt too long."""
+        tokens = self.tokenize(self.render(messages, prompt))
+        if len(tokens) >= self.n_ctx:
+            msg = f"the prompt has {len(tokens)} tokens; the context holds {self.n_ctx}"
+            raise ContextOverflowError(msg)
+        max_tokens = min(params.max_tokens, self.n_ctx - len(tokens))
+        stops = params.stop if self.entry.chat_format == "gguf" else (*params.stop, *PLAIN_STOPS)
+        return tokens, max_tokens, stops
+
     def generate(
         self,
         messages: Sequence[ChatMessage],
@@ -213,12 +232,7 @@ class LlamaEngine:
     ) -> Generation:
         """Generate an answer; ``deadline`` is a ``time.time()`` after which generation stops (``timeout``)."""
         llama = self.llama
-        tokens = self.tokenize(self.render(messages, prompt))
-        if len(tokens) >= self.n_ctx:
-            msg = f"the prompt has {len(tokens)} tokens; the context holds {self.n_ctx}"
-            raise ContextOverflowError(msg)
-        max_tokens = min(params.max_tokens, self.n_ctx - len(tokens))
-        stops = params.stop if self.entry.chat_format == "gguf" else (*params.stop, *PLAIN_STOPS)
+        tokens, max_tokens, stops = self.plan(messages, prompt, params)
         scanner = StopScanner(stops)
         cached = self._prepare(tokens)
         llama.set_seed(params.seed if params.seed is not None else random.getrandbits(32))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -90,7 +90,10 @@ class Generator:
         self.skip_generation = skip_generation
         self.engine: LlamaEngine | None = None
         self._lock = asyncio.Lock()
-        self._inflight: asyncio.Future[Any] | None = None
+        self._inflight: set[asyncio.Future[Any]] = set()
+        self._running = 0  # generations in flight on a concurrent engine
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._cancel = threading.Event()
         self.log = get_logger("llmops.inference")
 
@@ -161,10 +164,7 @@ class Generator:
         if self.skip_generation:  # benchmarks only: the hops without the model
             skipped = Generation("", 0, 0, "stop", None, 0.0)
             return env.model_copy(update=self._result_sections(env, entry.name, skipped, 0))
-        async with self._lock:
-            engine = self.engine
-            if engine is None or engine.entry.name != entry.name:
-                engine = await self._in_thread(self._load, entry.name, 0)
+        async with self._engine_for(entry.name) as engine:
             stream = self._start_stream(env) if request.stream and self.on_chunk is not None else None
             try:
                 result: Generation = await self._in_thread(
@@ -183,6 +183,37 @@ class Generator:
                 if stream is not None:
                     await stream.close()
         return env.model_copy(update=self._result_sections(env, entry.name, result, engine.offloaded_layers))
+
+    @contextlib.asynccontextmanager
+    async def _engine_for(self, model: str) -> AsyncIterator[LlamaEngine]:
+        """The engine of ``model``, held for one generation.
+
+        A single-sequence engine is held under the lock: one generation at a time. A concurrent (batched)
+        engine is shared by every generation in flight; swapping the model waits until they have all ended.
+        """
+        await self._lock.acquire()
+        locked = True
+        try:
+            engine = self.engine
+            if engine is None or engine.entry.name != model:
+                await self._idle.wait()  # nothing generates on the engine about to be closed
+                engine = await self._in_thread(self._load, model, 0)
+            if not engine.concurrent:
+                yield engine
+                return
+            self._running += 1
+            self._idle.clear()
+            self._lock.release()
+            locked = False
+            try:
+                yield engine
+            finally:
+                self._running -= 1
+                if self._running == 0:
+                    self._idle.set()
+        finally:
+            if locked:
+                self._lock.release()
 
     def _result_sections(self, env: Envelope, model: str, result: Generation, gpu_layers: int) -> dict[str, Any]:
         # Decode speed: tokens after the first over the time after the first (prompt processing excluded).
@@ -217,15 +248,17 @@ class Generator:
     async def _in_thread(self, func: Callable[..., T], *args: object) -> T:
         # A cancelled handler must not free the model under a running thread: the thread's future
         # is shielded and remembered, and close() waits for it.
-        self._inflight = asyncio.ensure_future(asyncio.to_thread(func, *args))
-        return await asyncio.shield(self._inflight)
+        future = asyncio.ensure_future(asyncio.to_thread(func, *args))
+        self._inflight.add(future)
+        future.add_done_callback(self._inflight.discard)
+        return await asyncio.shield(future)
 
     async def close(self) -> None:
-        """Stop a generation still running in its thread, wait for it, then free the resident model."""
+        """Stop the generations still running in their threads, wait for them, then free the resident model."""
         self._cancel.set()
-        if self._inflight is not None and not self._inflight.done():
+        for future in list(self._inflight):
             with contextlib.suppress(Exception):
-                await self._inflight
+                await future
         if self.engine is not None:
             self.engine.close()
             self.engine = None

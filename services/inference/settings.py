@@ -22,6 +22,28 @@ class InferenceSettings(StageSettings):
     workers: int = Field(
         default=1, ge=1, le=64, description="Worker processes, each with its own model, in the same consumer group."
     )
+    parallel: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description=(
+            "Sequences decoded together in one model (continuous batching); 1 = one generation at a time. "
+            "The KV cache holds parallel x n_ctx tokens; a poll hands the stage up to this many requests."
+        ),
+    )
+    prefill_chunk: int = Field(
+        default=256, ge=16, description="Most prompt tokens of one newcomer read per decode step (parallel > 1)."
+    )
+    batch_timeout_ms: int = Field(
+        default=100,
+        ge=1,
+        description="Longest one poll waits for a first record (parallel > 1); it returns as soon as one arrives.",
+    )
+    kv_cache_mb: int | None = Field(
+        default=None,
+        ge=1,
+        description="Most MiB the KV cache may take (parallel > 1); the host's available memory when absent.",
+    )
     n_gpu_layers: int | Literal["auto"] = Field(
         default="auto", description="Layers offloaded to the GPU; auto = all when the build supports a GPU, else 0."
     )

@@ -36,3 +36,25 @@ class TestInferenceService:
         options = engine_options(settings)
         assert (options["n_gpu_layers"], options["main_gpu"], options["flash_attn"]) == (10, 1, True)
         assert (options["n_ubatch"], options["prompt_cache_bytes"]) == (128, 2 << 20)
+
+    async def test_parallel_requests_of_a_poll_generate_together(self, models_dir: object) -> None:
+        """With ``parallel`` > 1 the stage consumes in batches and answers every request, streams included."""
+        settings = InferenceSettings(
+            core=CoreSettings(default_model="gemma-3-270m"), n_ctx=512, parallel=4, n_threads=1
+        )
+        service = create_service(settings)
+        topics = settings.core.topics
+        out = capture(service.broker, topics.generated)
+        await service.warm_up()
+        sent = [ready(f"Count to {n}", "gemma-3-270m", max_tokens=4, stream=n == 2) for n in range(4)]
+        async with TestKafkaBroker(service.broker) as broker:
+            for env in sent:
+                await broker.publish(env.to_bytes(), topics.checked)
+        finals = [m for m in (Envelope.from_bytes(raw) for raw in out[topics.generated]) if m.completion is not None]
+        assert {m.request_id for m in finals} == {e.request_id for e in sent}
+        assert all(m.trail[-1].stage == "inference" for m in finals)
+
+    def test_parallel_settings_reach_the_batched_engine(self) -> None:
+        options = engine_options(InferenceSettings(parallel=8, prefill_chunk=64, kv_cache_mb=512))
+        assert (options["parallel"], options["prefill_chunk"], options["kv_cache_limit_bytes"]) == (8, 64, 512 << 20)
+        assert "parallel" not in engine_options(InferenceSettings())

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from services.inference.app import generate_together
+from services.inference.batched_engine import BatchedLlamaEngine
 from services.inference.generator import Generator, chunk_envelope
 from shared.components.registry import ModelRegistry
 from shared.messaging.envelope import ChatMessage, Envelope, Grounding, Prepared, Request, Safety, SamplingParams
@@ -21,6 +23,9 @@ def ready(
         template_id="default", template_version=1, messages=msgs, prompt=f"User: {text}\nAssistant:"
     )
     return env
+
+
+CITIES = ["Paris", "Rome", "Madrid", "Lisbon"]
 
 
 class Sink:
@@ -205,3 +210,73 @@ class TestChunkEnvelope:
         assert first.prepared is not None
         assert first.prepared.embedding is None
         assert (second.grounding, second.prepared) == (None, None)
+
+
+class TestBatchedGenerator:
+    """``LLMOPS_INFERENCE_PARALLEL`` > 1: the requests of a poll generate together in one model."""
+
+    @staticmethod
+    def batched(registry: ModelRegistry, models_dir: Path, sink: Sink) -> Generator:
+        options = {"n_ctx": 512, "parallel": 4, "n_threads": 1}
+        gen = Generator(
+            registry,
+            models_dir,
+            model="gemma-3-270m",
+            engine_factory=BatchedLlamaEngine,
+            engine_options=options,
+            on_chunk=sink,
+        )
+        gen.warm_up()
+        return gen
+
+    async def test_a_poll_generates_together(self, registry: ModelRegistry, models_dir: Path) -> None:
+        """Four requests, two streaming: four sequences in flight, each stream joins into its own completion."""
+        sink = Sink()
+        gen = self.batched(registry, models_dir, sink)
+        try:
+            envs = [ready(f"Tell me about {city}.", "gemma-3-270m", stream=i < 2) for i, city in enumerate(CITIES)]
+            for env in envs:
+                env.safety = Safety(verdict="allow")
+            results = await generate_together(gen, envs)
+            assert isinstance(gen.engine, BatchedLlamaEngine)
+            assert gen.engine.batcher is not None
+            assert gen.engine.batcher.max_in_flight == 4
+            for env, result in zip(envs, results, strict=True):
+                assert isinstance(result, Envelope)
+                assert result.request_id == env.request_id
+                assert result.completion is not None
+                assert result.completion.tokens_out >= 1
+            for env, result in zip(envs[:2], results[:2], strict=True):
+                assert isinstance(result, Envelope)
+                pieces = [c.chunk.text for c in sink.chunks if c.request_id == env.request_id and c.chunk]
+                assert "".join(pieces) == result.completion.text  # type: ignore[union-attr]
+            assert not [c for c in sink.chunks if c.request_id in {e.request_id for e in envs[2:]}]
+        finally:
+            await gen.close()
+
+    async def test_one_bad_request_fails_alone(self, registry: ModelRegistry, models_dir: Path) -> None:
+        gen = self.batched(registry, models_dir, Sink())
+        try:
+            results = await generate_together(gen, [ready("Hi.", "gemma-3-270m"), ready("Hi.", "no-such-model")])
+            assert isinstance(results[0], Envelope)
+            assert isinstance(results[1], PipelineError)
+            assert results[1].code == "unknown_model"
+        finally:
+            await gen.close()
+
+    async def test_a_model_swap_waits_for_the_sequences_in_flight(
+        self, registry: ModelRegistry, models_dir: Path
+    ) -> None:
+        """A request for another model waits until the resident model's sequences have ended, then swaps."""
+        gen = self.batched(registry, models_dir, Sink())
+        try:
+            first = [asyncio.create_task(gen.process(ready(c, "gemma-3-270m", max_tokens=16))) for c in CITIES[:2]]
+            await asyncio.sleep(0.2)
+            other = asyncio.create_task(gen.process(ready("Say hi.", "qwen2.5-coder-0.5b-instruct", max_tokens=2)))
+            done = await asyncio.gather(*first, other)
+            assert [d.completion.model for d in done] == ["gemma-3-270m"] * 2 + ["qwen2.5-coder-0.5b-instruct"]  # type: ignore[union-attr]
+            assert all(d.completion.finish_reason in {"stop", "length"} for d in done)  # type: ignore[union-attr]
+            assert gen.engine is not None
+            assert gen.engine.entry.name == "qwen2.5-coder-0.5b-instruct"
+        finally:
+            await gen.close()
