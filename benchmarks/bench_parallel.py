@@ -296,13 +296,16 @@ async def _pipeline(parallel: int) -> tuple[float, list[float], int]:
 
 def _ceiling(hardware: list[list[object]]) -> str:
     """What batching can give on this machine at most, from llama-batched-bench's rows."""
-    rates = {int(str(row[0])): float(str(row[3])) for row in hardware}
-    if 1 not in rates or SLOTS not in rates:
+    rows = {int(str(row[0])): row for row in hardware}
+    if 1 not in rows or SLOTS not in rows:
         return "llama-batched-bench gave no figures."
+    decode = float(str(rows[SLOTS][2])) / float(str(rows[1][2]))
+    whole = float(str(rows[SLOTS][3])) / float(str(rows[1][3]))
     return (
-        f"The ceiling on this machine: {SLOTS} sequences decoded together give {rates[SLOTS] / rates[1]:.2f}x the "
-        "answer tokens/s of one (llama-batched-bench above); on a CPU this small, decoding is bound by arithmetic "
-        "more than by memory, so several sequences per step gain far less than on a GPU."
+        f"The ceiling on this machine (llama-batched-bench above): {SLOTS} sequences decoded together give "
+        f"{decode:.2f}x the decode tokens/s of one, and {whole:.2f}x the answer tokens/s once their "
+        f"{PROMPT_TOKENS}-token prompts are read too. On a CPU this small, decoding is bound by arithmetic more "
+        "than by memory, so several sequences per step gain far less than on a GPU."
     )
 
 

@@ -100,6 +100,16 @@ def create_service(settings: InferenceSettings | None = None) -> StageService:
     if settings.parallel == 1:
         service.bind(warm_up=warm_up, route=lambda _env: topics.generated)
         return service
+    if not settings.core.kafka.exactly_once:
+        # Each request starts as soon as a sequence slot is free: it joins the ones decoding.
+        service.bind_concurrent(
+            warm_up=warm_up,
+            route=lambda _env: topics.generated,
+            max_in_flight=settings.parallel,
+            batch_timeout_ms=settings.batch_timeout_ms,
+        )
+        return service
+    # Exactly-once: one transaction at a time, so the requests of a poll generate together and commit together.
 
     async def warm_up_batch() -> BatchProcessFn:
         return functools.partial(generate_together, await start_generator())

@@ -22,6 +22,7 @@ from shared.messaging.broker import consumer_options, make_broker
 from shared.messaging.envelope import Envelope
 from shared.messaging.errors import PoisonMessageError
 from shared.messaging.health import HealthServer
+from shared.messaging.inflight import ConcurrentRecords
 from shared.messaging.logging import configure_logging, get_logger
 from shared.messaging.metrics import StageMetrics
 from shared.messaging.security import BrokerAuthError, check_broker_access
@@ -127,6 +128,8 @@ class StageService:
         self.process: ProcessFn | None = None
         self._warm_up: Callable[[], Awaitable[ProcessFn]] | None = None
         self._shutdown: list[Callable[[], Awaitable[None]]] = []
+        #: Records in flight when bound with ``bind_concurrent``.
+        self.concurrent: ConcurrentRecords | None = None
         self.app = FastStream(
             self.broker,
             logger=get_logger("faststream"),
@@ -150,7 +153,7 @@ class StageService:
 
         return observed_route
 
-    def _subscribe(self, **options: Any) -> Any:
+    def _subscribe(self, *, listener: Any = None, ack_policy: AckPolicy | None = None, **options: Any) -> Any:
         """The input subscriber: commit after the handler, raw bytes to the runner.
 
         The runner turns every failure into an answer and a DLQ record, so the handler raises
@@ -162,9 +165,9 @@ class StageService:
             *self.more_input_topics,
             group_id=self.group_id,
             # Exactly-once: the offsets are committed by each transaction, never by the consumer itself.
-            ack_policy=AckPolicy.MANUAL if self.exactly_once else AckPolicy.NACK_ON_ERROR,
+            ack_policy=ack_policy or (AckPolicy.MANUAL if self.exactly_once else AckPolicy.NACK_ON_ERROR),
             decoder=raw_body,
-            listener=self.gate,
+            listener=listener or self.gate,
             **options,
             **consumer_options(self.settings.core.kafka),
         )
@@ -239,6 +242,47 @@ class StageService:
             elapsed = time.perf_counter() - t0
             for outcome in outcomes:
                 self.metrics.observe_message(outcome, elapsed)
+
+    def bind_concurrent(
+        self,
+        *,
+        warm_up: Callable[[], Awaitable[ProcessFn]],
+        route: RouteFn,
+        max_in_flight: int,
+        batch_timeout_ms: int,
+    ) -> None:
+        """Like ``bind``, but up to ``max_in_flight`` records are handled at once, each started as it arrives.
+
+        A record does not wait for the others of its poll: it starts as soon as a slot is free (inference:
+        it joins the sequences already decoding). Offsets are committed per partition up to the lowest
+        record still in flight (``ConcurrentRecords``); records of one key are handled in order. At least
+        once only: with exactly-once, transactions cannot overlap, so the stage binds batches instead.
+        """
+        if self.exactly_once:
+            msg = "bind_concurrent is at-least-once: with exactly-once on, bind a batch (bind_batch)"
+            raise ValueError(msg)
+        self._warm_up = warm_up
+        observed_route = self._observed(route)
+
+        async def handle(body: bytes, record: ReceivedRecord) -> str:
+            assert self.process is not None  # noqa: S101 - warm-up runs before the broker starts
+            return await self.runner.handle(body, record, process=self.process, route=observed_route)
+
+        self.concurrent = ConcurrentRecords(max_in_flight, handle=handle, on_outcome=self.metrics.observe_message)
+        self._subscriber = self._subscribe(
+            listener=self.concurrent,
+            ack_policy=AckPolicy.MANUAL,  # ConcurrentRecords commits
+            batch=True,
+            max_records=max_in_flight,
+            batch_timeout_ms=batch_timeout_ms,
+        )
+        poll_without_idle_sleep(self._subscriber, batch_timeout_ms)
+        concurrent = self.concurrent
+
+        @self._subscriber
+        async def on_batch(bodies: list[bytes], message: KafkaMessage) -> None:
+            for body, raw in zip(bodies, message.raw_message, strict=True):
+                await concurrent.admit(message.consumer, body, ReceivedRecord.from_consumer_record(raw))
 
     @contextlib.asynccontextmanager
     async def _delivery(
@@ -340,6 +384,8 @@ class StageService:
             self._lag_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._lag_task
+        if self.concurrent is not None:  # records in flight finish and commit while the consumer is still up
+            await self.concurrent.drain(timeout=self.settings.shutdown_timeout_s)
         self.log.info("service.stopping")
 
     async def _after_shutdown(self) -> None:

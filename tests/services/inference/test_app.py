@@ -38,7 +38,7 @@ class TestInferenceService:
         assert (options["n_ubatch"], options["prompt_cache_bytes"]) == (128, 2 << 20)
 
     async def test_parallel_requests_of_a_poll_generate_together(self, models_dir: object) -> None:
-        """With ``parallel`` > 1 the stage consumes in batches and answers every request, streams included."""
+        """With ``parallel`` > 1 requests generate concurrently and every one is answered, streams included."""
         settings = InferenceSettings(
             core=CoreSettings(default_model="gemma-3-270m"), n_ctx=512, parallel=4, n_threads=1
         )
@@ -50,6 +50,9 @@ class TestInferenceService:
         async with TestKafkaBroker(service.broker) as broker:
             for env in sent:
                 await broker.publish(env.to_bytes(), topics.checked)
+            assert service.concurrent is not None  # each request started as it came, without waiting for a poll
+            await service.concurrent.drain(timeout=120)
+            assert service.concurrent.peak > 1
         finals = [m for m in (Envelope.from_bytes(raw) for raw in out[topics.generated]) if m.completion is not None]
         assert {m.request_id for m in finals} == {e.request_id for e in sent}
         assert all(m.trail[-1].stage == "inference" for m in finals)
