@@ -33,6 +33,7 @@ from tests.services.inference.test_generator import ready
 pytestmark = pytest.mark.e2e
 
 PARALLEL = 4
+GROUP = "llmops-inference-parallel"
 
 
 class ParallelService:
@@ -47,6 +48,8 @@ class ParallelService:
             "LLMOPS_DEFAULT_MODEL": SMALL_MODEL,
             "LLMOPS_INFERENCE_N_CTX": "512",
             "LLMOPS_INFERENCE_PARALLEL": str(PARALLEL),
+            # A group of its own: joining and leaving must not rebalance the session pipeline's inference.
+            "LLMOPS_INFERENCE_GROUP_ID": GROUP,
             "LLMOPS_INFERENCE_N_THREADS": "1",
             "LLMOPS_INFERENCE_HEALTH_PORT": str(self.port),
             "LLMOPS_LOG_FORMAT": "json",
@@ -137,7 +140,7 @@ async def _committed(core: CoreSettings, partition: int) -> int:
     admin = AIOKafkaAdminClient(bootstrap_servers=core.kafka.bootstrap)
     await admin.start()
     try:
-        offsets = await admin.list_consumer_group_offsets("llmops-inference")
+        offsets = await admin.list_consumer_group_offsets(GROUP)
     finally:
         await admin.close()
     found = offsets.get(TopicPartition(core.topics.checked, partition))

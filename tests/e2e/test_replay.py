@@ -115,7 +115,8 @@ class TestReplayEndToEnd:
 
         replies_before = await end_offsets(pipeline, pipeline.topics.responses)
         turns_before = await turns_of(pipeline, tenant)
-        assert sorted(t.request_id for t in turns_before) == sorted(original_ids)
+        # At least once: a request redelivered after a rebalance can leave its turn twice; memory keeps one per id.
+        assert {t.request_id for t in turns_before} == set(original_ids)
         shadow_before = await end_offsets(pipeline, pipeline.topics.shadow_responses)
 
         out = tmp_path / "replay"
