@@ -13,16 +13,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import llama_cpp
 from llama_cpp import Llama
 
-from services.inference.batching import SequenceBatcher, SequenceRequest, kv_bytes_per_token
+from services.inference.batching import SequenceBatcher, SequenceRequest
 from services.inference.engine import Generation, LlamaEngine, TextSink, _discard
 from services.inference.params import GenerationParams
 from shared.components.registry import ModelEntry
 from shared.components.tokenizer import ChatTokenizer
 from shared.messaging.envelope import ChatMessage
 
-__all__ = ["BatchedLlamaEngine", "KvCacheTooLargeError", "available_memory_bytes"]
+__all__ = ["BatchedLlamaEngine", "KvCacheTooLargeError", "available_memory_bytes", "kv_bytes_per_token"]
 
 #: The context of the ``Llama`` object itself, used for tokenizing only (sequences get the batcher's).
 _TOKENIZER_CTX = 256
@@ -30,6 +31,19 @@ _TOKENIZER_CTX = 256
 
 class KvCacheTooLargeError(ValueError):
     """The KV cache for ``parallel`` sequences of ``n_ctx`` tokens does not fit the memory allowed."""
+
+
+def kv_bytes_per_token(llama: Llama) -> int:
+    """Bytes one token's keys and values take in an f16 KV cache, from the GGUF's metadata."""
+    meta = llama.metadata
+    arch = meta.get("general.architecture", "llama")
+    layers = int(llama_cpp.llama_model_n_layer(llama.model))
+    n_embd = int(llama_cpp.llama_model_n_embd(llama.model))
+    heads = int(meta.get(f"{arch}.attention.head_count", llama_cpp.llama_model_n_head(llama.model)))
+    heads_kv = int(meta.get(f"{arch}.attention.head_count_kv", heads))
+    key_len = int(meta.get(f"{arch}.attention.key_length", n_embd // max(1, heads)))
+    value_len = int(meta.get(f"{arch}.attention.value_length", key_len))
+    return layers * heads_kv * (key_len + value_len) * 2
 
 
 def available_memory_bytes(meminfo: Path = Path("/proc/meminfo")) -> int | None:

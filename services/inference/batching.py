@@ -34,7 +34,7 @@ from services.inference.params import GenerationParams
 from services.inference.prompt_cache import common_prefix
 from services.inference.text_stream import StopScanner
 
-__all__ = ["BatchDecodeError", "SequenceBatcher", "SequenceRequest", "kv_bytes_per_token"]
+__all__ = ["BatchDecodeError", "SequenceBatcher", "SequenceRequest"]
 
 #: Tokens the repeat penalty looks back over (llama-cpp-python's ``last_n_tokens_size`` default).
 PENALTY_LAST_N = 64
@@ -42,19 +42,6 @@ PENALTY_LAST_N = 64
 
 class BatchDecodeError(RuntimeError):
     """llama.cpp refused a decode step (no KV room, or an internal error); the sequences in it failed."""
-
-
-def kv_bytes_per_token(llama: Llama) -> int:
-    """Bytes one token's keys and values take in an f16 KV cache, from the GGUF's metadata."""
-    meta = llama.metadata
-    arch = meta.get("general.architecture", "llama")
-    layers = int(llama_cpp.llama_model_n_layer(llama.model))
-    n_embd = int(llama_cpp.llama_model_n_embd(llama.model))
-    heads = int(meta.get(f"{arch}.attention.head_count", llama_cpp.llama_model_n_head(llama.model)))
-    heads_kv = int(meta.get(f"{arch}.attention.head_count_kv", heads))
-    key_len = int(meta.get(f"{arch}.attention.key_length", n_embd // max(1, heads)))
-    value_len = int(meta.get(f"{arch}.attention.value_length", key_len))
-    return layers * heads_kv * (key_len + value_len) * 2
 
 
 def _expired(request: SequenceRequest) -> FinishReason | None:
@@ -263,10 +250,10 @@ class SequenceBatcher:
     def _place(self, request: SequenceRequest, free: list[_Slot]) -> None:
         """Start ``request`` in the free slot that reuses most of its prompt (any slot's prefix can be copied)."""
         tokens = request.tokens
-        slot = max(free, key=lambda s: common_prefix(s.history, tokens))
-        keep = min(common_prefix(slot.history, tokens), len(tokens) - 1)
-        donor = max(self.slots, key=lambda s: common_prefix(s.history, tokens))
-        shared = min(common_prefix(donor.history, tokens), len(tokens) - 1)
+        reuse = {s.seq_id: min(common_prefix(s.history, tokens), len(tokens) - 1) for s in self.slots}
+        slot = max(free, key=lambda s: reuse[s.seq_id])
+        donor = max(self.slots, key=lambda s: reuse[s.seq_id])
+        keep, shared = reuse[slot.seq_id], reuse[donor.seq_id]
         memory = self._ctx.memory
         if shared > keep and donor is not slot:
             llama_cpp.llama_memory_seq_rm(memory, slot.seq_id, -1, -1)
@@ -392,9 +379,8 @@ class SequenceBatcher:
 
     def _check_waiting(self, slot: _Slot) -> None:
         """A sequence still reading its prompt can time out or be cancelled too."""
-        request = slot.request
-        assert request is not None  # noqa: S101
-        verdict = _verdict(stopped=False, left=1, deadline=request.deadline, cancel=request.cancel)
+        assert slot.request is not None  # noqa: S101
+        verdict = _expired(slot.request)
         if verdict is not None:
             self._finish(slot, verdict)
 

@@ -6,8 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from services.inference.batched_engine import BatchedLlamaEngine, KvCacheTooLargeError, available_memory_bytes
-from services.inference.batching import SequenceRequest, kv_bytes_per_token
+from services.inference.batched_engine import (
+    BatchedLlamaEngine,
+    KvCacheTooLargeError,
+    available_memory_bytes,
+    kv_bytes_per_token,
+)
+from services.inference.batching import SequenceRequest
 from services.inference.engine import ContextOverflowError, Generation, LlamaEngine
 from services.inference.params import GenerationParams
 from shared.components.registry import ModelRegistry
