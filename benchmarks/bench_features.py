@@ -5,8 +5,8 @@ Every feature is timed in-process on the code the service runs (``Preprocessor.p
 once with it off, through the switch the service itself has: the per-request
 ``typo_correction`` metadata, ``retrieval_k=0``, ``entities=false``, and per-tenant safety
 policies (one tenant per variant, so one checker serves them all as in production).
-Output checks have no setting: they are switched through ``OutputChecker(guards=...)``, the
-only existing switch; the leakage check has none at all.
+Output checks are switched through ``OutputChecker(guards=...)``: a policy's ``output`` check with
+``enabled: false`` drops its findings but its guard still scans (only leakage is skipped).
 
 Inputs are the other benchmarks' corpora: the golden file's dirty prompts (preprocess), the
 SQLite documentation questions against that documentation ingested into a temporary Qdrant

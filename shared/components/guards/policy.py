@@ -165,7 +165,9 @@ class OutputChecks(BaseModel):
 
     def get(self, name: str) -> OutputCheck | None:
         """A check's settings by its name; ``None`` for a check answers do not have."""
-        check: OutputCheck | None = getattr(self, name, None)
+        if name not in type(self).model_fields:
+            return None
+        check: OutputCheck = getattr(self, name)
         return check
 
 
