@@ -16,10 +16,10 @@ from collections.abc import Awaitable, Callable
 
 from services.postprocess.finisher import Finisher
 from services.postprocess.output_checks import OutputChecker
-from services.postprocess.policy import OutputPolicy
 from services.postprocess.settings import PostprocessSettings
 from services.postprocess.stream import StreamGate
 from shared.components.cache import CacheEntry, cacheable_answer
+from shared.components.guards.policy import PolicySet
 from shared.components.registry import ModelRegistry
 from shared.components.usage import usage_record
 from shared.messaging.envelope import Envelope
@@ -35,7 +35,7 @@ def create_service(settings: PostprocessSettings | None = None) -> StageService:
     service = StageService("postprocess", settings, input_topic=topics.generated)
 
     async def warm_up() -> ProcessFn:
-        checker = OutputChecker(policy=OutputPolicy.load(settings.policy_path))
+        checker = OutputChecker(policy=PolicySet.load(settings.policy_path))
         finisher = Finisher(checker)
         await asyncio.to_thread(finisher.warm_up)
         gate = StreamGate(checker, max_streams=settings.max_streams)
