@@ -5,8 +5,8 @@ Every feature is timed in-process on the code the service runs (``Preprocessor.p
 once with it off, through the switch the service itself has: the per-request
 ``typo_correction`` metadata, ``retrieval_k=0``, ``entities=false``, and per-tenant safety
 policies (one tenant per variant, so one checker serves them all as in production).
-Output checks have no setting: they are switched through ``OutputChecker(guards=...)``, the
-only existing switch; the leakage check has none at all.
+Output checks are switched through ``OutputChecker(guards=...)``: a policy's ``output`` check with
+``enabled: false`` drops its findings but its guard still scans (only leakage is skipped).
 
 Inputs are the other benchmarks' corpora: the golden file's dirty prompts (preprocess), the
 SQLite documentation questions against that documentation ingested into a temporary Qdrant
@@ -45,8 +45,7 @@ from services.grounding.memory import ConversationMemory
 from services.grounding.settings import GroundingSettings
 from services.grounding.stage import build_grounder
 from services.postprocess.finisher import Finisher
-from services.postprocess.output_checks import OutputChecker, OutputContext, OutputGuard, default_guards
-from services.postprocess.policy import OutputPolicy
+from services.postprocess.output_checks import OutputChecker, OutputContext
 from services.postprocess.polish import polish_answer
 from services.preprocess.policy import TYPO_METADATA_KEY
 from services.preprocess.preprocessor import Preprocessor
@@ -56,7 +55,8 @@ from services.safety.checker import SafetyChecker
 from services.safety.context_memo import ContextMemo
 from services.safety.policy import SafetyPolicy
 from shared.components.embedder import Embedder
-from shared.components.guards import GuardResources
+from shared.components.guards import GuardResources, PolicySet
+from shared.components.guards.output import OutputGuard, default_output_guards
 from shared.components.knowledge.store import KnowledgeStore
 from shared.components.knowledge.tokens import TokenCounter
 from shared.messaging.envelope import ChatMessage, Envelope, Request
@@ -314,17 +314,17 @@ async def _postprocess() -> tuple[list[_Row], str]:
     count, counted_by = _token_counter()
     text = postprocess_answer(300, count)
     env = postprocess_envelope(text)
-    policy = OutputPolicy.load()
-    names = ("pii", "secrets", "profanity")  # default_guards(), in its order
+    policy = PolicySet.load()
+    names = ("pii", "secrets", "profanity")  # default_output_guards(), in its order
 
     def finisher(guards: list[OutputGuard]) -> Finisher:
         built = Finisher(OutputChecker(guards, policy))
         built.warm_up()
         return built
 
-    all_on = finisher(default_guards())
+    all_on = finisher(default_output_guards())
     guards_off = finisher([])
-    without = {n: finisher([g for g, m in zip(default_guards(), names, strict=True) if m != n]) for n in names}
+    without = {n: finisher([g for g, m in zip(default_output_guards(), names, strict=True) if m != n]) for n in names}
     polished = polish_answer(text, finish_reason="length").text
     context = OutputContext.from_envelope(env)
     variants: dict[str, Variant[None]] = {
@@ -342,7 +342,7 @@ async def _postprocess() -> tuple[list[_Row], str]:
     note = (
         f"Output checks: the postprocess benchmark's answer ({count(text)} tokens, {counted_by}) through "
         f"`Finisher.finish`, {_POSTPROCESS_ROUNDS} rounds. No setting turns output checks off: the guards are "
-        "switched through the `OutputChecker(guards=...)` constructor argument (what `default_guards()` fills). "
+        "switched through the `OutputChecker(guards=...)` constructor argument (what `default_output_guards()` fills). "
         "The leakage check (system prompt and dropped documents) has no switch at all and runs in both; alone "
         f"(`OutputChecker.check` with no guards) it took {samples['leakage only'].p50:.2f} ms p50."
     )

@@ -20,7 +20,9 @@ class PostprocessSettings(StageSettings):
     publish_turns: bool = True
     publish_usage: bool = Field(default=True, description="Write each answer's token accounting to llmops.usage.")
     policy_path: Path | None = Field(
-        default=None, description="Output policy file (actions per check); the packaged policy.yaml when absent."
+        default=None,
+        description="Guard policy file (the safety stage's format; postprocess reads each tenant's `output` "
+        "section); shared/components/guards/policy.yaml when absent.",
     )
     max_streams: int = Field(
         default=10_000, ge=1, description="Streamed answers buffered at once per replica; the oldest is dropped."

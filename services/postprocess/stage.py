@@ -17,10 +17,10 @@ import asyncio
 
 from services.postprocess.finisher import Finisher
 from services.postprocess.output_checks import OutputChecker
-from services.postprocess.policy import OutputPolicy
 from services.postprocess.settings import PostprocessSettings
 from services.postprocess.stream import StreamGate
 from shared.components.cache import CacheEntry, cacheable_answer
+from shared.components.guards.policy import PolicySet
 from shared.components.registry import ModelRegistry
 from shared.components.usage import usage_record
 from shared.contracts.stage import Output, Outputs, Stage, StageContext
@@ -51,7 +51,7 @@ class PostprocessStage(Stage):
 
     async def warm_up(self, context: StageContext) -> None:  # noqa: ARG002 - publishes nothing of its own
         """Build the output guards, the polisher and the stream gate."""
-        checker = OutputChecker(policy=OutputPolicy.load(self.settings.policy_path))
+        checker = OutputChecker(policy=PolicySet.load(self.settings.policy_path))
         finisher = Finisher(checker)
         await asyncio.to_thread(finisher.warm_up)
         self._finisher = finisher

@@ -114,7 +114,9 @@ class StreamGate:
         if not text.strip():
             return []
         restored = restore_placeholders(text, env.safety)
-        checked = self.checker.check(restored.text, stream.context or OutputContext(), allowed=restored.spans)
+        checked = self.checker.check(
+            restored.text, stream.context or OutputContext(tenant=env.tenant), allowed=restored.spans
+        )
         if checked.blocked_by is not None:
             stream.ended, stream.refusal = True, checked
             response = Response(text=checked.text, refused=True, findings=checked.findings)

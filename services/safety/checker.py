@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import numpy.typing as npt
 import structlog
@@ -13,14 +11,13 @@ from services.safety.policy import SafetyPolicy
 from shared.components.chat_render import render_plain
 from shared.components.embedder import decode_vector
 from shared.components.guards import GuardResources, GuardSuite, Placeholders
-from shared.components.guards.suite import GuardFinding, Stage
+from shared.components.guards.findings import GuardFinding
+from shared.components.guards.suite import Stage
 from shared.messaging.envelope import ChatMessage, Document, Envelope, Finding, Safety
 from shared.messaging.errors import PipelineError
 from shared.messaging.shadow import POLICY_METADATA_KEY, is_shadow
 
 __all__ = ["SafetyChecker"]
-
-_SEVERITY: dict[str, Literal["low", "medium", "high"]] = {"block": "high", "redact": "medium", "warn": "low"}
 
 
 class SafetyChecker:
@@ -110,7 +107,7 @@ class SafetyChecker:
                     token_count=env.prepared.token_count if last and env.prepared else None,
                     placeholders=placeholders,
                 )
-                findings += [_finding(f, message_index=index) for f in result.findings]
+                findings += [f.to_finding(message_index=index) for f in result.findings]
                 blocking = blocking or result.blocking
                 if result.redacted != text:
                     content = content.replace(text, result.redacted)
@@ -164,7 +161,7 @@ class SafetyChecker:
         for doc, found in zip(documents, known, strict=True):
             if found:
                 dropped.append(doc)
-                findings += [_finding(f, document_id=doc.id, action="drop") for f in found]
+                findings += [f.to_finding(document_id=doc.id, dropped=True) for f in found]
         return dropped
 
     @staticmethod
@@ -185,23 +182,3 @@ def _without(message: ChatMessage, texts: list[str]) -> ChatMessage:
     for text in texts:
         content = content.replace(text, "[removed: this retrieved passage contained instructions]")
     return message if content == message.content else ChatMessage(role=message.role, content=content)
-
-
-def _finding(
-    f: GuardFinding,
-    *,
-    message_index: int = -1,
-    document_id: str | None = None,
-    action: Literal["redact", "block", "warn", "drop"] | None = None,
-) -> Finding:
-    return Finding(
-        check=f.name,
-        type=f.type,
-        score=round(f.score, 4),
-        start=f.start,
-        end=f.end,
-        severity=_SEVERITY.get(f.action, "low") if action is None else "low",
-        action=action or f.action,
-        message_index=message_index,
-        document_id=document_id,
-    )

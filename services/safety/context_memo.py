@@ -14,7 +14,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 
-from shared.components.guards.suite import GuardFinding
+from shared.components.guards.findings import GuardFinding
 
 __all__ = ["ContextMemo"]
 

@@ -1,7 +1,8 @@
 """``llmops check`` and ``llmops eval-safety``: the guards from the command line, offline.
 
 ``llmops check [--stage input|context|output] [--tenant T] [TEXT]`` prints one JSON object:
-``{"verdict", "findings": [{"check", "type", "span", "score", "action"}], "redacted"}``.
+``{"verdict", "findings": [{"check", "type", "span", "score", "action"}], "redacted"}``; ``--stage output``
+runs postprocess's output checks under the tenant's ``output`` policy (no leakage: there is no prompt).
 ``llmops eval-safety FILE.jsonl [--json]`` scores the checks on labelled lines.
 """
 
@@ -38,13 +39,18 @@ def add_parsers(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``check`` or ``eval-safety``; the exit status is 0 (check: 0 allowed, 1 blocked)."""
-    from shared.components.guards import GuardSuite, PolicySet  # noqa: PLC0415 - heavy, only for these commands
+    from shared.components.guards import GuardSuite, OutputScanner, PolicySet  # noqa: PLC0415 - heavy, only here
     from shared.components.guards.evaluate import evaluate_file  # noqa: PLC0415
 
     policy = PolicySet.load(args.policy).for_tenant(args.tenant)
     if args.command == "check":
         text = sys.stdin.read() if args.text in {None, "-"} else args.text
-        result = GuardSuite(policy, args.stage).scan(text)
+        if args.stage == "output":
+            scanner = OutputScanner()
+            scanner.warm_up()
+            result = scanner.scan(text, policy.output)
+        else:
+            result = GuardSuite(policy, args.stage).scan(text)
         verdict: str = result.verdict
         if args.stage == "context" and result.findings:
             verdict = "drop"

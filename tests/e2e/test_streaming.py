@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from services.postprocess.policy import OutputPolicy
+from shared.components.guards.policy import PolicySet
 from shared.messaging.envelope import ChatMessage, Chunk, Completion, Envelope, Grounding, Prepared, Request
 from shared.messaging.runner import envelope_headers
 from shared.messaging.settings import CoreSettings
@@ -31,12 +32,13 @@ async def postprocess(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> A
     core = core_settings(kafka, prefix=f"stream{uuid.uuid4().hex[:8]}.")
     topics = core.topics
     await ensure_topics(core.kafka, topics.all())  # the broker creates none on its own
-    policy = OutputPolicy.load()
-    policy.actions["secret.api_key"] = "block"
-    policy.actions["secret.aws_access_key"] = "block"
+    policy = PolicySet.load().model_dump(mode="json")
+    # The output section of the one guard policy file (the safety stage's format).
+    output = policy["default"]["output"]["checks"]["secrets"]
+    output["actions"] = {**output.get("actions", {}), "API_KEY": "block", "AWS_ACCESS_KEY": "block"}
     folder = tmp_path_factory.mktemp("postprocess")
     policy_path = folder / "policy.json"  # JSON is YAML
-    policy_path.write_text(policy.model_dump_json())
+    policy_path.write_text(json.dumps(policy))
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),

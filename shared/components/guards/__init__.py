@@ -1,8 +1,9 @@
-"""Guards used on both input (safety) and output (postprocess).
+"""One guard stack for input, retrieved context (safety) and output (postprocess).
 
-``TextGuard`` is the small PII-only guard; ``GuardSuite`` runs every check of a
-``GuardPolicy`` (PII, secrets, profanity, prompt injection, banned topics, length) and
-returns typed findings and the text with numbered placeholders.
+``TextGuard`` is the small PII-only guard; ``GuardSuite`` runs the input or context checks of a
+``GuardPolicy`` (PII, secrets, profanity, prompt injection, banned topics, length) and returns
+typed findings and the text with numbered placeholders; ``OutputScanner`` runs the output checks
+(PII, secrets, profanity, leakage) under the policy's ``output`` section. Both give ``GuardFinding``.
 """
 
 from shared.components.guards.offline import prepare_imports
@@ -10,16 +11,11 @@ from shared.components.guards.offline import prepare_imports
 # Importing guardrails would otherwise try to download nltk's punkt (see offline.py).
 prepare_imports()
 
+from shared.components.guards.findings import GuardFinding, SuiteResult  # noqa: E402
 from shared.components.guards.guard import ScanResult, Span, TextGuard  # noqa: E402
-from shared.components.guards.policy import Action, GuardPolicy, PolicySet  # noqa: E402
-from shared.components.guards.suite import (  # noqa: E402
-    GuardFinding,
-    GuardResources,
-    GuardSuite,
-    Placeholders,
-    Stage,
-    SuiteResult,
-)
+from shared.components.guards.output import OutputScanner  # noqa: E402
+from shared.components.guards.policy import Action, GuardPolicy, OutputPolicy, PolicySet  # noqa: E402
+from shared.components.guards.suite import GuardResources, GuardSuite, Placeholders, Stage  # noqa: E402
 
 __all__ = [
     "Action",
@@ -27,6 +23,8 @@ __all__ = [
     "GuardPolicy",
     "GuardResources",
     "GuardSuite",
+    "OutputPolicy",
+    "OutputScanner",
     "Placeholders",
     "PolicySet",
     "ScanResult",

@@ -1,7 +1,9 @@
-"""Guard policies: which checks run, their thresholds and the action on a finding, per tenant.
+"""Guard policies: which checks run, their thresholds and the action on a finding, per tenant and stage.
 
-A policy file has a ``default`` policy and ``tenants`` overrides; a tenant's policy is the
-default deep-merged with its override, so an override names only what differs.
+One file for every stage: ``checks`` is what safety does to prompts and retrieved chunks,
+``output.checks`` what postprocess does to answers. A policy file has a ``default`` policy and
+``tenants`` overrides; a tenant's policy is the default deep-merged with its override, so an
+override names only what differs (its ``output`` part included).
 
 Example policy file::
 
@@ -10,10 +12,17 @@ Example policy file::
       checks:
         pii: {action: redact, actions: {CREDIT_CARD: block}}
         injection: {action: block}
+      output:
+        checks:
+          pii: {action: redact}
+          leakage: {action: block, mask: ""}
     tenants:
       acme:
         checks:
           pii: {actions: {PERSON: redact}}
+        output:
+          checks:
+            secrets: {action: block}
 """
 
 from __future__ import annotations
@@ -32,7 +41,11 @@ __all__ = [
     "Checks",
     "GuardPolicy",
     "InjectionCheck",
+    "LeakageCheck",
     "LengthCheck",
+    "OutputCheck",
+    "OutputChecks",
+    "OutputPolicy",
     "PIICheck",
     "PolicySet",
     "ProfanityCheck",
@@ -120,6 +133,90 @@ class Checks(BaseModel):
         return check
 
 
+class OutputCheck(_Check):
+    """One check on answers: the action per finding type, and what a redacted span becomes."""
+
+    action: Action = "redact"
+    mask: str | None = Field(default=None, description="What a redacted span becomes; <TYPE> (<EMAIL>) when absent.")
+
+
+class LeakageCheck(OutputCheck):
+    """The answer repeats the system prompt or a retrieved chunk safety dropped (fuzzy match, 0-100)."""
+
+    action: Action = "block"
+    mask: str | None = ""
+    threshold: float = Field(default=80.0, ge=0, le=100)
+    min_words: int = Field(default=8, ge=3, description="Shorter repeats cannot be a leak.")
+
+
+class OutputChecks(BaseModel):
+    """Every output check's settings; the same names as on input (``pii``, ``secrets``, ``profanity``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pii: OutputCheck = Field(
+        default_factory=lambda: OutputCheck(
+            action="warn", actions={"EMAIL": "redact", "PHONE": "redact", "CREDIT_CARD": "redact"}
+        )
+    )
+    secrets: OutputCheck = Field(default_factory=OutputCheck)
+    profanity: OutputCheck = Field(default_factory=lambda: OutputCheck(mask="****"))
+    leakage: LeakageCheck = Field(default_factory=LeakageCheck)
+
+    def get(self, name: str) -> OutputCheck | None:
+        """A check's settings by its name; ``None`` for a check answers do not have."""
+        if name not in type(self).model_fields:
+            return None
+        check: OutputCheck = getattr(self, name)
+        return check
+
+
+class OutputPolicy(BaseModel):
+    """What postprocess does with each finding on an answer: redact the span, block the answer, or warn.
+
+    Example:
+        >>> policy = OutputPolicy()
+        >>> policy.action_for("leakage.system_prompt"), policy.mask_for("pii.email")
+        ('block', '<EMAIL>')
+
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    checks: OutputChecks = Field(default_factory=OutputChecks)
+    refusal: str = "I can't share that answer because it contained {category}."
+    categories: dict[str, str] = Field(
+        default_factory=lambda: {
+            "leakage.system_prompt": "parts of my instructions",
+            "leakage.poisoned_document": "text from a document that was flagged as unsafe",
+        },
+        description="How the refusal names a finding (pii.email); the words of describe() otherwise.",
+    )
+
+    def enabled(self, finding: str) -> bool:
+        """Whether findings of this check are acted on (and recorded) at all."""
+        check = self.checks.get(finding.partition(".")[0])
+        return check is None or check.enabled
+
+    def action_for(self, finding: str) -> Action:
+        """The action for a finding named ``check.type`` (``pii.email``); warn for checks answers do not have."""
+        name, _, finding_type = finding.partition(".")
+        check = self.checks.get(name)
+        return check.action_for(finding_type or name) if check is not None else "warn"
+
+    def mask_for(self, finding: str) -> str:
+        """What a redacted span becomes (``pii.email`` → ``<EMAIL>``, profanity → ``****``)."""
+        name, _, finding_type = finding.partition(".")
+        check = self.checks.get(name)
+        if check is not None and check.mask is not None:
+            return check.mask
+        return f"<{(finding_type or name).upper()}>"
+
+    def refusal_text(self, finding: str) -> str:
+        """The answer shown instead of one that failed a blocking check."""
+        return self.refusal.format(category=self.categories.get(finding) or describe(finding))
+
+
 class GuardPolicy(BaseModel):
     """One tenant's effective policy.
 
@@ -134,6 +231,7 @@ class GuardPolicy(BaseModel):
     checks: Checks = Field(default_factory=Checks)
     refusal: str = "I can't help with this request because it contains {category}."
     restore_placeholders: bool = Field(default=False, description="Postprocess may put the user's values back.")
+    output: OutputPolicy = Field(default_factory=OutputPolicy, description="What postprocess does to answers.")
 
     def action_for(self, finding: str) -> Action:
         """The action for a finding named ``check.type`` (``pii.email``) or just ``check``."""
@@ -196,7 +294,15 @@ class PolicySet(BaseModel):
         A typo fails here, at start, not on the first request of that tenant.
         """
         text = path.read_text() if path else files(__package__).joinpath("policy.yaml").read_text()
-        policies = cls.model_validate(yaml.safe_load(text) or {})
+        data = yaml.safe_load(text) or {}
+        if isinstance(data, dict) and {"actions", "default_action", "masks"} & data.keys():
+            # The retired postprocess format (one flat list of actions): say what replaced it.
+            msg = (
+                f"{path}: a postprocess policy of the old format; output actions now live under "
+                "`output.checks` of each tenant's policy in the guard policy format (docs/safety.md)"
+            )
+            raise ValueError(msg)
+        policies = cls.model_validate(data)
         for tenant in ["default", *policies.tenants]:
             policies.for_tenant(tenant)
         return policies

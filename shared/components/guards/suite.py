@@ -1,8 +1,10 @@
 """The guard suite: one guardrails ``Guard`` per policy and stage, typed findings and placeholder redaction.
 
-Used by safety on prompts (``stage="input"``) and retrieved chunks (``"context"``), and by
-postprocess on answers (``"output"``). Heavy state (Presidio on spaCy, MiniLM, the injection
-classifier) lives in one ``GuardResources`` shared by every tenant's suite.
+Used by safety on prompts (``stage="input"``) and retrieved chunks (``"context"``); answers are
+checked by ``shared.components.guards.output`` (validators run directly, no ``Guard``: it is on
+the streaming path) under the same policy and with the same finding type. Heavy state (Presidio
+on spaCy, MiniLM, the injection classifier) lives in one ``GuardResources`` shared by every
+tenant's suite.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -18,9 +19,10 @@ import numpy.typing as npt
 from guardrails import Guard, OnFailAction
 
 from shared.components.embedder import Embedder
+from shared.components.guards.findings import SPAN_CHECKS, GuardFinding, SuiteResult
 from shared.components.guards.injection import InjectionClassifier
 from shared.components.guards.offline import go_offline
-from shared.components.guards.policy import Action, GuardPolicy
+from shared.components.guards.policy import GuardPolicy
 from shared.components.guards.validators import (
     BannedTopicsValidator,
     LengthValidator,
@@ -33,49 +35,15 @@ from shared.components.guards.validators import (
 )
 from shared.components.spans import first_non_overlapping
 
-__all__ = ["GuardFinding", "GuardResources", "GuardSuite", "Placeholders", "Stage", "SuiteResult", "build_analyzer"]
+__all__ = ["GuardResources", "GuardSuite", "Placeholders", "Stage", "build_analyzer"]
 
-Stage = Literal["input", "context", "output"]
+Stage = Literal["input", "context"]
 
-# Checks whose findings are exact spans that can be replaced; the others cover the whole text.
-_SPAN_CHECKS = frozenset({"pii", "secrets"})
 _PRESIDIO_TYPES = frozenset({"PERSON", "LOCATION"})
 _STAGE_CHECKS: dict[Stage, tuple[str, ...]] = {
     "input": ("length", "secrets", "pii", "profanity", "injection", "banned_topics"),
     "context": ("context_injection",),
-    "output": ("secrets", "pii", "profanity", "banned_topics"),
 }
-
-
-# When several checks block, the refusal names the most concrete one (a secret, not "prompt injection").
-_REFUSAL_ORDER = ("secrets", "pii", "length", "banned_topics", "injection", "context_injection", "profanity")
-
-
-@dataclass(frozen=True)
-class GuardFinding:
-    """One finding: which check, what type, where, how sure, and what the policy does about it."""
-
-    check: str
-    type: str
-    start: int
-    end: int
-    score: float
-    action: Action
-
-    @property
-    def name(self) -> str:
-        """``check.type`` in lower case, e.g. ``pii.email``: the key policies and refusals use."""
-        return f"{self.check}.{self.type.lower()}"
-
-    def as_dict(self) -> dict[str, Any]:
-        """The JSON form the CLI prints (the span, never the matched text)."""
-        return {
-            "check": self.check,
-            "type": self.type,
-            "span": [self.start, self.end],
-            "score": round(self.score, 4),
-            "action": self.action,
-        }
 
 
 class Placeholders:
@@ -95,34 +63,6 @@ class Placeholders:
             self._by_value[key] = placeholder
             self.mapping[placeholder] = value
         return self._by_value[key]
-
-
-@dataclass(frozen=True)
-class SuiteResult:
-    """The findings on one text, the redacted text and the placeholder map.
-
-    ``redacted`` has redact-findings replaced by numbered placeholders (``<EMAIL_1>``, in the map)
-    and block-findings by their bare type (``<AWS_SECRET_KEY>``, never in the map).
-    """
-
-    text: str
-    findings: list[GuardFinding]
-    redacted: str
-    placeholders: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def verdict(self) -> Literal["allow", "redact", "block"]:
-        """``block`` if any finding blocks, else ``redact`` if any was redacted, else ``allow``."""
-        actions = {f.action for f in self.findings}
-        if "block" in actions:
-            return "block"
-        return "redact" if "redact" in actions else "allow"
-
-    @property
-    def blocking(self) -> GuardFinding | None:
-        """The finding a refusal names: of those that block, the most specific check first, then text order."""
-        blocks = [f for f in self.findings if f.action == "block"]
-        return min(blocks, key=lambda f: _REFUSAL_ORDER.index(f.check), default=None)
 
 
 def build_analyzer() -> Any:
@@ -299,16 +239,16 @@ class GuardSuite:
         winners = {
             id(span)
             for _, span in first_non_overlapping(
-                [claim for claim in claims if claim[0] in _SPAN_CHECKS], lambda claim: (claim[1].start, claim[1].end)
+                [claim for claim in claims if claim[0] in SPAN_CHECKS], lambda claim: (claim[1].start, claim[1].end)
             )
         }
         for check, span in claims:
-            if check in _SPAN_CHECKS and id(span) not in winners:
+            if check in SPAN_CHECKS and id(span) not in winners:
                 continue
             kind, score = parse_reason(span.reason)
             finding_type = kind.upper()
             action = self.policy.checks.get(check).action_for(finding_type)
-            if check not in _SPAN_CHECKS and action == "redact":
+            if check not in SPAN_CHECKS and action == "redact":
                 action = "block"  # a whole-text finding cannot be cut out
             findings.append(GuardFinding(check, finding_type, span.start, span.end, score, action))
         return sorted(findings, key=lambda f: (f.start, f.end))
@@ -318,7 +258,7 @@ class GuardSuite:
         out: list[str] = []
         pos = 0
         for f in findings:
-            if f.action not in {"redact", "block"} or f.check not in _SPAN_CHECKS or f.start < pos:
+            if f.action not in {"redact", "block"} or f.check not in SPAN_CHECKS or f.start < pos:
                 continue
             out.append(text[pos : f.start])
             # A blocked value is masked too but never enters the map, so nothing can restore it.

@@ -67,3 +67,67 @@ class TestPolicySet:
         path.write_text("default: {}\ntenants:\n  b:\n    checks:\n      pii: {action: nope}\n")
         with pytest.raises(ValidationError):
             PolicySet.load(path)
+
+
+# Every decision of the retired services/postprocess/policy.yaml, under the unified names (issue 25).
+_OLD_OUTPUT_ACTIONS = {
+    "pii.email": "redact",
+    "pii.phone": "redact",
+    "pii.credit_card": "redact",
+    "pii.person": "warn",  # not named there: its default_action
+    "secrets.api_key": "redact",
+    "secrets.aws_access_key": "redact",
+    "secrets.aws_secret_key": "redact",
+    "secrets.private_key": "redact",
+    "secrets.credential": "redact",
+    "secrets.password": "redact",
+    "profanity.profanity": "redact",
+    "leakage.system_prompt": "block",
+    "leakage.poisoned_document": "block",
+    "injection.override": "warn",
+}
+
+
+class TestOutputPolicy:
+    @pytest.mark.parametrize(("finding", "action"), sorted(_OLD_OUTPUT_ACTIONS.items()))
+    def test_packaged_output_actions_are_the_old_ones(self, finding: str, action: str) -> None:
+        """The packaged ``output`` section acts on each finding as the retired postprocess policy did."""
+        assert PolicySet.load().for_tenant("default").output.action_for(finding) == action
+
+    def test_packaged_masks_refusal_and_leakage_settings(self) -> None:
+        """Masks, refusal words and leakage thresholds carry over from the retired postprocess policy."""
+        output = PolicySet.load().for_tenant("default").output
+        assert [output.mask_for(f) for f in ("pii.email", "secrets.api_key", "profanity.profanity")] == [
+            "<EMAIL>",
+            "<API_KEY>",
+            "****",
+        ]
+        assert output.mask_for("leakage.system_prompt") == output.mask_for("leakage.poisoned_document") == ""
+        assert output.refusal_text("leakage.system_prompt") == (
+            "I can't share that answer because it contained parts of my instructions."
+        )
+        assert (output.checks.leakage.threshold, output.checks.leakage.min_words) == (80, 8)
+
+    def test_python_defaults_match_the_packaged_file(self) -> None:
+        """A policy file without an ``output`` section gets the packaged output behaviour."""
+        assert GuardPolicy().output == PolicySet.load().for_tenant("default").output
+
+    def test_tenant_output_override_is_deep_merged(self, tmp_path: Path) -> None:
+        """A tenant's ``output`` override names only what differs and applies to that tenant only."""
+        path = tmp_path / "p.yaml"
+        path.write_text(
+            "default:\n  output:\n    checks:\n      secrets: {action: redact, mask: '[key]'}\n"
+            "tenants:\n  a:\n    output:\n      checks:\n        secrets: {actions: {API_KEY: block}}\n"
+        )
+        policies = PolicySet.load(path)
+        a, other = policies.for_tenant("a").output, policies.for_tenant("b").output
+        assert (a.action_for("secrets.api_key"), a.action_for("secrets.password")) == ("block", "redact")
+        assert a.mask_for("secrets.password") == "[key]"  # inherited
+        assert other.action_for("secrets.api_key") == "redact"
+
+    def test_output_typos_fail(self) -> None:
+        """Unknown output checks and keys are rejected like input ones."""
+        with pytest.raises(ValidationError):
+            GuardPolicy.model_validate({"output": {"checks": {"offensive": {"action": "redact"}}}})
+        with pytest.raises(ValidationError):
+            GuardPolicy.model_validate({"output": {"actions": {"pii.email": "redact"}}})
