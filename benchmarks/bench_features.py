@@ -39,18 +39,18 @@ from benchmarks.bench_postprocess import _token_counter
 from benchmarks.bench_preprocess import _GOLDEN
 from benchmarks.bench_safety import PROMPT as SAFETY_PROMPT
 from benchmarks.report import Section, percentile, table
-from services.grounding.app import build_grounder
 from services.grounding.entities import EntityExtractor
 from services.grounding.grounder import Grounder
 from services.grounding.memory import ConversationMemory
 from services.grounding.settings import GroundingSettings
+from services.grounding.stage import build_grounder
 from services.postprocess.finisher import Finisher
 from services.postprocess.output_checks import OutputChecker, OutputContext
 from services.postprocess.polish import polish_answer
-from services.preprocess.app import build_preprocessor
 from services.preprocess.policy import TYPO_METADATA_KEY
 from services.preprocess.preprocessor import Preprocessor
 from services.preprocess.settings import PreprocessSettings
+from services.preprocess.stage import build_preprocessor
 from services.safety.checker import SafetyChecker
 from services.safety.context_memo import ContextMemo
 from services.safety.policy import SafetyPolicy

@@ -31,11 +31,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from benchmarks.report import Section, machine_summary, percentile, table
-from services.grounding.app import build_grounder
 from services.grounding.entities import EntityExtractor
 from services.grounding.grounder import Grounder
 from services.grounding.memory import ConversationMemory
 from services.grounding.settings import GroundingSettings
+from services.grounding.stage import build_grounder
 from services.inference.engine import LlamaEngine
 from services.inference.params import GenerationParams, resolve_params
 from services.postprocess.citations import is_marker_only

@@ -23,9 +23,10 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 
 from benchmarks.report import Section, percentile, table
-from services.preprocess.app import build_preprocessor, create_service
+from services.preprocess.app import create_service
 from services.preprocess.preprocessor import STEPS, Preprocessor
 from services.preprocess.settings import PreprocessSettings
+from services.preprocess.stage import build_preprocessor
 from shared.messaging.envelope import ChatMessage, Envelope, Request
 from shared.messaging.service import raw_body
 from shared.messaging.settings import CoreSettings, KafkaSettings, TopicSettings

@@ -1,8 +1,9 @@
 """Generate the AsyncAPI document of every topic and message from the five FastStream apps.
 
 ``make docs`` writes ``docs/asyncapi.yaml``; a test fails when the committed file is stale.
-Each stage's subscriber comes from its app as built by ``create_service``; its outputs are
-declared here as documented publishers (the runner publishes through ``broker.publish``).
+Each stage's subscribers come from its app as built by ``create_service``; its outputs are the
+topology's (``shared.contracts.topology``), added as documented publishers (the runner publishes
+through ``broker.publish``).
 The raw-bytes handler signature would document the payload as bytes, so every message
 payload is replaced by the envelope's JSON schema: that is what travels on every topic.
 """
@@ -26,6 +27,7 @@ from services.preprocess.app import create_service as preprocess
 from services.safety.app import create_service as safety
 from shared.components.cache import CacheEntry
 from shared.components.usage import UsageRecord
+from shared.contracts.topology import Role, spec_for, topic_of
 from shared.messaging.envelope import Envelope, Turn
 from shared.messaging.service import StageService
 from shared.messaging.settings import TopicSettings
@@ -33,14 +35,6 @@ from shared.messaging.settings import TopicSettings
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "asyncapi.yaml"
 
-# Stage → its output topics (besides the DLQ every stage may write).
-OUTPUTS: dict[str, Callable[[TopicSettings], list[str]]] = {
-    "preprocess": lambda t: [t.preprocessed],
-    "grounding": lambda t: [t.grounded, t.ingest_progress],
-    "safety": lambda t: [t.checked, t.generated],
-    "inference": lambda t: [t.generated],
-    "postprocess": lambda t: [t.responses, t.turns, t.usage, t.cache],
-}
 FACTORIES: dict[str, Callable[[], StageService]] = {
     "preprocess": preprocess,
     "grounding": grounding,
@@ -58,7 +52,9 @@ def build() -> dict[str, Any]:
     brokers = []
     for stage, factory in FACTORIES.items():
         service = factory()
-        for topic in [*OUTPUTS[stage](topics), topics.dlq]:
+        spec = spec_for(stage)
+        roles = [*spec.outputs, *(role for side in spec.side_inputs for role in side.outputs), Role.DLQ]
+        for topic in [topic_of(role, topics) for role in roles]:
             schema = own_schemas.get(topic, Envelope)
             service.broker.publisher(topic, schema=schema, title=f"{stage}:{topic}", description=f"{stage} writes")
         brokers.append(service.broker)

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from shared.messaging.envelope import Envelope
 from shared.messaging.errors import PoisonMessageError
 from shared.messaging.records import load_json
-from shared.messaging.stage import ReceivedRecord, parse_envelope
+from shared.messaging.runner import ReceivedRecord, parse_envelope
 
 __all__ = ["parse_request", "record_request_id"]
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from shared.messaging.envelope import Envelope
 from shared.messaging.errors import RefusedRequestError
+from shared.messaging.runner import ParseFn, ReceivedRecord
 from shared.messaging.settings import TopicSettings
-from shared.messaging.stage import ParseFn, ReceivedRecord
 
 __all__ = ["DEFAULT_TENANT", "TenantMismatchError", "TenantTopics"]
 

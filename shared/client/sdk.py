@@ -26,9 +26,9 @@ from aiokafka.errors import KafkaError
 from shared.messaging.envelope import ChatMessage, Envelope, Request, SamplingParams
 from shared.messaging.metadata import topic_partitions
 from shared.messaging.producers import start_producer
+from shared.messaging.runner import envelope_headers
 from shared.messaging.security import BrokerAuthError, check_broker_access, client_security_kwargs
 from shared.messaging.settings import CoreSettings
-from shared.messaging.stage import envelope_headers
 
 __all__ = ["BROKER_ERRORS", "LlmopsClient", "PipelineErrorAnswer"]
 

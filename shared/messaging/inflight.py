@@ -19,7 +19,7 @@ from typing import Any
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 
 from shared.messaging.logging import get_logger
-from shared.messaging.stage import ReceivedRecord
+from shared.messaging.runner import ReceivedRecord
 
 __all__ = ["ConcurrentRecords", "OffsetTracker"]
 

@@ -9,6 +9,7 @@ import time
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from shared.contracts.topology import stage_inputs
 from shared.messaging.logging import get_logger
 from shared.messaging.metadata import topic_partitions
 from shared.messaging.security import client_security_kwargs
@@ -52,7 +53,7 @@ class LagProbe:
             except Exception as exc:  # noqa: BLE001 - stats must never fail the caller
                 self.log.warning("lag.unavailable", error=f"{type(exc).__name__}: {exc}")
                 await self.stop()
-                lag = dict.fromkeys(self.core.topics.stage_inputs())
+                lag = dict.fromkeys(stage_inputs(self.core.topics))
             self._cached = (now, lag)
             return lag
 
@@ -74,7 +75,7 @@ class LagProbe:
             )
             await self._consumer.start()
         lag: dict[str, int | None] = {}
-        for stage, topic in self.core.topics.stage_inputs().items():
+        for stage, topic in stage_inputs(self.core.topics).items():
             partitions = await topic_partitions(self._consumer, topic)
             tps = [TopicPartition(topic, p) for p in sorted(partitions)]
             ends = await self._consumer.end_offsets(tps)

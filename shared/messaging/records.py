@@ -1,6 +1,6 @@
 """Reading input records: where each came from, the envelope parsed from it, and what a broken one still tells.
 
-``StageRunner`` (``shared.messaging.stage``) uses these to parse every input and, for a record that is
+``StageRunner`` (``shared.messaging.runner``) uses these to parse every input and, for a record that is
 not a valid envelope, to salvage enough routing (request id, reply topic, conversation) to answer it.
 """
 

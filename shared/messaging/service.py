@@ -1,7 +1,8 @@
-"""Assembles a stage service: broker, input subscriber, health endpoint and lifecycle.
+"""Serves a stage (``shared.contracts.stage.Stage``): broker, subscribers, health endpoint and lifecycle.
 
-Each ``services/<stage>/app.py`` gives a warm-up (heavy state, built once), the stage
-logic and its routing; this module does the Kafka wiring the same way for all of them.
+Each ``services/<stage>/app.py`` names its stage class and settings; this module does the Kafka
+wiring the same way for all of them, from the declared topology (``shared.contracts.topology``):
+the input topic and consumer group, the delivery mode the stage asks for, and its side inputs.
 """
 
 from __future__ import annotations
@@ -10,43 +11,32 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.message import StreamMessage
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
+from shared.contracts.stage import Output, SideHandler, Stage
+from shared.contracts.topology import SideInput, input_topics, topic_of
 from shared.messaging.broker import consumer_options, make_broker
-from shared.messaging.envelope import Envelope
 from shared.messaging.errors import PoisonMessageError
 from shared.messaging.health import HealthServer
 from shared.messaging.inflight import ConcurrentRecords
 from shared.messaging.logging import configure_logging, get_logger
 from shared.messaging.metrics import StageMetrics
+from shared.messaging.runner import ReceivedRecord, StageRunner
 from shared.messaging.security import BrokerAuthError, check_broker_access
 from shared.messaging.settings import StageSettings
-from shared.messaging.stage import (
-    AfterPublishFn,
-    BatchProcessFn,
-    ParseFn,
-    ProcessFn,
-    ReceivedRecord,
-    StageRunner,
-    parse_envelope,
-)
 from shared.messaging.telemetry import RecordSpans, make_tracer_provider, telemetry_middleware
-from shared.messaging.transactions import PartitionGate, TransactionalOutbox, next_offsets
+from shared.messaging.transactions import PartitionGate, TransactionalOutbox, next_offsets, outside_record
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
 
-M = TypeVar("M", bound=BaseModel)
-
-__all__ = ["ProcessFn", "StageService", "poll_without_idle_sleep", "raw_body"]
-
-RouteFn = Callable[[Envelope], str]
+__all__ = ["StageService", "poll_without_idle_sleep", "raw_body"]
 
 _LAG_INTERVAL_S = 5.0
 _EXIT_AUTH_FAILED = 2
@@ -57,47 +47,38 @@ async def raw_body(msg: StreamMessage[object]) -> bytes:
     return msg.body
 
 
-async def _batch_only(env: Envelope) -> Envelope:
-    """The per-message logic of a service bound with ``bind_batch``: it has none."""
-    msg = f"this service consumes in batches; request {env.request_id} reached the per-message path"
-    raise RuntimeError(msg)
-
-
 class StageService:
-    """One stage as a FastStream application.
+    """Serves one stage as a FastStream application.
 
     Example:
-        >>> service = StageService("postprocess", settings, input_topic=settings.core.topics.generated)
-        >>> service.bind(warm_up=load_polisher, route=lambda env: service.runner.reply_topic(env))
-        >>> await service.app.run()
+        >>> service = StageService(PostprocessStage(settings), settings)
+        >>> await service.run()
 
     """
 
     def __init__(
         self,
-        stage: str,
+        stage: Stage,
         settings: StageSettings,
         *,
-        input_topic: str,
-        more_input_topics: Sequence[str] = (),
-        parse: ParseFn = parse_envelope,
         broker: KafkaBroker | None = None,
         tracer_provider: TracerProvider | None = None,
     ) -> None:
         self.stage = stage
+        self.name = stage.name
+        self.spec = stage.spec
         self.settings = settings
-        self.input_topic = input_topic
-        #: Read by the same subscriber and group as ``input_topic`` (preprocess: tenants' request topics).
-        self.more_input_topics = tuple(more_input_topics)
         core = settings.core
+        #: The topics the stage's group consumes (preprocess: tenants' request topics too).
+        self.input_topics = input_topics(self.spec, core.topics)
         configure_logging(core.log_level, core.log_format, replica=settings.replica)
-        self.log = get_logger(f"llmops.{stage}")
-        self.metrics = StageMetrics(stage)
-        self.tracer_provider = tracer_provider or make_tracer_provider(f"llmops-{stage}")
+        self.log = get_logger(f"llmops.{self.name}")
+        self.metrics = StageMetrics(self.name)
+        self.tracer_provider = tracer_provider or make_tracer_provider(f"llmops-{self.name}")
         self.exactly_once = core.kafka.exactly_once
         self.broker = broker or make_broker(
             core.kafka,
-            client_id=stage,
+            client_id=self.name,
             graceful_timeout=settings.shutdown_timeout_s,
             middlewares=[telemetry_middleware(self.tracer_provider)],
             # One id per replica: a replica started again fences (aborts) what its predecessor left open.
@@ -108,27 +89,27 @@ class StageService:
         #: Exactly-once: a rebalance gives partitions up only between transactions.
         self.gate = PartitionGate() if self.exactly_once else None
         self.runner = StageRunner(
-            stage=stage,
+            stage=self.name,
             publisher=self.outbox or self.broker,
             core=core,
             replica=settings.replica,
-            parse=parse,
+            parse=stage.parse,
             # FastStream roots a batch in a new trace: each batch record's outputs get a span in its own trace.
             record_scope=RecordSpans(self.tracer_provider).scope,
+            poison_reply_allowed=stage.may_answer_poison,
+            observe=self.metrics.observe_envelope,
         )
         self.health = HealthServer(
             settings.health_host,
             settings.health_port,
-            stage=stage,
+            stage=self.name,
             metrics=self.metrics.render,
             details=lambda: {"consumer_lag": self.metrics.total_lag(), "replica": settings.replica},
         )
         self._subscriber: Any = None
         self._lag_task: asyncio.Task[None] | None = None
-        self.process: ProcessFn | None = None
-        self._warm_up: Callable[[], Awaitable[ProcessFn]] | None = None
-        self._shutdown: list[Callable[[], Awaitable[None]]] = []
-        #: Records in flight when bound with ``bind_concurrent``.
+        self._warm = False
+        #: Records in flight when the stage's delivery is ``concurrent``.
         self.concurrent: ConcurrentRecords | None = None
         self.app = FastStream(
             self.broker,
@@ -138,20 +119,21 @@ class StageService:
             on_shutdown=[self._on_shutdown],
             after_shutdown=[self._after_shutdown],
         )
+        self._bind_input()
+        self._bind_side_inputs()
 
     @property
     def group_id(self) -> str:
         """The consumer group of this stage's replicas."""
-        return self.settings.group_id or f"llmops-{self.stage}"
+        return self.settings.group_id or f"llmops-{self.name}"
 
-    def _observed(self, route: RouteFn) -> RouteFn:
-        """``route``, counting each output's domain figures on the way (verdicts, tokens)."""
+    async def emit(self, output: Output) -> None:
+        """Publish an output at once, while its input is still processed (``StageContext``: streamed chunks).
 
-        def observed_route(env: Envelope) -> str:
-            self.metrics.observe_envelope(env)
-            return route(env)
-
-        return observed_route
+        With exactly-once on, it is a small transaction of its own, not part of the record's.
+        """
+        with outside_record():
+            await self.runner.emit(output)
 
     def _subscribe(self, *, listener: Any = None, ack_policy: AckPolicy | None = None, **options: Any) -> Any:
         """The input subscriber: commit after the handler, raw bytes to the runner.
@@ -161,8 +143,7 @@ class StageService:
         rewinds the offset and the message is redelivered instead of committed and lost.
         """
         return self.broker.subscriber(
-            self.input_topic,
-            *self.more_input_topics,
+            *self.input_topics,
             group_id=self.group_id,
             # Exactly-once: the offsets are committed by each transaction, never by the consumer itself.
             ack_policy=ack_policy or (AckPolicy.MANUAL if self.exactly_once else AckPolicy.NACK_ON_ERROR),
@@ -172,101 +153,65 @@ class StageService:
             **consumer_options(self.settings.core.kafka),
         )
 
-    def bind(
-        self,
-        *,
-        warm_up: Callable[[], Awaitable[ProcessFn]],
-        route: RouteFn,
-        after_publish: AfterPublishFn | None = None,
-    ) -> None:
-        """Subscribe the input topic; ``warm_up`` builds the logic once, before consuming starts.
+    def _bind_input(self) -> None:
+        """Subscribe the input the way the stage's ``delivery`` asks.
 
-        ``after_publish`` runs for each output once the broker has acknowledged it (postprocess bills an
-        answer only once it is out).
+        ``concurrent`` is at least once only: with exactly-once on, transactions cannot overlap, so such
+        a stage gets batches instead (the records of a poll processed together, committed together).
         """
-        self._warm_up = warm_up
-        observed_route = self._observed(route)
+        delivery = self.stage.delivery
+        if delivery.mode == "one":
+            self._bind_one()
+        elif delivery.mode == "batch" or self.exactly_once:
+            self._bind_batch(delivery.max_records, delivery.batch_timeout_ms)
+        else:
+            self._bind_concurrent(delivery.max_records, delivery.batch_timeout_ms)
+
+    def _bind_one(self) -> None:
         self._subscriber = self._subscribe()
 
         @self._subscriber
         async def on_message(body: bytes, message: KafkaMessage) -> None:
-            if self.process is None:  # pragma: no cover - warm-up runs before the broker starts
-                msg = f"{self.stage} received a message before warm-up"
-                raise RuntimeError(msg)
             record = ReceivedRecord.from_consumer_record(message.raw_message)
             t0 = time.perf_counter()
             async with self._delivery(message, [record]) as current:
                 if not current:  # fetched before a rebalance: its partition's owner handles it
                     return
-                outcome = await self.runner.handle(
-                    body, record, process=self.process, route=observed_route, after_publish=after_publish
-                )
+                outcome = await self.runner.handle(body, record, process=self.stage.process)
             self.metrics.observe_message(outcome, time.perf_counter() - t0)
 
-    def bind_batch(
-        self,
-        *,
-        warm_up: Callable[[], Awaitable[BatchProcessFn]],
-        route: RouteFn,
-        max_records: int,
-        batch_timeout_ms: int,
-    ) -> None:
-        """Like ``bind``, but the logic gets every record one poll returned (up to ``max_records``).
+    def _bind_batch(self, max_records: int, batch_timeout_ms: int) -> None:
+        """Every record one poll returned (up to ``max_records``) goes to the logic at once.
 
         The poll returns as soon as any record is there, so a lone message waits for no batch to fill.
         The offset is committed after the whole batch's outputs are acknowledged (rewound if the handler raises).
         """
-        batch_logic: list[BatchProcessFn] = []
-
-        async def warm_up_batch() -> ProcessFn:
-            batch_logic[:] = [await warm_up()]
-            return _batch_only
-
-        self._warm_up = warm_up_batch
-        observed_route = self._observed(route)
         self._subscriber = self._subscribe(batch=True, max_records=max_records, batch_timeout_ms=batch_timeout_ms)
         poll_without_idle_sleep(self._subscriber, batch_timeout_ms)
 
         @self._subscriber
         async def on_batch(bodies: list[bytes], message: KafkaMessage) -> None:
-            if not batch_logic:  # pragma: no cover - warm-up runs before the broker starts
-                msg = f"{self.stage} received messages before warm-up"
-                raise RuntimeError(msg)
             records = [ReceivedRecord.from_consumer_record(r) for r in message.raw_message]
             t0 = time.perf_counter()
             async with self._delivery(message, records) as current:
                 handled = {id(r) for r in current}
                 pairs = [(b, r) for b, r in zip(bodies, records, strict=True) if id(r) in handled]
-                outcomes = await self.runner.handle_batch(pairs, process=batch_logic[0], route=observed_route)
+                outcomes = await self.runner.handle_batch(pairs, process=self.stage.process)
             # Each message is charged the batch's time: what it waited for, as a client sees it.
             elapsed = time.perf_counter() - t0
             for outcome in outcomes:
                 self.metrics.observe_message(outcome, elapsed)
 
-    def bind_concurrent(
-        self,
-        *,
-        warm_up: Callable[[], Awaitable[ProcessFn]],
-        route: RouteFn,
-        max_in_flight: int,
-        batch_timeout_ms: int,
-    ) -> None:
-        """Like ``bind``, but up to ``max_in_flight`` records are handled at once, each started as it arrives.
+    def _bind_concurrent(self, max_in_flight: int, batch_timeout_ms: int) -> None:
+        """Up to ``max_in_flight`` records handled at once, each started as it arrives.
 
         A record does not wait for the others of its poll: it starts as soon as a slot is free (inference:
         it joins the sequences already decoding). Offsets are committed per partition up to the lowest
-        record still in flight (``ConcurrentRecords``); records of one key are handled in order. At least
-        once only: with exactly-once, transactions cannot overlap, so the stage binds batches instead.
+        record still in flight (``ConcurrentRecords``); records of one key are handled in order.
         """
-        if self.exactly_once:
-            msg = "bind_concurrent is at-least-once: with exactly-once on, bind a batch (bind_batch)"
-            raise ValueError(msg)
-        self._warm_up = warm_up
-        observed_route = self._observed(route)
 
         async def handle(body: bytes, record: ReceivedRecord) -> str:
-            assert self.process is not None  # noqa: S101 - warm-up runs before the broker starts
-            return await self.runner.handle(body, record, process=self.process, route=observed_route)
+            return await self.runner.handle(body, record, process=self.stage.process)
 
         self.concurrent = ConcurrentRecords(max_in_flight, handle=handle, on_outcome=self.metrics.observe_message)
         self._subscriber = self._subscribe(
@@ -313,55 +258,54 @@ class StageService:
                 await message.nack()
                 raise
 
-    def follow(
-        self,
-        topic: str,
-        model: type[M],
-        on_item: Callable[[M], Awaitable[None]],
-        *,
-        what: str,
-        request_path: bool = False,
-    ) -> None:
-        """Read a side topic (turns, cache entries, usage) in every replica, from its beginning.
+    def _bind_side_inputs(self) -> None:
+        """Subscribe each side input the topology declares, to the stage's handler for it."""
+        handlers = {handler.role: handler for handler in self.stage.side_handlers()}
+        declared = {side.role: side for side in self.spec.side_inputs}
+        if set(handlers) - set(declared):
+            undeclared = ", ".join(sorted(role.value for role in set(handlers) - set(declared)))
+            msg = f"{self.name} handles side inputs the topology does not declare: {undeclared}"
+            raise ValueError(msg)
+        for role, side in declared.items():
+            # A stage may leave a side input unread when its feature is off (preprocess: usage without quotas).
+            if role in handlers:
+                self._bind_side_input(side, handlers[role])
 
-        No consumer group: each replica sees every record and builds its own state from them.
-        A record that is not a valid ``model`` is dead-lettered as an invalid ``what``.
-        ``request_path``: a request may need the record within milliseconds (a conversation's last
-        turn, for its next message): poll with the request path's short fetch wait.
+    def _bind_side_input(self, side: SideInput, handler: SideHandler) -> None:
+        """Read a side topic: in a group of its own (each record once), or in every replica from its beginning.
+
+        A record that is not a valid ``handler.model`` is dead-lettered as an invalid ``handler.what``; what the
+        handler returns is published with the runner's retries.
         """
+        topic = topic_of(side.role, self.settings.core.topics)
+        grouped = side.group is not None
 
         @self.broker.subscriber(
             topic,
-            group_id=None,
-            ack_policy=AckPolicy.ACK_FIRST,
+            group_id=f"{self.group_id}-{side.group}" if grouped else None,
+            ack_policy=AckPolicy.ACK if grouped else AckPolicy.ACK_FIRST,
             decoder=raw_body,
-            title=f"{topic}:{model.__name__}",
-            **consumer_options(self.settings.core.kafka, request_path=request_path),
+            title=f"{topic}:{handler.model.__name__}",
+            **consumer_options(self.settings.core.kafka, request_path=handler.request_path),
         )
         async def on_record(body: bytes, message: KafkaMessage) -> None:
             try:
-                item = model.model_validate_json(body)
+                item = handler.model.model_validate_json(body)
             except (ValidationError, ValueError) as exc:
                 record = ReceivedRecord.from_consumer_record(message.raw_message)
-                await self.runner.dead_letter(body, record, PoisonMessageError(f"invalid {what}: {exc}"))
+                await self.runner.dead_letter(body, record, PoisonMessageError(f"invalid {handler.what}: {exc}"))
                 return
-            await on_item(item)
-
-    def on_shutdown(self, func: Callable[[], Awaitable[None]]) -> None:
-        """Run ``func`` once the broker has stopped and in-flight messages are finished (close heavy resources)."""
-        self._shutdown.append(func)
+            for output in await handler.handle(item):
+                await self.runner.emit(output)
 
     async def warm_up(self) -> None:
-        """Build the stage logic (heavy state); runs before the broker starts consuming."""
-        if self._warm_up is None:
-            msg = f"{self.stage}: bind() was not called"
-            raise RuntimeError(msg)
+        """Build the stage's heavy state; runs before the broker starts consuming."""
         t0 = time.perf_counter()
-        self.process = await self._warm_up()
+        await self.stage.warm_up(self)
+        self._warm = True
         self.log.info(
             "service.warm",
-            input_topic=self.input_topic,
-            more_input_topics=list(self.more_input_topics),
+            input_topics=self.input_topics,
             group_id=self.group_id,
             warm_up_s=round(time.perf_counter() - t0, 3),
         )
@@ -369,7 +313,7 @@ class StageService:
     async def _on_startup(self) -> None:
         if self.settings.health_port:
             await self.health.start()
-        if self.process is None:
+        if not self._warm:
             await self.warm_up()
 
     async def _after_startup(self) -> None:
@@ -390,8 +334,7 @@ class StageService:
 
     async def _after_shutdown(self) -> None:
         # The broker has drained its handlers: heavy resources are no longer in use.
-        for func in self._shutdown:
-            await func()
+        await self.stage.close()
         self.tracer_provider.shutdown()  # flushes spans still queued for export
         await self.health.stop()
         self.log.info("service.stopped")

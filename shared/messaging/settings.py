@@ -251,16 +251,6 @@ class TopicSettings(BaseSettings):
         """The ``dlq`` topic."""
         return self.name("dlq")
 
-    def stage_inputs(self) -> dict[str, str]:
-        """Each stage's input topic (its consumer group ``llmops-<stage>`` reads it), in flow order."""
-        return {
-            "preprocess": self.requests,
-            "grounding": self.preprocessed,
-            "safety": self.grounded,
-            "inference": self.checked,
-            "postprocess": self.generated,
-        }
-
     def configs(self) -> dict[str, dict[str, str]]:
         """Topic configs that differ from the broker's defaults, by topic (set when llmops creates the topics).
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared.contracts.topology import STAGES
 from shared.messaging.logging import get_logger
 from shared.messaging.settings import CoreSettings
 from shared.stack.brokers import BrokerKind, BrokerProcess, client_env, make_broker_process
@@ -20,7 +21,6 @@ from shared.stack.topics import ensure_topics
 
 __all__ = ["GATEWAY", "STAGES", "EmbeddedStack", "free_port"]
 
-STAGES = ("preprocess", "grounding", "safety", "inference", "postprocess")
 GATEWAY = "gateway"
 _MAX_RESTARTS = 5
 _RESTART_WINDOW_S = 60.0

@@ -16,8 +16,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from shared.components.guards.policy import PolicySet
 from shared.messaging.envelope import ChatMessage, Chunk, Completion, Envelope, Grounding, Prepared, Request
+from shared.messaging.runner import envelope_headers
 from shared.messaging.settings import CoreSettings
-from shared.messaging.stage import envelope_headers
 from shared.stack.topics import ensure_topics
 from tests.conftest import core_settings, tail_consumer
 

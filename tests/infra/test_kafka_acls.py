@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from shared.contracts.topology import Role, spec_for, stage_inputs, topic_of
 from shared.messaging.settings import TopicSettings
 from shared.stack.embedded import STAGES
 from tests.infra.helpers import ROOT, STAGE_SETTINGS, settings_env
@@ -27,13 +28,10 @@ IDEMPOTENT = ("cluster", "", "literal", "IdempotentWrite")
 Acl = tuple[str, str, str, str]  # resource type, name, pattern type, operation
 
 # What each stage publishes besides its error answers and DLQ records (both of which every stage writes):
-# services/<stage>/app.py's route and its runner.send / broker.publish calls.
+# the topology's outputs (shared.contracts.topology; the runner refuses any other).
 STAGE_WRITES: dict[str, set[str]] = {
-    "preprocess": {TOPICS.preprocessed},
-    "grounding": {TOPICS.grounded, TOPICS.ingest_progress},
-    "safety": {TOPICS.checked, TOPICS.generated},  # blocked and cached requests go straight to postprocess
-    "inference": {TOPICS.generated},
-    "postprocess": {TOPICS.turns, TOPICS.usage, TOPICS.cache},  # and the answer itself, on the reply topic
+    stage: {topic_of(role, TOPICS) for role in spec_for(stage).writes() if role not in {Role.REPLY, Role.DLQ}}
+    for stage in STAGES
 }
 
 
@@ -94,14 +92,14 @@ class TestStagePrincipals:
 
     @pytest.mark.parametrize("stage", STAGES)
     def test_input_topic_and_group_come_from_the_code(self, stage: str, tenants: Path) -> None:
-        """The stage's input topic (TopicSettings.stage_inputs) and group llmops-<stage> are among its reads."""
+        """The stage's input topic (shared.contracts.topology) and group llmops-<stage> are among its reads."""
         reads, groups = wired_reads(stage, tenants)
-        assert TOPICS.stage_inputs()[stage] in reads
+        assert stage_inputs(TOPICS)[stage] in reads
         assert f"llmops-{stage}" in groups
 
     def test_each_stage_writes_the_next_ones_input(self) -> None:
         """The flow order of stage_inputs: every stage may write the topic the next stage reads."""
-        order = list(TOPICS.stage_inputs().items())
+        order = list(stage_inputs(TOPICS).items())
         for (stage, _), (_, next_input) in itertools.pairwise(order):
             assert ("topic", next_input, "literal", "Write") in users()[f"llmops-{stage}"]
 
@@ -165,7 +163,7 @@ class TestClients:
             ("topic", gateway_topics, "prefix", "Create"),
         }
         described = {(a[0], a[1]) for a in acls if a[3] == "Describe"}
-        assert described == {("topic", t) for t in TOPICS.stage_inputs().values()} | {
+        assert described == {("topic", t) for t in stage_inputs(TOPICS).values()} | {
             ("group", f"llmops-{s}") for s in STAGES
         }
 

@@ -4,8 +4,9 @@ import pytest
 from faststream.kafka import TestKafkaBroker
 from pydantic import SecretStr
 
-from services.grounding.app import create_service, open_store
+from services.grounding.app import create_service
 from services.grounding.settings import GroundingSettings
+from services.grounding.stage import open_store
 from shared.components.knowledge.ingest import ChunkText, IngestCommand, IngestProgress
 from shared.components.knowledge.settings import KnowledgeSettings
 from shared.messaging.envelope import ChatMessage, Envelope, Prepared, Turn

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from services.inference.app import generate_together
 from services.inference.batched_engine import BatchedLlamaEngine
 from services.inference.generator import Generator, chunk_envelope
+from services.inference.stage import generate_together
 from shared.components.registry import ModelRegistry
 from shared.messaging.envelope import ChatMessage, Envelope, Grounding, Prepared, Request, Safety, SamplingParams
 from shared.messaging.errors import PipelineError

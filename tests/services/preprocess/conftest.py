@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from services.preprocess.app import build_preprocessor
 from services.preprocess.preprocessor import Preprocessor
 from services.preprocess.settings import PreprocessSettings
+from services.preprocess.stage import build_preprocessor
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@ import json
 import pytest
 from faststream.kafka import TestKafkaBroker
 
-from services.safety.app import create_service, each
+from services.safety.app import create_service
 from services.safety.settings import SafetySettings
 from shared.components.cache import CacheEntry, CacheSettings
 from shared.messaging.envelope import ChatMessage, Envelope, Grounding
@@ -86,17 +86,3 @@ class TestSemanticCacheRouting:
             first.request_id,
             other.request_id,
         ]
-
-
-def test_one_failing_item_does_not_fail_the_batch() -> None:
-    """Each item of a poll is checked on its own: a failure becomes that item's result, the rest go on."""
-
-    def step(env: Envelope) -> Envelope:
-        if env.last_user_text == "boom":
-            raise ValueError("broken")
-        return env
-
-    ok, failed, also_ok = each(step, [make_envelope("a"), make_envelope("boom"), make_envelope("b")])
-    assert isinstance(ok, Envelope)
-    assert isinstance(failed, ValueError)
-    assert isinstance(also_ok, Envelope)

@@ -3,7 +3,7 @@ import asyncio
 from aiokafka import TopicPartition
 
 from shared.messaging.inflight import ConcurrentRecords, OffsetTracker
-from shared.messaging.stage import ReceivedRecord
+from shared.messaging.runner import ReceivedRecord
 
 TP = TopicPartition("llmops.checked", 0)
 OTHER = TopicPartition("llmops.checked", 1)

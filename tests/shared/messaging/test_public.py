@@ -1,3 +1,4 @@
+from shared.contracts.topology import Role
 from shared.messaging.envelope import (
     CacheHit,
     CacheInfo,
@@ -10,9 +11,9 @@ from shared.messaging.envelope import (
     Safety,
 )
 from shared.messaging.public import public_view
-from shared.messaging.stage import ReceivedRecord, StageRunner
+from shared.messaging.runner import ReceivedRecord, StageRunner
 from tests.conftest import core_settings, make_envelope
-from tests.shared.messaging.test_stage import RecordingPublisher
+from tests.shared.messaging.test_runner import RecordingPublisher, one
 
 SYSTEM = "You are Ada. Never reveal the escalation code RX-7731."
 RECORD = ReceivedRecord(topic="llmops.generated", partition=0, offset=1, key=b"c")
@@ -68,7 +69,7 @@ class TestPublicView:
         async def same(env: Envelope) -> Envelope:
             return env
 
-        await run.handle(full_answer().to_bytes(), RECORD, process=same, route=run.reply_topic)
+        await run.handle(full_answer().to_bytes(), RECORD, process=one(same, role=Role.REPLY))
         [(_, value, _, _)] = pub.on("llmops.responses")
         assert b"RX-7731" not in value
 
@@ -82,6 +83,6 @@ class TestPublicView:
         async def same(env: Envelope) -> Envelope:
             return env
 
-        await run.handle(full_answer().to_bytes(), RECORD, process=same, route=run.reply_topic)
+        await run.handle(full_answer().to_bytes(), RECORD, process=one(same, role=Role.REPLY))
         [(_, value, _, _)] = pub.on("llmops.responses")
         assert b"RX-7731" in value

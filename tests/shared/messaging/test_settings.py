@@ -39,19 +39,6 @@ class TestSettings:
         assert core.kafka.enable_idempotence is True
 
 
-class TestStageInputs:
-    def test_each_stage_reads_the_topic_before_it(self) -> None:
-        """The stage → input topic map follows the flow and uses the prefix."""
-        topics = TopicSettings(prefix="x.")
-        assert topics.stage_inputs() == {
-            "preprocess": "x.requests",
-            "grounding": "x.preprocessed",
-            "safety": "x.grounded",
-            "inference": "x.checked",
-            "postprocess": "x.generated",
-        }
-
-
 class TestTenantRequestTopics:
     def test_each_listed_tenant_has_a_request_topic_beside_the_shared_one(self) -> None:
         """request_tenants: <prefix>requests.<tenant> for each, listed after the shared topic in all()."""

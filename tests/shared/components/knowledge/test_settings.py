@@ -11,8 +11,8 @@ import pytest
 from pydantic import SecretStr
 from qdrant_client import QdrantClient
 
-from services.grounding.app import open_store
 from services.grounding.settings import GroundingSettings
+from services.grounding.stage import open_store
 from shared.components.knowledge.settings import KnowledgeSettings
 from tests.infra.helpers import settings_env
 

@@ -2,14 +2,15 @@
 
 For every input record ``StageRunner.handle``: parses it (poison → DLQ + error answer; a request
 refused while it is read, ``RefusedRequestError``, is answered from its envelope),
-drops expired work, runs the stage logic, appends the trail record and publishes the
-result, all before the handler returns, so that FastStream commits the offset only after
-the output is acknowledged by the broker (and, should the handler raise because nothing
-can be published, rewinds it: ``AckPolicy.NACK_ON_ERROR``).
+drops expired work, runs the stage logic (``Stage.process``, a batch of one), appends the trail
+record and publishes the outputs, all before the handler returns, so that FastStream commits the
+offset only after the outputs are acknowledged by the broker (and, should the handler raise because
+nothing can be published, rewinds it: ``AckPolicy.NACK_ON_ERROR``).
 
-The logic usually returns one envelope; it may also return ``None`` (publish nothing, e.g. a
-streamed chunk held back until a sentence ends) or a list (published in order, e.g. the
-checked chunks of a stream followed by the final answer).
+The logic returns each input's outputs as (role, message) pairs (``shared.contracts.stage.Output``):
+none (e.g. a streamed chunk held back until a sentence ends), one, or several, published in order
+on the topics the topology gives their roles (e.g. the checked chunks of a stream, the turn, the
+final answer, then its usage record).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from typing import Any
 
 import structlog
 
+from shared.contracts.stage import Output, Outputs
+from shared.contracts.topology import STAGES, Role, spec_for, topic_of
 from shared.messaging.envelope import SCHEMA_VERSION, Envelope, ErrorInfo, TrailRecord
 from shared.messaging.errors import PipelineError, PoisonMessageError, RefusedRequestError
 from shared.messaging.logging import get_logger
@@ -35,11 +38,8 @@ from shared.messaging.settings import CoreSettings
 from shared.messaging.shadow import is_shadow
 
 __all__ = [
-    "AfterPublishFn",
-    "BatchProcessFn",
+    "BatchLogic",
     "PoisonReplyCheck",
-    "ProcessFn",
-    "ProcessResult",
     "Publisher",
     "ReceivedRecord",
     "RecordScope",
@@ -48,13 +48,10 @@ __all__ = [
     "parse_envelope",
 ]
 
-ProcessResult = Envelope | list[Envelope] | None
-ProcessFn = Callable[[Envelope], Awaitable[ProcessResult]]
-#: Run for each output once the broker acknowledged it (what must follow the answer, e.g. its bill).
-AfterPublishFn = Callable[[Envelope], Awaitable[None]]
-#: Batch logic: one result per input, in order; a failed item is its exception, not a raised one.
-BatchProcessFn = Callable[[list[Envelope]], Awaitable[list[Envelope | Exception]]]
-RouteFn = Callable[[Envelope], str]
+#: A stage's logic (``Stage.process``): one result per input, in order; a failed item is its exception.
+BatchLogic = Callable[[list[Envelope]], Awaitable[list[Outputs | Exception]]]
+#: Called with every envelope output before it is published (the service counts verdicts, tokens).
+ObserveFn = Callable[[Envelope], None]
 ParseFn = Callable[[bytes, ReceivedRecord], Envelope]
 #: A context entered around one batch record's publishing, given the record and the batch's start.
 RecordScope = Callable[[ReceivedRecord, datetime], AbstractContextManager[None]]
@@ -123,7 +120,7 @@ class StageRunner:
 
     Example:
         >>> runner = StageRunner(stage="preprocess", publisher=broker, core=CoreSettings(), replica="r1")
-        >>> await runner.handle(raw_bytes, record, process=logic, route=lambda env: topics.preprocessed)
+        >>> await runner.handle(raw_bytes, record, process=stage.process)
 
     """
 
@@ -137,6 +134,7 @@ class StageRunner:
         parse: ParseFn = parse_envelope,
         record_scope: RecordScope | None = None,
         poison_reply_allowed: PoisonReplyCheck | None = None,
+        observe: ObserveFn | None = None,
     ) -> None:
         self.stage = stage
         self.publisher = publisher
@@ -148,24 +146,16 @@ class StageRunner:
         #: Whether the reply topic salvaged from an unreadable record may be answered on (preprocess checks
         #: it against the tenant's reply topics); every non-internal topic when not given.
         self.poison_reply_allowed: PoisonReplyCheck = poison_reply_allowed or _any_reply
+        #: Called with each envelope output before it is published (metrics); nothing when not given.
+        self.observe = observe
+        #: The roles the topology lets this stage write (any, for a stage it does not declare: tests' demos).
+        self._writes = frozenset(spec_for(stage).writes()) if stage in STAGES else None
         self.log = get_logger(f"llmops.{stage}")
         #: The pipeline's own topics: never a reply topic (an answer there would travel the pipeline again).
         self._internal_topics = frozenset(core.topics.all()) - {core.topics.responses, core.topics.shadow_responses}
 
-    async def handle(
-        self,
-        raw: bytes,
-        record: ReceivedRecord,
-        *,
-        process: ProcessFn,
-        route: RouteFn,
-        after_publish: AfterPublishFn | None = None,
-    ) -> str:
-        """Handle one record; returns the outcome (``ok``, an error code, or ``poison``).
-
-        ``after_publish`` runs for each output once it is acknowledged (its failure raises: the record is
-        redelivered, and what ran before is idempotent per request).
-        """
+    async def handle(self, raw: bytes, record: ReceivedRecord, *, process: BatchLogic) -> str:
+        """Handle one record (a batch of one); returns the outcome (``ok``, an error code, or ``poison``)."""
         clock = _Clock.start()
         structlog.contextvars.bind_contextvars(stage=self.stage)
         try:
@@ -181,7 +171,7 @@ class StageRunner:
         structlog.contextvars.bind_contextvars(**_log_context(env))
         try:
             try:
-                result = await self._run(env, process)
+                outputs = await self._run(env, process)
             except PipelineError as exc:
                 if env.kind == "chunk" and exc.code == "deadline_exceeded":
                     # One timeout answer per request, from its final message; expired pieces are dropped.
@@ -189,27 +179,11 @@ class StageRunner:
                     return "dropped"
                 await self._fail(env, raw, record, exc, clock)
                 return exc.code
-            outputs = [] if result is None else result if isinstance(result, list) else [result]
-            processed_ms = clock.elapsed_ms()
-            for out in outputs:
-                # A new list: outputs made with model_copy share their input's trail list.
-                out.trail = [*out.trail, self._trail(clock, "ok")]
-                try:
-                    await self._publish(route(out), out)
-                except PUBLISH_ERRORS as exc:
-                    failure = publish_failed(route(out), exc)
-                    await self._fail(env, raw, record, failure, clock)
-                    return failure.code
-                if after_publish is not None:
-                    await after_publish(out)
-            self._log_done(clock, processed_ms, record, published=len(outputs))
-            return "ok"
+            return await self._deliver(outputs, clock, (env, raw, record), log_context=False) or "ok"
         finally:
             structlog.contextvars.unbind_contextvars(*_LOG_CONTEXT_KEYS)
 
-    async def handle_batch(
-        self, items: Sequence[tuple[bytes, ReceivedRecord]], *, process: BatchProcessFn, route: RouteFn
-    ) -> list[str]:
+    async def handle_batch(self, items: Sequence[tuple[bytes, ReceivedRecord]], *, process: BatchLogic) -> list[str]:
         """Handle records fetched together; returns one outcome per record, in order.
 
         The logic sees every readable, unexpired envelope at once (so it can batch, e.g. embeddings).
@@ -243,8 +217,8 @@ class StageRunner:
         results = await self._run_batch([env for _, env in ready], process)
         for (i, env), result in zip(ready, results, strict=True):
             raw, record = items[i]
-            if isinstance(result, Envelope):
-                jobs[i] = functools.partial(self._deliver, result, route, clock, (env, raw, record))
+            if isinstance(result, list):
+                jobs[i] = functools.partial(self._deliver, result, clock, (env, raw, record))
             else:
                 error = self._as_pipeline_error(result)
                 outcomes[i] = error.code
@@ -270,7 +244,7 @@ class StageRunner:
 
         return scoped
 
-    async def _run_batch(self, envs: list[Envelope], process: BatchProcessFn) -> list[Envelope | Exception]:
+    async def _run_batch(self, envs: list[Envelope], process: BatchLogic) -> list[Outputs | Exception]:
         if not envs:
             return []
         try:
@@ -301,20 +275,80 @@ class StageRunner:
         )
 
     async def _deliver(
-        self, out: Envelope, route: RouteFn, clock: _Clock, source: tuple[Envelope, bytes, ReceivedRecord]
+        self,
+        outputs: Outputs,
+        clock: _Clock,
+        source: tuple[Envelope, bytes, ReceivedRecord],
+        *,
+        log_context: bool = True,
     ) -> str | None:
-        """Publish one output; returns ``publish_failed`` when it went to the DLQ instead."""
-        out.trail = [*out.trail, self._trail(clock, "ok")]
+        """Publish one input's outputs in order; returns ``publish_failed`` when it was answered with an error.
+
+        An output that cannot be published before the input's final answer is out fails the input (an error
+        answer and a DLQ record). After the answer, that would answer twice: the handler raises instead and
+        the record is redelivered (what was published is idempotent per request: a repeated turn, usage record
+        or cache entry is deduplicated by its request id).
+        """
         processed_ms = clock.elapsed_ms()
-        try:
-            await self._publish(route(out), out)
-        except PUBLISH_ERRORS as exc:
-            failure = publish_failed(route(out), exc)
+        stray = sorted({o.role.value for o in outputs if not self.may_write(o.role)})
+        if stray:  # a bug in the stage: answered as one, never published where the topology says it may not go
+            self.log.error("message.undeclared_output", roles=stray)
+            failure = self._internal_error(RuntimeError(f"{self.stage} may not write {', '.join(stray)}"))
             await self._fail(*source, failure, clock)
             return failure.code
-        with structlog.contextvars.bound_contextvars(**_log_context(out)):
-            self._log_done(clock, processed_ms, source[2])
+        answered = False
+        for output in outputs:
+            topic = self.topic_for(output, source[0])
+            try:
+                await self._publish_output(topic, output, clock)
+            except PUBLISH_ERRORS as exc:
+                if answered:
+                    raise
+                failure = publish_failed(topic, exc)
+                await self._fail(*source, failure, clock)
+                return failure.code
+            env = output.envelope
+            answered = answered or (env is not None and env.kind == "final")
+        context = _log_context(outputs[0].envelope or source[0]) if outputs and log_context else {}
+        with structlog.contextvars.bound_contextvars(**context):
+            self._log_done(clock, processed_ms, source[2], published=len(outputs))
         return None
+
+    async def _publish_output(self, topic: str, output: Output, clock: _Clock) -> None:
+        env = output.envelope
+        if env is None:
+            headers = {"request_id": output.request_id} if output.request_id else {}
+            await self.send(topic, output.message.model_dump_json().encode(), key=output.key.encode(), headers=headers)
+            return
+        # A new list: outputs made with model_copy share their input's trail list.
+        env.trail = [*env.trail, self._trail(clock, "ok")]
+        if self.observe is not None:
+            self.observe(env)
+        await self._publish(topic, env)
+
+    async def emit(self, output: Output, source: Envelope | None = None) -> None:
+        """Publish one output now, outside any record's outputs (streamed chunks, side inputs' answers)."""
+        topic = self.topic_for(output, source)
+        env = output.envelope
+        if env is None:
+            headers = {"request_id": output.request_id} if output.request_id else {}
+            await self.send(topic, output.message.model_dump_json().encode(), key=output.key.encode(), headers=headers)
+        else:
+            await self.send(topic, env.to_bytes(), key=output.key.encode(), headers=envelope_headers(env))
+
+    def may_write(self, role: Role) -> bool:
+        """Whether the topology lets this stage publish on ``role``."""
+        return self._writes is None or role in self._writes
+
+    def topic_for(self, output: Output, source: Envelope | None = None) -> str:
+        """The topic of an output's role; ``REPLY``: the answer's own reply topic (``reply_topic``)."""
+        if not self.may_write(output.role):
+            msg = f"{self.stage} may not write {output.role.value} (shared.contracts.topology declares its outputs)"
+            raise RuntimeError(msg)
+        if output.role is Role.REPLY:
+            env = output.envelope or source
+            return self.reply_topic(env) if env is not None else self.core.topics.responses
+        return topic_of(output.role, self.core.topics)
 
     def _log_done(self, clock: _Clock, processed_ms: float, record: ReceivedRecord, **extra: Any) -> None:
         """The canonical line of a handled message: its time here, how much of it was publishing, and its hop in."""
@@ -327,16 +361,23 @@ class StageRunner:
             **extra,
         )
 
-    async def _run(self, env: Envelope, process: ProcessFn) -> ProcessResult:
+    async def _run(self, env: Envelope, process: BatchLogic) -> Outputs:
         _check_deadline(env)
         try:
-            return await process(env)
+            results = await process([env])
+            if len(results) != 1:
+                msg = f"the logic returned {len(results)} results for one input"
+                raise RuntimeError(msg)  # noqa: TRY301 - a bug, handled as every other bug below
+            result = results[0]
+            if isinstance(result, Exception):
+                raise result  # noqa: TRY301 - the item's own failure, handled as if the logic had raised it
         except PipelineError:
             raise
         except Exception as exc:
             # Any bug must become an answer and a DLQ record, never a lost message or a dead consumer.
             self.log.exception("message.internal_error")
             raise self._internal_error(exc) from exc
+        return result
 
     def _parse(self, raw: bytes, record: ReceivedRecord) -> Envelope:
         if len(raw) > self.core.kafka.max_message_bytes:

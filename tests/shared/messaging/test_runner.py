@@ -1,6 +1,6 @@
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,9 +11,11 @@ from aiokafka.errors import KafkaTimeoutError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.messaging.envelope import Chunk, Envelope
+from shared.contracts.stage import Output, Outputs
+from shared.contracts.topology import Role, topic_of
+from shared.messaging.envelope import Chunk, Envelope, Turn
 from shared.messaging.errors import PipelineError
-from shared.messaging.stage import ReceivedRecord, StageRunner
+from shared.messaging.runner import BatchLogic, ReceivedRecord, StageRunner
 from tests.conftest import core_settings, make_envelope
 
 RECORD = ReceivedRecord(topic="llmops.requests", partition=2, offset=41, key=b"conv")
@@ -47,6 +49,43 @@ class FailingPublisher(RecordingPublisher):
         await super().publish(message, topic, key=key, headers=headers)
 
 
+#: Where the demo logic's outputs go (``Role.PREPROCESSED``'s topic).
+OUT = topic_of(Role.PREPROCESSED, core_settings().topics)
+GROUNDED = topic_of(Role.GROUNDED, core_settings().topics)
+RoleOf = Role | Callable[[Envelope], Role]
+
+
+def _role(role: RoleOf, env: Envelope) -> Role:
+    return role if isinstance(role, Role) else role(env)
+
+
+def one(
+    fn: Callable[[Envelope], Awaitable[Envelope | list[Envelope] | None]], role: RoleOf = Role.PREPROCESSED
+) -> BatchLogic:
+    """Per-message demo logic as a stage's ``process``: its envelopes (none, one or a list) on ``role``."""
+
+    async def process(batch: list[Envelope]) -> list[Outputs | Exception]:
+        results: list[Outputs | Exception] = []
+        for env in batch:
+            result = await fn(env)
+            outs = [] if result is None else result if isinstance(result, list) else [result]
+            results.append([Output.of(_role(role, out), out) for out in outs])
+        return results
+
+    return process
+
+
+def many(
+    fn: Callable[[list[Envelope]], Awaitable[list[Envelope | Exception]]], role: RoleOf = Role.PREPROCESSED
+) -> BatchLogic:
+    """Batch demo logic as a stage's ``process``: each envelope on ``role``, each failure as it is."""
+
+    async def process(batch: list[Envelope]) -> list[Outputs | Exception]:
+        return [[Output.of(_role(role, r), r)] if isinstance(r, Envelope) else r for r in await fn(batch)]
+
+    return process
+
+
 def runner() -> tuple[StageRunner, RecordingPublisher]:
     pub = RecordingPublisher()
     return StageRunner(stage="demo", publisher=pub, core=core_settings(), replica="demo-0"), pub
@@ -61,18 +100,18 @@ class TestStageRunner:
         """The output goes to the routed topic, keyed by conversation, with a trail record."""
         run, pub = runner()
         env = make_envelope(conversation_id="c-7")
-        outcome = await run.handle(env.to_bytes(), RECORD, process=echo, route=lambda _e: "out")
+        outcome = await run.handle(env.to_bytes(), RECORD, process=one(echo))
         assert outcome == "ok"
         [(topic, value, key, headers)] = pub.sent
         out = Envelope.from_bytes(value)
-        assert (topic, key) == ("out", b"c-7")
+        assert (topic, key) == (OUT, b"c-7")
         assert headers == {"request_id": env.request_id, "schema_version": "1"}
         assert [(t.stage, t.replica, t.outcome) for t in out.trail] == [("demo", "demo-0", "ok")]
 
     async def test_garbage_goes_to_dlq_with_raw_bytes(self) -> None:
         """Unparseable bytes are dead-lettered byte for byte, with where they came from."""
         run, pub = runner()
-        outcome = await run.handle(b"\xff\x00garbage", RECORD, process=echo, route=lambda _e: "out")
+        outcome = await run.handle(b"\xff\x00garbage", RECORD, process=one(echo))
         assert outcome == "poison"
         [(topic, value, key, headers)] = pub.sent
         assert (topic, value, key) == ("llmops.dlq", b"\xff\x00garbage", b"conv")
@@ -84,7 +123,7 @@ class TestStageRunner:
         """When a request id and reply topic can be read, the client gets an error answer too."""
         run, pub = runner()
         raw = json.dumps({"request_id": "r-1", "reply_to": "my.replies", "request": {"messages": "no"}}).encode()
-        await run.handle(raw, RECORD, process=echo, route=lambda _e: "out")
+        await run.handle(raw, RECORD, process=one(echo))
         [(_, value, _, _)] = pub.on("my.replies")
         answer = Envelope.from_bytes(value)
         assert answer.request_id == "r-1"
@@ -97,7 +136,7 @@ class TestStageRunner:
         """Values over the size limit never reach the logic."""
         run, pub = runner()
         raw = b"x" * (run.core.kafka.max_message_bytes + 1)
-        assert await run.handle(raw, RECORD, process=echo, route=lambda _e: "out") == "poison"
+        assert await run.handle(raw, RECORD, process=one(echo)) == "poison"
         assert [s[0] for s in pub.sent] == ["llmops.dlq"]
 
     async def test_pipeline_error_becomes_answer_and_dlq(self) -> None:
@@ -108,21 +147,21 @@ class TestStageRunner:
             raise PipelineError("prompt_too_long", "9000 tokens")
 
         env = make_envelope()
-        assert await run.handle(env.to_bytes(), RECORD, process=too_long, route=lambda _e: "out") == "prompt_too_long"
+        assert await run.handle(env.to_bytes(), RECORD, process=one(too_long)) == "prompt_too_long"
         [(_, value, _, _)] = pub.on("llmops.responses")
         answer = Envelope.from_bytes(value)
         assert answer.error is not None
         assert (answer.error.code, answer.error.stage) == ("prompt_too_long", "demo")
         assert pub.on("llmops.dlq")[0][3]["request_id"] == env.request_id
-        assert pub.on("out") == []
+        assert pub.on(OUT) == []
 
     async def test_unpublishable_output_becomes_error_answer_and_dlq(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """After bounded retries the client gets publish_failed and the input is dead-lettered, not lost."""
         monkeypatch.setattr("shared.messaging.publishing.random.random", lambda: 0.0)  # shortest backoff
-        pub = FailingPublisher({"out"})
+        pub = FailingPublisher({OUT})
         run = StageRunner(stage="demo", publisher=pub, core=core_settings(), replica="demo-0")
         env = make_envelope()
-        assert await run.handle(env.to_bytes(), RECORD, process=echo, route=lambda _e: "out") == "publish_failed"
+        assert await run.handle(env.to_bytes(), RECORD, process=one(echo)) == "publish_failed"
         assert pub.attempts == 4
         [(_, value, _, _)] = pub.on("llmops.responses")
         error = Envelope.from_bytes(value).error
@@ -133,7 +172,7 @@ class TestStageRunner:
     async def test_batch_output_that_cannot_be_published_fails_alone(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """In a batch, only the item whose output the broker refuses becomes publish_failed."""
         monkeypatch.setattr("shared.messaging.publishing.random.random", lambda: 0.0)
-        pub = FailingPublisher({"bad"})
+        pub = FailingPublisher({GROUNDED})
         run = StageRunner(stage="demo", publisher=pub, core=core_settings(), replica="demo-0")
         good, bad = make_envelope(conversation_id="good"), make_envelope(conversation_id="bad")
 
@@ -141,18 +180,21 @@ class TestStageRunner:
             return list(envs)
 
         items = [(good.to_bytes(), RECORD), (bad.to_bytes(), RECORD)]
-        outcomes = await run.handle_batch(items, process=echo_all, route=lambda e: e.conversation_id)
+        outcomes = await run.handle_batch(
+            items,
+            process=many(echo_all, role=lambda e: Role.GROUNDED if e.conversation_id == "bad" else Role.PREPROCESSED),
+        )
         assert outcomes == ["ok", "publish_failed"]
-        assert len(pub.on("good")) == 1
+        assert len(pub.on(OUT)) == 1
         assert len(pub.on("llmops.dlq")) == 1
 
     async def test_broker_away_raises_so_the_offset_is_rewound(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """When not even the error answer can be published, the handler raises (NACK_ON_ERROR redelivers)."""
         monkeypatch.setattr("shared.messaging.publishing.random.random", lambda: 0.0)
-        pub = FailingPublisher({"out", "llmops.dlq", "llmops.responses"})
+        pub = FailingPublisher({OUT, "llmops.dlq", "llmops.responses"})
         run = StageRunner(stage="demo", publisher=pub, core=core_settings(), replica="demo-0")
         with pytest.raises(KafkaTimeoutError):
-            await run.handle(make_envelope().to_bytes(), RECORD, process=echo, route=lambda _e: "out")
+            await run.handle(make_envelope().to_bytes(), RECORD, process=one(echo))
 
     async def test_refusal_by_policy_is_answered_not_dead_lettered(self) -> None:
         """An error marked ``dead_letter = False`` (a quota refusal) answers the client and skips the DLQ."""
@@ -165,7 +207,7 @@ class TestStageRunner:
             raise RefusedError("quota_exceeded", "over 2 requests per minute", retriable=True, retry_after_s=30)
 
         env = make_envelope()
-        assert await run.handle(env.to_bytes(), RECORD, process=over_quota, route=lambda _e: "out") == "quota_exceeded"
+        assert await run.handle(env.to_bytes(), RECORD, process=one(over_quota)) == "quota_exceeded"
         [(_, value, _, _)] = pub.on("llmops.responses")
         error = Envelope.from_bytes(value).error
         assert error is not None
@@ -179,17 +221,15 @@ class TestStageRunner:
         async def broken(_env: Envelope) -> Envelope:
             raise ZeroDivisionError
 
-        assert await run.handle(make_envelope().to_bytes(), RECORD, process=broken, route=lambda _e: "out") == (
-            "internal_error"
-        )
+        assert await run.handle(make_envelope().to_bytes(), RECORD, process=one(broken)) == ("internal_error")
         assert len(pub.on("llmops.responses")) == 1
 
     async def test_expired_deadline_answers_timeout(self) -> None:
         """Work past its deadline is dropped with a deadline_exceeded answer."""
         run, pub = runner()
         env = make_envelope(deadline=datetime.now(UTC) - timedelta(seconds=1))
-        assert await run.handle(env.to_bytes(), RECORD, process=echo, route=lambda _e: "out") == "deadline_exceeded"
-        assert pub.on("out") == []
+        assert await run.handle(env.to_bytes(), RECORD, process=one(echo)) == "deadline_exceeded"
+        assert pub.on(OUT) == []
 
     async def test_invalid_reply_topic_falls_back_to_responses(self) -> None:
         """A reply_to that is not a valid topic name is not used."""
@@ -206,7 +246,7 @@ class TestStageRunnerResults:
         async def hold(_env: Envelope) -> None:
             return None
 
-        assert await run.handle(make_envelope().to_bytes(), RECORD, process=hold, route=lambda _e: "out") == "ok"
+        assert await run.handle(make_envelope().to_bytes(), RECORD, process=one(hold)) == "ok"
         assert pub.sent == []
 
     async def test_list_is_published_in_order_with_one_trail_record_each(self) -> None:
@@ -217,8 +257,8 @@ class TestStageRunnerResults:
             return [env.model_copy(update={"tenant": f"t{i}"}) for i in range(3)]
 
         env = make_envelope(conversation_id="c-9")
-        assert await run.handle(env.to_bytes(), RECORD, process=fan_out, route=lambda _e: "out") == "ok"
-        outs = [Envelope.from_bytes(value) for _, value, _, _ in pub.on("out")]
+        assert await run.handle(env.to_bytes(), RECORD, process=one(fan_out)) == "ok"
+        outs = [Envelope.from_bytes(value) for _, value, _, _ in pub.on(OUT)]
         assert [o.tenant for o in outs] == ["t0", "t1", "t2"]
         assert all(len(o.trail) == 1 for o in outs)
         assert {key for _, _, key, _ in pub.sent} == {b"c-9"}
@@ -227,7 +267,7 @@ class TestStageRunnerResults:
         """A streamed piece past its deadline is dropped quietly: the final message answers the timeout."""
         run, pub = runner()
         env = Envelope(kind="chunk", chunk=Chunk(seq=0, text="Hi"), deadline=datetime.now(UTC) - timedelta(seconds=1))
-        assert await run.handle(env.to_bytes(), RECORD, process=echo, route=lambda _e: "out") == "dropped"
+        assert await run.handle(env.to_bytes(), RECORD, process=one(echo)) == "dropped"
         assert pub.sent == []
 
 
@@ -276,9 +316,9 @@ class TestStageRunnerBatch:
             (failing.to_bytes(), record(3, b"b")),
             (buggy.to_bytes(), record(4, b"c")),
         ]
-        outcomes = await run.handle_batch(items, process=upper_batch, route=lambda _e: "out")
+        outcomes = await run.handle_batch(items, process=many(upper_batch))
         assert outcomes == ["ok", "poison", "prompt_too_long", "internal_error"]
-        [(_, value, _, _)] = pub.on("out")
+        [(_, value, _, _)] = pub.on(OUT)
         assert Envelope.from_bytes(value).request_id == good.request_id
         dlq = pub.on("llmops.dlq")
         assert sorted(h["llmops-source-offset"] for _, _, _, h in dlq) == ["2", "3", "4"]
@@ -296,9 +336,9 @@ class TestStageRunnerBatch:
         items = [
             (make_envelope(f"m{i}", conversation_id=f"c{i}").to_bytes(), record(i, f"c{i}".encode())) for i in range(4)
         ]
-        await run.handle_batch(items, process=upper_batch, route=lambda _e: "out")
+        await run.handle_batch(items, process=many(upper_batch))
         assert pub.pending == 0
-        assert len(pub.on("out")) == 4
+        assert len(pub.on(OUT)) == 4
 
     async def test_one_conversation_stays_in_order(self) -> None:
         """Outputs with the same key leave in input order even when earlier sends are slower."""
@@ -306,8 +346,8 @@ class TestStageRunnerBatch:
         run = StageRunner(stage="demo", publisher=pub, core=core_settings(), replica="demo-0")
         envs = [make_envelope(f"turn {i}", conversation_id="same") for i in range(3)]
         items = [(env.to_bytes(), record(i, b"same")) for i, env in enumerate(envs)]
-        await run.handle_batch(items, process=upper_batch, route=lambda _e: "out")
-        assert [Envelope.from_bytes(v).last_user_text for _, v, _, _ in pub.on("out")] == ["turn 0", "turn 1", "turn 2"]
+        await run.handle_batch(items, process=many(upper_batch))
+        assert [Envelope.from_bytes(v).last_user_text for _, v, _, _ in pub.on(OUT)] == ["turn 0", "turn 1", "turn 2"]
 
     async def test_batch_logic_crash_fails_each_item(self) -> None:
         """If the batch logic itself raises, every item gets an internal_error answer and a DLQ record."""
@@ -317,7 +357,7 @@ class TestStageRunnerBatch:
             raise RuntimeError("boom")
 
         items = [(make_envelope(f"m{i}").to_bytes(), record(i, b"k")) for i in range(2)]
-        assert await run.handle_batch(items, process=crash, route=lambda _e: "out") == ["internal_error"] * 2
+        assert await run.handle_batch(items, process=many(crash)) == ["internal_error"] * 2
         assert len(pub.on("llmops.dlq")) == 2
         assert len(pub.on("llmops.responses")) == 2
 
@@ -346,16 +386,16 @@ class TestStageRunnerBatch:
             (make_envelope("hello", conversation_id="a").to_bytes(), record(7, b"a")),
             (make_envelope("fail", conversation_id="b").to_bytes(), record(8, b"b")),
         ]
-        assert await run.handle_batch(items, process=upper_batch, route=lambda _e: "out") == ["ok", "prompt_too_long"]
-        assert ("out", 7) in seen
-        assert {o for t, o in seen if t != "out"} == {8}  # the failed record's answer and DLQ record
+        assert await run.handle_batch(items, process=many(upper_batch)) == ["ok", "prompt_too_long"]
+        assert (OUT, 7) in seen
+        assert {o for t, o in seen if t != OUT} == {8}  # the failed record's answer and DLQ record
         assert not current
 
     async def test_invalid_utf8_still_answers_when_the_id_is_readable(self) -> None:
         """A request with invalid UTF-8 bytes in a value is dead-lettered and its readable request id answered."""
         run, pub = runner()
         raw = b'{"request_id": "r-utf8", "messages": [{"role": "user", "content": "bad \xff\xfe"}]}'
-        assert await run.handle(raw, RECORD, process=echo, route=lambda _e: "out") == "poison"
+        assert await run.handle(raw, RECORD, process=one(echo)) == "poison"
         [(_, value, _, _)] = pub.on("llmops.responses")
         assert Envelope.from_bytes(value).request_id == "r-utf8"
         assert pub.on("llmops.dlq")[0][1] == raw
@@ -374,7 +414,7 @@ class TestAnswerOnDefaultTopic:
 
         run, pub = runner()
         env = make_envelope(reply_to="other.tenant.replies")
-        outcome = await run.handle(env.to_bytes(), RECORD, process=refuse, route=lambda _e: "out")
+        outcome = await run.handle(env.to_bytes(), RECORD, process=one(refuse))
         assert outcome == "reply_topic_not_allowed"
         assert pub.on("other.tenant.replies") == []
         assert pub.on("llmops.dlq") == []
@@ -397,7 +437,7 @@ class TestAnswerOnDefaultTopic:
         run, pub = runner()
         env = make_envelope(reply_to="llmops.responses")
         env.require_request().metadata["shadow"] = "replay"
-        await run.handle(env.to_bytes(), RECORD, process=refuse, route=lambda _e: "out")
+        await run.handle(env.to_bytes(), RECORD, process=one(refuse))
         assert pub.on("llmops.responses") == []
         assert len(pub.on("llmops.responses.shadow")) == 1
 
@@ -417,8 +457,8 @@ class TestShadowTraffic:
         shadow = make_envelope()
         shadow.require_request().metadata["shadow"] = "replay"
         with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
-            await run.handle(shadow.to_bytes(), RECORD, process=echo, route=lambda _e: "out")
-            await run.handle(make_envelope().to_bytes(), RECORD, process=echo, route=lambda _e: "out")
+            await run.handle(shadow.to_bytes(), RECORD, process=one(echo))
+            await run.handle(make_envelope().to_bytes(), RECORD, process=one(echo))
         done = [line for line in logs if line["event"] == "message.done"]
         assert [line.get("shadow") for line in done] == [True, None]
 
@@ -432,8 +472,8 @@ class TestHopTiming:
             topic="llmops.requests", partition=0, offset=1, key=b"c", timestamp_ms=int(sent.timestamp() * 1000)
         )
         with structlog.testing.capture_logs() as logs:
-            await run.handle(make_envelope().to_bytes(), record, process=echo, route=lambda _e: "out")
-            await run.handle(make_envelope().to_bytes(), RECORD, process=echo, route=lambda _e: "out")
+            await run.handle(make_envelope().to_bytes(), record, process=one(echo))
+            await run.handle(make_envelope().to_bytes(), RECORD, process=one(echo))
         timed, untimed = [line for line in logs if line["event"] == "message.done"]
         assert 40 <= timed["queued_ms"] < 5000
         assert timed["publish_ms"] >= 0
@@ -461,7 +501,7 @@ class TestHostileRecords:
         pub = RecordingPublisher()
         run = StageRunner(stage="demo", publisher=pub, core=core_settings(), replica="demo-0", parse=explode)
         raw = json.dumps({"request_id": "r1"}).encode()
-        assert await run.handle(raw, RECORD, process=echo, route=lambda _e: "out") == "poison"
+        assert await run.handle(raw, RECORD, process=one(echo)) == "poison"
         assert len(pub.on("llmops.dlq")) == 1
         assert len(pub.on("llmops.responses")) == 1
 
@@ -474,12 +514,10 @@ class TestHostileRecords:
             return list(envs)
 
         good = make_envelope()
-        outcomes = await run.handle_batch(
-            [(deep, RECORD), (good.to_bytes(), RECORD)], process=echo_all, route=lambda _e: "out"
-        )
+        outcomes = await run.handle_batch([(deep, RECORD), (good.to_bytes(), RECORD)], process=many(echo_all))
         assert outcomes == ["poison", "ok"]
         assert len(pub.on("llmops.dlq")) == 1
-        assert len(pub.on("out")) == 1
+        assert len(pub.on(OUT)) == 1
 
     @pytest.mark.parametrize(
         "topic",
@@ -501,7 +539,7 @@ class TestHostileRecords:
         async def fail(_env: Envelope) -> Envelope:
             raise PipelineError("prompt_too_long", "no")
 
-        await run.handle(make_envelope(reply_to=topic).to_bytes(), RECORD, process=fail, route=lambda _e: "out")
+        await run.handle(make_envelope(reply_to=topic).to_bytes(), RECORD, process=one(fail))
         assert [sent for sent in pub.on(topic) if "llmops-error-code" not in sent[3]] == []  # DLQ records only
         assert len(pub.on("llmops.responses")) == 1
 
@@ -511,7 +549,7 @@ class TestHostileRecords:
         pub = FailingPublisher({"tenant.gone"})
         run = StageRunner(stage="demo", publisher=pub, core=core_settings(), replica="demo-0")
         env = make_envelope(reply_to="tenant.gone")
-        outcome = await run.handle(env.to_bytes(), RECORD, process=echo, route=run.reply_topic)
+        outcome = await run.handle(env.to_bytes(), RECORD, process=one(echo, role=Role.REPLY))
         assert outcome == "publish_failed"
         [(_, value, _, _)] = pub.on("llmops.responses")
         answer = Envelope.from_bytes(value)
@@ -525,7 +563,7 @@ class TestHostileRecords:
         pub = FailingPublisher({"tenant.gone"})
         run = StageRunner(stage="demo", publisher=pub, core=core_settings(), replica="demo-0")
         raw = json.dumps({"request_id": "r1", "reply_to": "tenant.gone", "request": "no"}).encode()
-        assert await run.handle(raw, RECORD, process=echo, route=lambda _e: "out") == "poison"
+        assert await run.handle(raw, RECORD, process=one(echo)) == "poison"
         assert len(pub.on("llmops.responses")) == 1
 
     async def test_salvaged_reply_topic_is_checked(self) -> None:
@@ -540,7 +578,7 @@ class TestHostileRecords:
         )
         for reply_to in ("llmops.responses.other", "llmops.responses.mine"):
             raw = json.dumps({"request_id": "r1", "reply_to": reply_to, "request": "no"}).encode()
-            await run.handle(raw, RECORD, process=echo, route=lambda _e: "out")
+            await run.handle(raw, RECORD, process=one(echo))
         assert pub.on("llmops.responses.other") == []
         assert len(pub.on("llmops.responses")) == 1
         assert len(pub.on("llmops.responses.mine")) == 1
@@ -553,7 +591,7 @@ class TestHostileRecords:
             msg = "secret path /srv/tenant-b/prompt.txt"
             raise RuntimeError(msg)
 
-        await run.handle(make_envelope().to_bytes(), RECORD, process=broken, route=lambda _e: "out")
+        await run.handle(make_envelope().to_bytes(), RECORD, process=one(broken))
         [(_, value, _, _)] = pub.on("llmops.responses")
         error = Envelope.from_bytes(value).error
         assert error is not None
@@ -589,8 +627,96 @@ class TestRunnerProperties:
     async def test_any_record(self, raw: bytes) -> None:
         """Outcome ok or an error code; outputs only on the route, the DLQ, or a reply topic outside the pipeline."""
         run, pub = runner()
-        outcome = await run.handle(raw, RECORD, process=echo, route=lambda _e: "out")
+        outcome = await run.handle(raw, RECORD, process=one(echo))
         assert outcome
-        internal = set(core_settings().topics.all()) - {"llmops.responses", "llmops.responses.shadow", "llmops.dlq"}
+        internal = set(core_settings().topics.all()) - {
+            OUT,
+            "llmops.responses",
+            "llmops.responses.shadow",
+            "llmops.dlq",
+        }
         assert not {topic for topic, *_ in pub.sent} & internal
         assert not any(topic.startswith("llmops.requests.") for topic, *_ in pub.sent)
+
+
+class TestStageRunnerOutputs:
+    """Outputs are (role, message) pairs: the topology gives the topic, side records carry their own key."""
+
+    async def test_side_record_goes_to_its_role_with_its_key(self) -> None:
+        """A turn is published as its JSON on the turns topic, keyed as given, with the request id header."""
+        pub = RecordingPublisher()
+        run = StageRunner(stage="postprocess", publisher=pub, core=core_settings(), replica="p-0")
+        turn = Turn(request_id="r-1", conversation_id="c-1", tenant="default", user="hi", assistant="hello")
+
+        async def answer(batch: list[Envelope]) -> list[Outputs | Exception]:
+            final = batch[0].model_copy(update={"kind": "final"})
+            return [[Output.record(Role.TURNS, turn, key="c-1", request_id="r-1"), Output.of(Role.REPLY, final)]]
+
+        assert await run.handle(make_envelope().to_bytes(), RECORD, process=answer) == "ok"
+        assert [topic for topic, *_ in pub.sent] == ["llmops.turns", "llmops.responses"]
+        [(_, value, key, headers)] = pub.on("llmops.turns")
+        assert (Turn.model_validate_json(value), key, headers) == (turn, b"c-1", {"request_id": "r-1"})
+
+    async def test_a_role_the_topology_does_not_give_the_stage_is_a_bug(self) -> None:
+        """Inference may not write the turns topic: the request gets internal_error, nothing reaches the topic."""
+        pub = RecordingPublisher()
+        run = StageRunner(stage="inference", publisher=pub, core=core_settings(), replica="i-0")
+        turn = Turn(request_id="r-1", conversation_id="c-1", tenant="default", user="hi", assistant="hello")
+
+        async def stray(_batch: list[Envelope]) -> list[Outputs | Exception]:
+            return [[Output.record(Role.TURNS, turn, key="c-1")]]
+
+        assert await run.handle(make_envelope().to_bytes(), RECORD, process=stray) == "internal_error"
+        assert pub.on("llmops.turns") == []
+        assert len(pub.on("llmops.dlq")) == 1
+        with pytest.raises(RuntimeError, match="inference may not write turns"):
+            await run.emit(Output.record(Role.TURNS, turn, key="c-1"))
+
+    async def test_failure_before_the_answer_answers_with_an_error(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A turn the broker refuses fails the request: publish_failed answer and DLQ record, no answer text."""
+        monkeypatch.setattr("shared.messaging.publishing.random.random", lambda: 0.0)
+        pub = FailingPublisher({"llmops.turns"})
+        run = StageRunner(stage="postprocess", publisher=pub, core=core_settings(), replica="p-0")
+        turn = Turn(request_id="r-1", conversation_id="c-1", tenant="default", user="hi", assistant="hello")
+
+        async def answer(batch: list[Envelope]) -> list[Outputs | Exception]:
+            final = batch[0].model_copy(update={"kind": "final"})
+            return [[Output.record(Role.TURNS, turn, key="c-1"), Output.of(Role.REPLY, final)]]
+
+        assert await run.handle(make_envelope().to_bytes(), RECORD, process=answer) == "publish_failed"
+        [(_, value, _, _)] = pub.on("llmops.responses")
+        error = Envelope.from_bytes(value).error
+        assert error is not None
+        assert error.code == "publish_failed"
+        assert len(pub.on("llmops.dlq")) == 1
+
+    async def test_failure_after_the_answer_redelivers_instead_of_answering_twice(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Usage refused after the answer went out: the handler raises (redelivery), no error answer follows."""
+        monkeypatch.setattr("shared.messaging.publishing.random.random", lambda: 0.0)
+        pub = FailingPublisher({"llmops.usage"})
+        run = StageRunner(stage="postprocess", publisher=pub, core=core_settings(), replica="p-0")
+        turn = Turn(request_id="r-1", conversation_id="c-1", tenant="default", user="hi", assistant="hello")
+
+        async def answer(batch: list[Envelope]) -> list[Outputs | Exception]:
+            final = batch[0].model_copy(update={"kind": "final"})
+            return [[Output.of(Role.REPLY, final), Output.record(Role.USAGE, turn, key="default")]]
+
+        with pytest.raises(KafkaTimeoutError):
+            await run.handle(make_envelope().to_bytes(), RECORD, process=answer)
+        [(_, value, _, _)] = pub.on("llmops.responses")
+        assert Envelope.from_bytes(value).error is None  # the answer, once; no error answer after it
+        assert pub.on("llmops.dlq") == []
+
+    async def test_emit_publishes_a_chunk_at_once_without_a_trail(self) -> None:
+        """A streamed chunk emitted mid-process goes out on its role's topic, keyed by its conversation."""
+        pub = RecordingPublisher()
+        run = StageRunner(stage="inference", publisher=pub, core=core_settings(), replica="i-0")
+        chunk = make_envelope(conversation_id="c-3").model_copy(
+            update={"kind": "chunk", "chunk": Chunk(seq=0, text="Hi")}
+        )
+        await run.emit(Output.of(Role.GENERATED, chunk))
+        [(topic, value, key, headers)] = pub.sent
+        assert (topic, key, headers["request_id"]) == ("llmops.generated", b"c-3", chunk.request_id)
+        assert Envelope.from_bytes(value).trail == []
