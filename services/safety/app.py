@@ -50,7 +50,7 @@ def create_service(settings: SafetySettings | None = None, *, cache: CacheSettin
     topics = settings.core.topics
     service = StageService("safety", settings, input_topic=topics.grounded)
     lookup = CacheLookup(
-        cache or CacheSettings(),
+        (cache or CacheSettings()).with_tenant_config(settings.core),
         ModelRegistry.load(settings.core.registry_path, default=settings.core.default_model),
     )
 
