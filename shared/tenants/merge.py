@@ -20,7 +20,6 @@ from shared.tenants.config import TenantConfigError, TenantsConfig, field_label
 
 __all__ = ["TenantSource", "merge_sources"]
 
-_log = structlog.get_logger("llmops.tenants")
 #: The old variables already warned about in this process (settings are built many times over).
 _warned: set[tuple[str, tuple[str, ...]]] = set()
 
@@ -65,7 +64,8 @@ def _warn_deprecated(variable: str, tenants: list[str]) -> None:
     if (variable, tuple(tenants)) in _warned:
         return
     _warned.add((variable, tuple(tenants)))
-    _log.warning(
+    # Looked up at each warning (rare): a logger cached at import would miss later logging configuration.
+    structlog.get_logger("llmops.tenants").warning(
         "tenants.deprecated_variable",
         variable=variable,
         tenants=tenants,
