@@ -106,7 +106,13 @@ def run(args: argparse.Namespace) -> int:
     """Check the configuration: print each tenant's effective settings (0), or the error (1)."""
     try:
         config, used = load_checked(args.file)
-    except (TenantConfigError, ValidationError, ValueError) as exc:
+    except ValidationError as exc:  # settings: the tenant configuration's own error inside, when it is one
+        why = [
+            str(e["ctx"]["error"]) if e["type"] == "value_error" else f"{e['loc']}: {e['msg']}" for e in exc.errors()
+        ]
+        print(f"tenants: error: {'; '.join(why)}", file=sys.stderr)  # noqa: T201
+        return 1
+    except (TenantConfigError, ValueError) as exc:
         print(f"tenants: error: {exc}", file=sys.stderr)  # noqa: T201
         return 1
     shown: dict[str, Any] = {"tenants": effective(config, used)}

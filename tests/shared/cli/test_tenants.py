@@ -84,3 +84,13 @@ class TestTenantsCheck:
         """No configuration is valid: every stage keeps its defaults."""
         assert main(["tenants", "check"]) == 0
         assert yaml.safe_load(capsys.readouterr().out)["tenants"] == {}
+
+    def test_the_documented_example_passes(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """docs/tenants.md's full example is a valid configuration (its shortened key hash made whole)."""
+        doc = (Path(__file__).parents[3] / "docs" / "tenants.md").read_text()
+        example = doc.split("## Format\n\n```yaml\n")[1].split("```")[0]
+        example = example.replace("5e884898da28047151d0e56f8dc62927...", "5e" + "a" * 62)
+        assert main(["tenants", "check", "--file", str(write(tmp_path, example))]) == 0
+        shown = yaml.safe_load(capsys.readouterr().out)["tenants"]
+        assert shown["acme"]["gateway"]["keys"] == ["acme-ci"]
+        assert shown["default"]["reply_topics"] == ["llmops.responses", "llmops.responses.gateway-*"]
