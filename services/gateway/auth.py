@@ -1,7 +1,10 @@
 """API keys, tenants and per-key rate limits: plain logic, no HTTP or Kafka.
 
-Keys are stored as their sha256 (hex), never in clear. The config (a YAML file, or the same
-shape as JSON in ``LLMOPS_GATEWAY_AUTH``)::
+Keys are stored as their sha256 (hex), never in clear. The gateway's part of the tenant
+configuration (``shared.tenants``: each tenant's ``models``, ``grounding.template`` and ``gateway``
+keys and rate limit) is what it serves; the auth file (``LLMOPS_GATEWAY_AUTH_FILE``, or the same shape
+as JSON in ``LLMOPS_GATEWAY_AUTH``) is merged into it: its keys may stay there (a secret of their own),
+its ``tenants`` section is deprecated. A field both set differently stops the gateway at start::
 
     tenants:
       acme:
@@ -25,9 +28,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
+
+from shared.tenants import RateLimit, TenantsConfig, TenantSource
 
 __all__ = [
     "AuthConfig",
@@ -50,15 +56,6 @@ def hash_key(key: str) -> str:
 def new_key(prefix: str = "sk-llmops-") -> str:
     """A fresh random API key."""
     return prefix + secrets.token_urlsafe(24)
-
-
-class RateLimit(BaseModel):
-    """A token bucket: ``requests_per_minute`` sustained, ``burst`` at once."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    requests_per_minute: float = Field(default=600.0, gt=0)
-    burst: int = Field(default=20, ge=1)
 
 
 class TenantConfig(BaseModel):
@@ -98,6 +95,44 @@ class AuthConfig(BaseModel):
     def from_yaml(cls, path: Path) -> AuthConfig:
         """Read the config file."""
         return cls.model_validate(yaml.safe_load(path.read_text()) or {})
+
+    @classmethod
+    def from_tenants(cls, config: TenantsConfig) -> AuthConfig:
+        """The gateway's part of the tenant configuration."""
+        return cls(
+            tenants={
+                name: TenantConfig(
+                    models=tenant.models,
+                    template=tenant.grounding.template,
+                    rate_limit=tenant.gateway.rate_limit or RateLimit(),
+                )
+                for name, tenant in config.tenants.items()
+            },
+            keys=[
+                KeyEntry(sha256=key.sha256, tenant=name, name=key.name, rate_limit=key.rate_limit)
+                for name, key in config.api_keys()
+            ],
+        )
+
+    def as_sources(self, name: str) -> tuple[TenantSource, TenantSource]:
+        """The old config in the unified shape: its keys (kept apart as a secret: not deprecated), its tenants."""
+        keys: dict[str, Any] = {}
+        for key in self.keys:
+            entry = key.model_dump(exclude_unset=True, exclude={"tenant"})
+            keys.setdefault(key.tenant, {"gateway": {"keys": []}})["gateway"]["keys"].append(entry)
+        tenants: dict[str, Any] = {}
+        for tenant, config in self.tenants.items():
+            own = config.model_dump(exclude_unset=True)
+            entry = {k: v for k, v in {"models": own.get("models")}.items() if v is not None}
+            if own.get("template") is not None:
+                entry["grounding"] = {"template": own["template"]}
+            if "rate_limit" in own:
+                entry["gateway"] = {"rate_limit": own["rate_limit"]}
+            tenants[tenant] = entry
+        return (
+            TenantSource(f"{name} keys", {"tenants": keys}, deprecated=False),
+            TenantSource(f"{name} tenants", {"tenants": tenants}),
+        )
 
     def merged(self, other: AuthConfig) -> AuthConfig:
         """A copy of this config with ``other``'s tenants and keys added (``other`` wins on a clash)."""

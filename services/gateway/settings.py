@@ -10,8 +10,10 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.gateway.auth import AuthConfig
+from shared.components.registry import ModelRegistry
 from shared.messaging.secrets import DefaultSecretError, default_api_key_hashes
 from shared.messaging.settings import CoreSettings
+from shared.tenants.checks import check_registry
 
 __all__ = ["GatewaySettings"]
 
@@ -58,10 +60,22 @@ class GatewaySettings(BaseSettings):
         return self.core.topics.name(f"responses.gateway-{replica}")
 
     def load_auth(self) -> AuthConfig:
-        """Tenants and keys from the file and from ``LLMOPS_GATEWAY_AUTH``, merged."""
-        config = AuthConfig.from_yaml(self.auth_file) if self.auth_file else AuthConfig()
+        """The gateway's part of the tenant configuration, the file's and ``LLMOPS_GATEWAY_AUTH``'s merged in.
+
+        Checked at start: a field the sources set differently, or a tenant's model the registry does not
+        open to it, raises ``TenantConfigError`` naming the tenant and the field.
+        """
+        old = AuthConfig.from_yaml(self.auth_file) if self.auth_file else AuthConfig()
         if self.auth is not None:
-            config = config.merged(self.auth)
+            old = old.merged(self.auth)
+        where = " + ".join(
+            name
+            for name, set_ in (("LLMOPS_GATEWAY_AUTH_FILE", self.auth_file), ("LLMOPS_GATEWAY_AUTH", self.auth))
+            if set_
+        )
+        tenants = self.core.tenant_config(*old.as_sources(where or "LLMOPS_GATEWAY_AUTH"))
+        check_registry(tenants, ModelRegistry.load(self.core.registry_path, default=self.core.default_model))
+        config = AuthConfig.from_tenants(tenants)
         if not self.core.dev_mode:
             # A key anyone could guess (a documented example, "admin", ...) stops the gateway at start.
             weak = default_api_key_hashes()

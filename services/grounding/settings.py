@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import Field
@@ -9,6 +10,8 @@ from pydantic_settings import SettingsConfigDict
 
 from shared.components.knowledge.settings import KnowledgeSettings
 from shared.messaging.settings import StageSettings
+from shared.tenants import TenantSource
+from shared.tenants.checks import check_templates
 
 __all__ = ["GroundingSettings"]
 
@@ -36,5 +39,31 @@ class GroundingSettings(StageSettings):
     templates_dir: Path | None = Field(default=None, description="Template folder; the packaged one when absent.")
     default_template: str = "default"
     tenant_templates: dict[str, str] = Field(
-        default_factory=dict, description='Template per tenant, JSON: {"acme": "concise@1"}.'
+        default_factory=dict,
+        description=(
+            'Deprecated (LLMOPS_TENANTS_FILE: grounding.template): template per tenant, JSON: {"acme": "concise@1"}.'
+        ),
     )
+
+    def templates_by_tenant(self, exists: Callable[[str], object]) -> dict[str, str]:
+        """Each tenant's pinned template, from the tenant configuration (``LLMOPS_GROUNDING_TENANT_TEMPLATES`` merged).
+
+        ``exists(ref)`` raises ``KeyError`` for an unknown template (``TemplateStore.get``): one stops the
+        service at start, naming the tenant.
+
+        Example:
+            >>> core = CoreSettings(tenants={"tenants": {"acme": {"grounding": {"template": "concise@1"}}}})
+            >>> GroundingSettings(core=core).templates_by_tenant(TemplateStore.load().get)
+            {'acme': 'concise@1'}
+
+        """
+        config = self.core.tenant_config(self.tenant_templates_source())
+        check_templates(config, exists)
+        return config.templates()
+
+    def tenant_templates_source(self) -> TenantSource:
+        """``LLMOPS_GROUNDING_TENANT_TEMPLATES`` (deprecated) in the unified shape, to be merged."""
+        return TenantSource(
+            "LLMOPS_GROUNDING_TENANT_TEMPLATES",
+            {"tenants": {tenant: {"grounding": {"template": ref}} for tenant, ref in self.tenant_templates.items()}},
+        )

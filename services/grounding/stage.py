@@ -46,9 +46,10 @@ def build_grounder(
     embedder: Embedder | None = None,
 ) -> Grounder:
     """The stage logic wired from its settings (the service and the feature benchmark use this)."""
+    templates = TemplateStore.load(settings.templates_dir)
     return Grounder(
         memory,
-        TemplateStore.load(settings.templates_dir),
+        templates,
         retriever=Retriever(
             store,
             k=settings.retrieval_k,
@@ -62,7 +63,7 @@ def build_grounder(
         embedder=embedder,
         count_tokens=counter.count,
         default_template=settings.default_template,
-        tenant_templates=settings.tenant_templates,
+        tenant_templates=settings.templates_by_tenant(templates.get),
         context_tokens=settings.context_tokens,
         memory_tokens=settings.memory_tokens,
         retrieval_timeout_s=settings.knowledge.timeout_s,

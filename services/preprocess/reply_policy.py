@@ -2,7 +2,8 @@
 
 Postprocess publishes the answer wherever ``reply_to`` says, so without this check a tenant
 could have its answers, or worse another tenant's conversation continued, delivered to a
-topic it does not own. The allowed topics come from the tenants file (``tenants_path``):
+topic it does not own. The allowed topics come from the tenant configuration (docs/tenants.md,
+``LLMOPS_TENANTS_FILE``; the old ``LLMOPS_PREPROCESS_TENANTS_PATH`` is merged into it):
 
     default_reply_topics: ["llmops.responses.{tenant}"]   # every tenant: its own topic
     tenants:
@@ -12,7 +13,7 @@ Patterns are shell globs (``*``, ``?``, ``[...]``); ``{tenant}`` stands for the 
 tenant, matched literally (a tenant named ``*`` does not widen the pattern). A request
 without ``reply_to`` asks for the default responses topic and is checked like any other.
 
-Without any reply-topic setting in the file (or without a file) the built-in patterns apply
+Without any reply-topic setting (nothing configured) the built-in patterns apply
 (issue 23: the check used to be off then, in the secure profiles too): the shared responses
 topic, the tenant's own ``<responses>.{tenant}`` and ``<responses>.{tenant}.*``, and the
 gateways' ``<responses>.gateway-*`` (a gateway delivers only answers of its own tenant's

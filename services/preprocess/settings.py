@@ -25,7 +25,11 @@ class PreprocessSettings(StageSettings):
         default=10.0, ge=1.0, description="The best suggestion must be this many times more frequent than the next."
     )
     tenants_path: Path | None = Field(
-        default=None, description="YAML of per-tenant switches, e.g. {tenants: {acme: {typo_correction: false}}}."
+        default=None,
+        description=(
+            "Deprecated (LLMOPS_TENANTS_FILE, docs/tenants.md): YAML of per-tenant switches, merged into the tenant "
+            "configuration, e.g. {tenants: {acme: {typo_correction: false}}}."
+        ),
     )
     tenant_from_topic: bool = Field(
         default=False,

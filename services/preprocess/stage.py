@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from services.preprocess.intake import parse_request
 from services.preprocess.language import LanguageDetector
-from services.preprocess.policy import TenantPolicyFile
+from services.preprocess.policy import tenant_policy
 from services.preprocess.preprocessor import Preprocessor
 from services.preprocess.quota import QuotaTracker
 from services.preprocess.reply_policy import ReplyTopicNotAllowedError, ReplyTopicPolicy
@@ -55,7 +55,7 @@ def build_preprocessor(settings: PreprocessSettings) -> Preprocessor:
             min_confidence=settings.language_min_confidence, candidates=settings.language_candidates
         ),
         embedder=Embedder(threads=settings.embed_threads) if settings.embed else None,
-        policy=TenantPolicyFile.load(settings.tenants_path),
+        policy=tenant_policy(settings),
         typo_correction=settings.typo_correction,
     )
 
@@ -84,7 +84,7 @@ class PreprocessStage(Stage):
         self._parse_with_tenant = self.tenant_topics.parser(parse_request)
         if not settings.tenant_from_topic:
             self.log.info("tenants.from_body", topic=topics.requests, reason="tenant_from_topic off (dev mode)")
-        tenants = TenantPolicyFile.load(settings.tenants_path)
+        tenants = tenant_policy(settings)
         self.quota = QuotaTracker(tenants)
         self.replies = ReplyTopicPolicy(tenants, default_topic=topics.responses, shadow_topic=topics.shadow_responses)
         if not self.replies.configured:

@@ -53,7 +53,7 @@ class SafetyStage(Stage):
         self.settings = settings
         self.delivery = Delivery("batch", settings.batch_max_records, settings.batch_timeout_ms)
         self.lookup = CacheLookup(
-            cache or CacheSettings(),
+            (cache or CacheSettings()).with_tenant_config(settings.core),
             ModelRegistry.load(settings.core.registry_path, default=settings.core.default_model),
         )
         self._checker: SafetyChecker | None = None

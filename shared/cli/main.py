@@ -15,6 +15,7 @@ from shared.cli import dlq
 from shared.cli import eval as eval_cli
 from shared.cli import replay as replay_cli
 from shared.cli import safety as safety_cli
+from shared.cli import tenants as tenants_cli
 from shared.cli import usage as usage_cli
 from shared.cli.gateway import add_gateway_arguments, dev_auth_env, gateway_banner
 from shared.cli.ingest import add_parser as add_ingest_parser
@@ -215,12 +216,15 @@ def _parser() -> argparse.ArgumentParser:
     eval_cli.add_parser(sub)
     replay_cli.add_parser(sub)
     safety_cli.add_parsers(sub)
+    tenants_cli.add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``llmops`` console script."""
     args = _parser().parse_args(argv)
+    if args.command == "tenants":  # before CoreSettings: a mistake in the tenant configuration is what it reports
+        return tenants_cli.run(args)
     core = CoreSettings()
     # The chat owns the terminal: the launcher only reports problems there (services log to files).
     quiet = args.command in {"chat", "ask", "usage", "canary", "eval", "replay", *safety_cli.COMMANDS} or (

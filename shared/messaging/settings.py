@@ -6,12 +6,13 @@ import os
 import re
 import socket
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.messaging.secrets import refuse_default_secrets
+from shared.tenants import TenantsConfig, TenantSource, merge_sources
 
 __all__ = [
     "CoreSettings",
@@ -307,10 +308,56 @@ class CoreSettings(BaseSettings):
         ),
     )
 
+    tenants_file: Path | None = Field(
+        default=None,
+        description="The tenant configuration (YAML, docs/tenants.md): each stage and the gateway read their part.",
+    )
+    tenants: dict[str, Any] | None = Field(
+        default=None, description="The same as JSON (LLMOPS_TENANTS); set it or tenants_file, not both."
+    )
+    _tenant_config: TenantsConfig = PrivateAttr(default_factory=TenantsConfig)
+
     @field_validator("data_dir", mode="after")
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @model_validator(mode="after")
+    def _load_tenants(self) -> CoreSettings:
+        """The tenant configuration, validated at start; its request-topic tenants join ``topics.request_tenants``."""
+        if self.tenants_file is not None and self.tenants is not None:
+            msg = "set LLMOPS_TENANTS_FILE or LLMOPS_TENANTS, not both"
+            raise ValueError(msg)
+        if self.tenants_file is not None:
+            unified = TenantSource(
+                f"LLMOPS_TENANTS_FILE ({self.tenants_file})",
+                TenantsConfig.from_file(self.tenants_file).explicit(),
+                deprecated=False,
+            )
+        else:
+            unified = TenantSource("LLMOPS_TENANTS", self.tenants or {}, deprecated=False)
+        # Those the unified configuration already gives a topic are left out: settings nested in others are
+        # validated again, with the topics this validator set; the old variable adds only the others.
+        given = TenantsConfig.parse(unified.data).request_tenants()
+        topics = TenantSource(
+            "LLMOPS_TOPIC_REQUEST_TENANTS",
+            {"tenants": {name: {"request_topic": True} for name in self.topics.request_tenants if name not in given}},
+        )
+        self._tenant_config = merge_sources(unified, topics)
+        request_tenants = self._tenant_config.request_tenants()
+        if request_tenants != self.topics.request_tenants:
+            self.topics = self.topics.model_copy(update={"request_tenants": request_tenants})
+        return self
+
+    def tenant_config(self, *legacy: TenantSource) -> TenantsConfig:
+        """The tenant configuration, with a stage's old variables (``legacy``) merged in: a disagreement fails."""
+        if all(source.empty for source in legacy):
+            return self._tenant_config
+        unified = TenantSource(self._tenants_source(), self._tenant_config.explicit(), deprecated=False)
+        return merge_sources(unified, *legacy)
+
+    def _tenants_source(self) -> str:
+        return f"LLMOPS_TENANTS_FILE ({self.tenants_file})" if self.tenants_file else "LLMOPS_TENANTS"
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> CoreSettings:

@@ -1,5 +1,6 @@
 """The deployment files are checked offline: structure always, `docker-compose config` when it is installed."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ from dotenv import dotenv_values
 
 from services.gateway.auth import AuthConfig
 from shared.stack.embedded import STAGES
+from shared.tenants import TenantsConfig
 from tests.infra.helpers import known_variables
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +39,9 @@ class TestComposeFile:
         assert gateway["depends_on"]["topics"]["condition"] == "service_completed_successfully"
         config = AuthConfig.from_yaml(ROOT / "infra" / "gateway" / "auth.example.yaml")
         assert config.keys == []  # no working key ships with the example
-        assert config.tenants["acme"].models == ["gemma-3-270m"]
+        assert config.tenants == {}  # what tenants may use is in the tenant configuration (LLMOPS_TENANTS)
+        tenants = TenantsConfig.parse(json.loads(compose["x-llmops"]["environment"]["LLMOPS_TENANTS"]))
+        assert tenants.models("acme") == ["gemma-3-270m"]
 
     def test_compose_variables_are_real_settings(self) -> None:
         """Every LLMOPS_ variable the compose file sets is a setting some service reads."""

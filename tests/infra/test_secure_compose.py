@@ -20,7 +20,7 @@ import yaml
 
 from shared.components.knowledge.settings import KnowledgeSettings
 from shared.messaging.security import client_security_kwargs
-from shared.messaging.settings import KafkaSettings, TopicSettings
+from shared.messaging.settings import CoreSettings, KafkaSettings, TopicSettings
 from shared.stack.embedded import STAGES
 from tests.infra.helpers import ROOT, compose, settings_env
 
@@ -94,8 +94,10 @@ class TestAcls:
 
     def test_the_topic_creator_may_only_create_and_describe_the_pipeline_topics(self) -> None:
         """llmops-topics: Create and Describe on each topic the topics job creates (its TopicSettings), nothing else."""
-        with settings_env({k: v for k, v in merged_env("topics").items() if k.startswith("LLMOPS_TOPIC_")}):
-            created = TopicSettings().all()
+        with settings_env(
+            {k: v for k, v in merged_env("topics").items() if k.startswith(("LLMOPS_TOPIC_", "LLMOPS_TENANTS"))}
+        ):
+            created = CoreSettings().topics.all()
         assert TopicSettings().tenant_requests("acme") in created  # the example tenant's request topic
         expected = {
             (TOPICS_PRINCIPAL, op, "literal", "topic", topic) for topic in created for op in ("Create", "Describe")
@@ -253,12 +255,12 @@ class TestTenantTopics:
     def test_tenants_are_named_by_their_topics(self) -> None:
         """Every Kafka client knows the tenants' request topics; preprocess takes tenants from them (the shared
         topic carries only the default tenant) and the gateway sends each tenant's requests to its own topic."""
-        tenants = {merged_env(service).get("LLMOPS_TOPIC_REQUEST_TENANTS") for service in PRINCIPALS}
-        assert tenants == {'["acme"]'}
+        configs = {merged_env(service).get("LLMOPS_TENANTS") for service in PRINCIPALS}
+        assert len(configs) == 1  # one tenant configuration, the same for every client
         assert merged_env("preprocess")["LLMOPS_PREPROCESS_TENANT_FROM_TOPIC"] == "true"
         assert merged_env("gateway")["LLMOPS_GATEWAY_TENANT_TOPICS"] == "true"
-        with settings_env({k: v for k, v in merged_env("preprocess").items() if k.startswith("LLMOPS_TOPIC_")}):
-            assert TopicSettings().tenant_request_topics() == {"llmops.requests.acme": "acme"}
+        with settings_env({k: v for k, v in merged_env("preprocess").items() if k.startswith("LLMOPS_TENANTS")}):
+            assert CoreSettings().topics.tenant_request_topics() == {"llmops.requests.acme": "acme"}
 
 
 class TestGenCerts:

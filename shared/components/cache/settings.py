@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.tenants import CacheOverrides, TenantSource
+
+if TYPE_CHECKING:
+    from shared.messaging.settings import CoreSettings
 
 __all__ = ["CacheRule", "CacheSettings", "TenantCache"]
 
 
-class TenantCache(BaseModel):
-    """One tenant's overrides; unset fields follow the global settings."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool | None = None
-    threshold: float | None = Field(default=None, gt=0.0, le=1.0)
-    ttl_s: float | None = Field(default=None, gt=0.0)
+#: One tenant's overrides; unset fields follow the global settings (the tenant configuration's ``cache`` part).
+TenantCache = CacheOverrides
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,30 @@ class CacheSettings(BaseSettings):
     ttl_s: float = Field(default=86_400.0, gt=0.0, description="How long an answer may be given again.")
     max_entries: int = Field(default=100_000, ge=1, description="Entries each replica holds; the oldest go first.")
     tenants: dict[str, TenantCache] = Field(
-        default_factory=dict, description='Per-tenant overrides (JSON), e.g. {"acme": {"enabled": true}}.'
+        default_factory=dict,
+        description=(
+            'Deprecated (LLMOPS_TENANTS_FILE: a tenant\'s cache part): per-tenant overrides (JSON), e.g. {"acme": '
+            '{"enabled": true}}.'
+        ),
     )
+
+    def with_tenant_config(self, core: CoreSettings) -> CacheSettings:
+        """These settings with the tenant configuration's cache overrides (``LLMOPS_CACHE_TENANTS`` merged in).
+
+        Example:
+            >>> core = CoreSettings(tenants={"tenants": {"acme": {"cache": {"enabled": True}}}})
+            >>> CacheSettings().with_tenant_config(core).rule("acme").enabled
+            True
+
+        """
+        return self.model_copy(update={"tenants": core.tenant_config(self.tenants_source()).cache_overrides()})
+
+    def tenants_source(self) -> TenantSource:
+        """``LLMOPS_CACHE_TENANTS`` (deprecated) in the unified shape, to be merged."""
+        return TenantSource(
+            "LLMOPS_CACHE_TENANTS",
+            {"tenants": {name: {"cache": own.model_dump(exclude_unset=True)} for name, own in self.tenants.items()}},
+        )
 
     def rule(self, tenant: str) -> CacheRule:
         """The switch, threshold and TTL for ``tenant``."""

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from shared.messaging.settings import CoreSettings, TopicSettings
@@ -59,3 +61,53 @@ class TestTenantRequestTopics:
         """A tenant name must fit a topic name (and the envelope's 64 characters)."""
         with pytest.raises(ValueError, match="cannot name a topic"):
             TopicSettings(request_tenants=[name])
+
+
+class TestTenantConfiguration:
+    def test_nothing_configured(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Without LLMOPS_TENANTS(_FILE) no tenant is declared and the topics are as before."""
+        monkeypatch.delenv("LLMOPS_TENANTS", raising=False)
+        monkeypatch.delenv("LLMOPS_TENANTS_FILE", raising=False)
+        core = CoreSettings()
+        assert core.tenant_config().tenants == {}
+        assert core.topics.request_tenants == []
+
+    def test_the_file_is_read_at_start(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        """LLMOPS_TENANTS_FILE is loaded and its request-topic tenants join the topics."""
+        path = tmp_path / "tenants.yaml"
+        path.write_text("tenants:\n  acme: {request_topic: true}\n")
+        monkeypatch.setenv("LLMOPS_TENANTS_FILE", str(path))
+        core = CoreSettings()
+        assert core.topics.request_tenants == ["acme"]
+        assert core.topics.tenant_request_topics() == {"llmops.requests.acme": "acme"}
+
+    def test_the_json_variable(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """LLMOPS_TENANTS holds the same shape as JSON."""
+        monkeypatch.setenv("LLMOPS_TENANTS", '{"tenants": {"acme": {"quota": {"tokens_per_day": 9}}}}')
+        assert CoreSettings().tenant_config().quota("acme").tokens_per_day == 9
+
+    def test_a_mistake_fails_at_start(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A mistake stops the settings from loading, naming the tenant and the field."""
+        monkeypatch.setenv("LLMOPS_TENANTS", '{"tenants": {"acme": {"request_topics": true}}}')
+        with pytest.raises(ValueError, match="tenant 'acme': request_topics: unknown key"):
+            CoreSettings()
+
+    def test_not_both(self, tmp_path: Path) -> None:
+        """The file and the JSON variable are one or the other."""
+        with pytest.raises(ValueError, match="not both"):
+            CoreSettings(tenants_file=tmp_path / "t.yaml", tenants={})
+
+    def test_old_request_tenants_still_work(self) -> None:
+        """LLMOPS_TOPIC_REQUEST_TENANTS adds to the configuration's request-topic tenants."""
+        core = CoreSettings(
+            topics=TopicSettings(request_tenants=["acme"]), tenants={"tenants": {"globex": {"request_topic": True}}}
+        )
+        assert set(core.topics.request_tenants) == {"acme", "globex"}
+        assert core.tenant_config().tenant("acme").request_topic is True
+
+    def test_old_and_new_disagreeing_fail(self) -> None:
+        """A tenant given a topic by the old variable and refused one by the file fails, naming both."""
+        with pytest.raises(ValueError, match="request_topic is false in LLMOPS_TENANTS but true in LLMOPS_TOPIC"):
+            CoreSettings(
+                topics=TopicSettings(request_tenants=["acme"]), tenants={"tenants": {"acme": {"request_topic": False}}}
+            )
