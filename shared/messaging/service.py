@@ -123,6 +123,11 @@ class StageService:
         self._bind_side_inputs()
 
     @property
+    def input_topic(self) -> str:
+        """The topic of this stage's input role (requests: the shared topic; tenants' own topics join it)."""
+        return topic_of(self.spec.input, self.settings.core.topics)
+
+    @property
     def group_id(self) -> str:
         """The consumer group of this stage's replicas."""
         return self.settings.group_id or f"llmops-{self.name}"

@@ -8,6 +8,8 @@ from services.inference.batched_engine import BatchedLlamaEngine
 from services.inference.generator import Generator, chunk_envelope
 from services.inference.stage import generate_together
 from shared.components.registry import ModelRegistry
+from shared.contracts.stage import Outputs
+from shared.contracts.topology import Role
 from shared.messaging.envelope import ChatMessage, Envelope, Grounding, Prepared, Request, Safety, SamplingParams
 from shared.messaging.errors import PipelineError
 
@@ -212,6 +214,15 @@ class TestChunkEnvelope:
         assert (second.grounding, second.prepared) == (None, None)
 
 
+def only_generated(outputs: Outputs | Exception) -> Envelope | Exception:
+    """A record's outputs from ``generate_together``: exactly one, on the generated role (or its error)."""
+    if isinstance(outputs, Exception):
+        return outputs
+    assert [out.role for out in outputs] == [Role.GENERATED]
+    assert isinstance(outputs[0].message, Envelope)
+    return outputs[0].message
+
+
 class TestBatchedGenerator:
     """``LLMOPS_INFERENCE_PARALLEL`` > 1: the requests of a poll generate together in one model."""
 
@@ -237,7 +248,7 @@ class TestBatchedGenerator:
             envs = [ready(f"Tell me about {city}.", "gemma-3-270m", stream=i < 2) for i, city in enumerate(CITIES)]
             for env in envs:
                 env.safety = Safety(verdict="allow")
-            results = await generate_together(gen, envs)
+            results = [only_generated(out) for out in await generate_together(gen, envs)]
             assert isinstance(gen.engine, BatchedLlamaEngine)
             assert gen.engine.batcher is not None
             assert gen.engine.batcher.max_in_flight == 4
@@ -258,7 +269,7 @@ class TestBatchedGenerator:
         gen = self.batched(registry, models_dir, Sink())
         try:
             results = await generate_together(gen, [ready("Hi.", "gemma-3-270m"), ready("Hi.", "no-such-model")])
-            assert isinstance(results[0], Envelope)
+            assert isinstance(only_generated(results[0]), Envelope)
             assert isinstance(results[1], PipelineError)
             assert results[1].code == "unknown_model"
         finally:
