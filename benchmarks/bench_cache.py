@@ -41,16 +41,16 @@ from benchmarks.stages import read_values
 from services.preprocess.settings import PreprocessSettings
 from services.safety.cache_lookup import CacheLookup
 from services.safety.checker import SafetyChecker
-from services.safety.policy import SafetyPolicy
+from services.safety.policy_file import SafetyPolicy
 from services.safety.settings import SafetySettings
+from shared.cache import CacheEntry, CacheSettings, SemanticCache
 from shared.client import LlmopsClient
-from shared.components.cache import CacheEntry, CacheSettings, SemanticCache
-from shared.components.embedder import EMBEDDING_DIM, Embedder, encode_vector
-from shared.components.guards import GuardResources
-from shared.components.registry import ModelRegistry
+from shared.contracts.envelope import ChatMessage, Envelope, Grounding, Prepared, Request, Safety
 from shared.eval.suite import Case, Suite, load_suite
-from shared.messaging.envelope import ChatMessage, Envelope, Grounding, Prepared, Request, Safety
-from shared.messaging.settings import CoreSettings
+from shared.guards import GuardResources
+from shared.models.registry import ModelRegistry
+from shared.runtime.settings import CoreSettings
+from shared.text.embedder import EMBEDDING_DIM, Embedder, encode_vector
 
 __all__ = ["run"]
 

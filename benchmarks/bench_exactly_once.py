@@ -19,7 +19,7 @@ import time
 from benchmarks.pipeline import Split, embedded_stack, measure
 from benchmarks.report import Section, percentile, table
 from shared.client import LlmopsClient
-from shared.messaging.settings import CoreSettings
+from shared.runtime.settings import CoreSettings
 
 __all__ = ["run"]
 

@@ -47,19 +47,19 @@ from services.grounding.stage import build_grounder
 from services.postprocess.finisher import Finisher
 from services.postprocess.output_checks import OutputChecker, OutputContext
 from services.postprocess.polish import polish_answer
-from services.preprocess.policy import TYPO_METADATA_KEY
 from services.preprocess.preprocessor import Preprocessor
 from services.preprocess.settings import PreprocessSettings
 from services.preprocess.stage import build_preprocessor
+from services.preprocess.tenant_switches import TYPO_METADATA_KEY
 from services.safety.checker import SafetyChecker
 from services.safety.context_memo import ContextMemo
-from services.safety.policy import SafetyPolicy
-from shared.components.embedder import Embedder
-from shared.components.guards import GuardResources, PolicySet
-from shared.components.guards.output import OutputGuard, default_output_guards
-from shared.components.knowledge.store import KnowledgeStore
-from shared.components.knowledge.tokens import TokenCounter
-from shared.messaging.envelope import ChatMessage, Envelope, Request
+from services.safety.policy_file import SafetyPolicy
+from shared.contracts.envelope import ChatMessage, Envelope, Request
+from shared.guards import GuardResources, PolicySet
+from shared.guards.output_scan import OutputGuard, default_output_guards
+from shared.knowledge.store import KnowledgeStore
+from shared.knowledge.tokens import TokenCounter
+from shared.text.embedder import Embedder
 
 __all__ = ["run"]
 

@@ -19,7 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from benchmarks.pipeline import BROKER_NAMES, BROKERS, embedded_stack
 from benchmarks.report import Section, percentile, table
-from shared.messaging.runtime import run as run_on_configured_loop
+from shared.runtime.serve import run as run_on_configured_loop
 from shared.stack.brokers import BrokerKind
 from shared.stack.embedded import STAGES
 

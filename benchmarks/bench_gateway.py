@@ -26,9 +26,9 @@ import httpx
 
 from benchmarks.report import Section, percentile, table
 from shared.client import LlmopsClient
-from shared.components.model_store import ModelIntegrityError, ModelMissingError, ensure_local
-from shared.components.registry import ModelRegistry
-from shared.messaging.settings import CoreSettings, KafkaSettings, TopicSettings
+from shared.models.model_store import ModelIntegrityError, ModelMissingError, ensure_local
+from shared.models.registry import ModelRegistry
+from shared.runtime.settings import CoreSettings, KafkaSettings, TopicSettings
 from shared.stack.embedded import EmbeddedStack, free_port
 from shared.stack.tansu import TansuBroker
 

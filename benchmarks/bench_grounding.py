@@ -22,13 +22,13 @@ from benchmarks.report import Section, percentile, table
 from services.grounding.entities import EntityExtractor
 from services.grounding.memory import ConversationMemory
 from services.grounding.retrieval import Retriever
-from shared.components.embedder import Embedder
-from shared.components.knowledge.chunking import Chunker
-from shared.components.knowledge.ingest import IngestWriter, prepare
-from shared.components.knowledge.settings import KnowledgeSettings
-from shared.components.knowledge.store import KnowledgeStore, StoredChunk
-from shared.components.knowledge.tokens import TokenCounter
-from shared.messaging.envelope import Turn
+from shared.contracts.envelope import Turn
+from shared.knowledge.chunking import Chunker
+from shared.knowledge.ingest import IngestWriter, prepare
+from shared.knowledge.settings import KnowledgeSettings
+from shared.knowledge.store import KnowledgeStore, StoredChunk
+from shared.knowledge.tokens import TokenCounter
+from shared.text.embedder import Embedder
 
 __all__ = ["run"]
 

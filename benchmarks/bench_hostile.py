@@ -19,9 +19,9 @@ from services.preprocess.language import LanguageDetector
 from services.preprocess.normalize import normalize_text
 from services.preprocess.typos import TypoCorrector
 from services.safety.checker import SafetyChecker
-from services.safety.policy import SafetyPolicy
-from shared.components.guards import GuardResources
-from shared.messaging.envelope import ChatMessage, Completion, Envelope, Grounding, Request
+from services.safety.policy_file import SafetyPolicy
+from shared.contracts.envelope import ChatMessage, Completion, Envelope, Grounding, Request
+from shared.guards import GuardResources
 
 __all__ = ["SHAPES", "run"]
 

@@ -19,9 +19,9 @@ from llama_cpp import Llama
 
 from benchmarks.report import Section, table
 from services.inference.generator import Generator
-from shared.components.registry import ModelRegistry
-from shared.messaging.envelope import ChatMessage, Envelope, Grounding, Prepared, Request, SamplingParams
-from shared.messaging.settings import CoreSettings
+from shared.contracts.envelope import ChatMessage, Envelope, Grounding, Prepared, Request, SamplingParams
+from shared.models.registry import ModelRegistry
+from shared.runtime.settings import CoreSettings
 
 __all__ = ["run"]
 

@@ -41,19 +41,7 @@ from services.inference.params import GenerationParams, resolve_params
 from services.postprocess.citations import is_marker_only
 from services.postprocess.finisher import EmptyAnswerError, Finisher
 from services.postprocess.output_checks import OutputChecker
-from shared.components.chat_render import render_plain
-from shared.components.embedder import Embedder
-from shared.components.knowledge.chunking import Chunker
-from shared.components.knowledge.ingest import IngestWriter, prepare
-from shared.components.knowledge.settings import KnowledgeSettings
-from shared.components.knowledge.store import KnowledgeStore
-from shared.components.knowledge.tokens import TokenCounter
-from shared.components.model_store import verified_path
-from shared.components.registry import ModelEntry, ModelRegistry
-from shared.eval.expectations import check_cites, check_contains
-from shared.eval.results import Outcome
-from shared.eval.suite import Case, Suite, load_suite
-from shared.messaging.envelope import (
+from shared.contracts.envelope import (
     ChatMessage,
     Completion,
     Document,
@@ -62,7 +50,19 @@ from shared.messaging.envelope import (
     Request,
     SamplingParams,
 )
-from shared.messaging.settings import CoreSettings
+from shared.eval.expectations import check_cites, check_contains
+from shared.eval.results import Outcome
+from shared.eval.suite import Case, Suite, load_suite
+from shared.knowledge.chunking import Chunker
+from shared.knowledge.ingest import IngestWriter, prepare
+from shared.knowledge.settings import KnowledgeSettings
+from shared.knowledge.store import KnowledgeStore
+from shared.knowledge.tokens import TokenCounter
+from shared.models.chat_render import render_plain
+from shared.models.model_store import verified_path
+from shared.models.registry import ModelEntry, ModelRegistry
+from shared.runtime.settings import CoreSettings
+from shared.text.embedder import Embedder
 
 __all__ = ["NAIVE", "Answer", "Score", "naive_messages", "run", "score_answers"]
 

@@ -36,9 +36,9 @@ from services.inference.batched_engine import BatchedLlamaEngine
 from services.inference.batching import SequenceRequest
 from services.inference.params import GenerationParams
 from shared.client import LlmopsClient
-from shared.components.model_store import ModelIntegrityError, ModelMissingError, ensure_local
-from shared.components.registry import ModelRegistry
-from shared.messaging.settings import CoreSettings
+from shared.models.model_store import ModelIntegrityError, ModelMissingError, ensure_local
+from shared.models.registry import ModelRegistry
+from shared.runtime.settings import CoreSettings
 from shared.stack.embedded import free_port
 from shared.stack.processes import http_status, stop_process
 

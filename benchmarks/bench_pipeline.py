@@ -19,9 +19,9 @@ from benchmarks.pipeline import BROKER_NAMES, BROKERS, LONG_PROMPTS, PROMPTS, Sp
 from benchmarks.report import Section, percentile, table
 from benchmarks.stages import capture_inputs, stage_throughput
 from shared.client import LlmopsClient
-from shared.components.registry import ModelRegistry
-from shared.messaging.envelope import Envelope
-from shared.messaging.settings import CoreSettings
+from shared.contracts.envelope import Envelope
+from shared.models.registry import ModelRegistry
+from shared.runtime.settings import CoreSettings
 from shared.stack.brokers import BrokerKind
 from shared.stack.embedded import STAGES
 

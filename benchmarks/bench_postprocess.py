@@ -15,10 +15,7 @@ from services.postprocess.finisher import Finisher
 from services.postprocess.output_checks import OutputChecker, OutputContext
 from services.postprocess.polish import polish_answer
 from services.postprocess.stream import StreamGate
-from shared.components.model_store import ModelIntegrityError, ModelMissingError, ensure_local
-from shared.components.registry import ModelRegistry
-from shared.components.tokenizer import ChatTokenizer
-from shared.messaging.envelope import (
+from shared.contracts.envelope import (
     ChatMessage,
     Chunk,
     Completion,
@@ -28,7 +25,10 @@ from shared.messaging.envelope import (
     Prepared,
     Request,
 )
-from shared.messaging.settings import CoreSettings
+from shared.models.model_store import ModelIntegrityError, ModelMissingError, ensure_local
+from shared.models.registry import ModelRegistry
+from shared.models.tokenizer import ChatTokenizer
+from shared.runtime.settings import CoreSettings
 
 __all__ = ["run"]
 

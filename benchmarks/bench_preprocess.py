@@ -27,9 +27,9 @@ from services.preprocess.app import create_service
 from services.preprocess.preprocessor import STEPS, Preprocessor
 from services.preprocess.settings import PreprocessSettings
 from services.preprocess.stage import build_preprocessor
-from shared.messaging.envelope import ChatMessage, Envelope, Request
-from shared.messaging.service import raw_body
-from shared.messaging.settings import CoreSettings, KafkaSettings, TopicSettings
+from shared.contracts.envelope import ChatMessage, Envelope, Request
+from shared.runtime.service import raw_body
+from shared.runtime.settings import CoreSettings, KafkaSettings, TopicSettings
 from shared.stack.embedded import free_port
 from shared.stack.tansu import TansuBroker
 from shared.stack.topics import ensure_topics

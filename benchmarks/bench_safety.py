@@ -13,8 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks.report import Section, percentile, table
-from shared.components.embedder import Embedder
-from shared.components.guards import GuardResources, GuardSuite, PolicySet
+from shared.guards import GuardResources, GuardSuite, PolicySet
+from shared.text.embedder import Embedder
 
 __all__ = ["run"]
 

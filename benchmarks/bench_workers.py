@@ -13,9 +13,9 @@ import os
 
 from benchmarks.gpu_workers import measure
 from benchmarks.report import Section, table
-from shared.components.model_store import ModelIntegrityError, ModelMissingError, ensure_local
-from shared.components.registry import ModelRegistry
-from shared.messaging.settings import CoreSettings
+from shared.models.model_store import ModelIntegrityError, ModelMissingError, ensure_local
+from shared.models.registry import ModelRegistry
+from shared.runtime.settings import CoreSettings
 
 __all__ = ["run"]
 

@@ -25,9 +25,9 @@ def measure(model: str, sequences: list[int], *, gpu: bool, tokens: int, request
     """(sequences, aggregate tokens/s, GPU layers) for each count, on one engine sized for the largest."""
     from services.inference.batched_engine import BatchedLlamaEngine  # noqa: PLC0415 - after the CLI parsed
     from services.inference.params import GenerationParams  # noqa: PLC0415
-    from shared.components.registry import ModelRegistry  # noqa: PLC0415
-    from shared.messaging.envelope import ChatMessage  # noqa: PLC0415
-    from shared.messaging.settings import CoreSettings  # noqa: PLC0415
+    from shared.contracts.envelope import ChatMessage  # noqa: PLC0415
+    from shared.models.registry import ModelRegistry  # noqa: PLC0415
+    from shared.runtime.settings import CoreSettings  # noqa: PLC0415
 
     entry = ModelRegistry.load().get(model)
     engine = BatchedLlamaEngine(

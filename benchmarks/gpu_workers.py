@@ -36,9 +36,9 @@ class _Job:
 def _worker(job: _Job, barrier: Barrier, out: mp.Queue) -> None:  # type: ignore[type-arg]
     from services.inference.engine import LlamaEngine  # noqa: PLC0415 - imported in the child process
     from services.inference.params import GenerationParams  # noqa: PLC0415
-    from shared.components.registry import ModelRegistry  # noqa: PLC0415
-    from shared.messaging.envelope import ChatMessage  # noqa: PLC0415
-    from shared.messaging.settings import CoreSettings  # noqa: PLC0415
+    from shared.contracts.envelope import ChatMessage  # noqa: PLC0415
+    from shared.models.registry import ModelRegistry  # noqa: PLC0415
+    from shared.runtime.settings import CoreSettings  # noqa: PLC0415
 
     entry = ModelRegistry.load().get(job.model)
     path = entry.path_in(CoreSettings().models_dir)

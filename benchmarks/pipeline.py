@@ -16,8 +16,8 @@ from pathlib import Path
 
 from benchmarks.report import percentile
 from shared.client import LlmopsClient
-from shared.messaging.envelope import Envelope
-from shared.messaging.settings import CoreSettings, KafkaSettings, TopicSettings
+from shared.contracts.envelope import Envelope
+from shared.runtime.settings import CoreSettings, KafkaSettings, TopicSettings
 from shared.stack.brokers import BrokerKind
 from shared.stack.embedded import STAGES, EmbeddedStack, free_port
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from shared.messaging.envelope import Envelope
-from shared.messaging.settings import CoreSettings, TopicSettings
+from shared.contracts.envelope import Envelope
+from shared.runtime.settings import CoreSettings, TopicSettings
 from shared.stack.embedded import STAGES, EmbeddedStack
 from shared.stack.topics import ensure_topics
 

@@ -25,12 +25,12 @@ from services.inference.app import create_service as inference
 from services.postprocess.app import create_service as postprocess
 from services.preprocess.app import create_service as preprocess
 from services.safety.app import create_service as safety
-from shared.components.cache import CacheEntry
-from shared.components.usage import UsageRecord
+from shared.cache import CacheEntry
+from shared.contracts.envelope import Envelope, Turn
 from shared.contracts.topology import Role, spec_for, topic_of
-from shared.messaging.envelope import Envelope, Turn
-from shared.messaging.service import StageService
-from shared.messaging.settings import TopicSettings
+from shared.models.usage import UsageRecord
+from shared.runtime.service import StageService
+from shared.runtime.settings import TopicSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "asyncapi.yaml"

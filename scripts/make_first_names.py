@@ -1,6 +1,6 @@
 """Write the first-name list the PERSON detector uses: given names of 20 locales from Faker's person providers.
 
-    PYTHONPATH=. python scripts/make_first_names.py  # writes shared/components/guards/first_names.txt
+    PYTHONPATH=. python scripts/make_first_names.py  # writes shared/guards/first_names.txt
 
 Faker (MIT licence, pinned in pyproject's dev extras) ships given-name lists per locale; the
 names of two to thirteen letters are kept, sorted, one per line. Faker is not needed at run time.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import faker
 
-OUT = Path(__file__).resolve().parents[1] / "shared" / "components" / "guards" / "first_names.txt"
+OUT = Path(__file__).resolve().parents[1] / "shared" / "guards" / "first_names.txt"
 LOCALES = (
     "en_US", "en_GB", "en_IE", "en_IN", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "pt_PT", "pt_BR",
     "pl_PL", "tr_TR", "sv_SE", "no_NO", "da_DK", "cs_CZ", "fi_FI", "ar_AA", "ja_JP",

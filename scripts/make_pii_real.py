@@ -22,7 +22,7 @@ import re
 import sys
 from pathlib import Path
 
-from shared.components.guards.detectors import luhn_valid
+from shared.guards.detectors import luhn_valid
 
 OUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "safety" / "pii_real.jsonl"
 _MARK = re.compile(r"\[\[([A-Z_]+):(.+?)\]\]", re.DOTALL)

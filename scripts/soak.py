@@ -22,7 +22,7 @@ from collections import Counter
 from pathlib import Path
 
 from shared.client import LlmopsClient
-from shared.messaging.settings import CoreSettings, KafkaSettings, TopicSettings
+from shared.runtime.settings import CoreSettings, KafkaSettings, TopicSettings
 from shared.stack.embedded import EmbeddedStack, free_port
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,7 +14,7 @@ Thresholds are chosen on those held-out scores, never on a model's own training 
 ``prompt`` threshold at ``--target-fpr`` over every held-out benign line, the ``document``
 threshold at ``--target-fpr`` over the held-out benign documents (clean emails, pages, tool
 outputs). The in-distribution dev score (fit on the training file and the own lines, score the
-dev file) is recorded next to it. Writes ``shared/components/guards/injection_model.npz`` and
+dev file) is recorded next to it. Writes ``shared/guards/injection_model.npz`` and
 ``injection_model.json`` (thresholds, data files with sha256, LOSO report, dev score).
 """
 
@@ -30,9 +30,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from shared.components.embedder import Embedder
-from shared.components.guards.injection import FLAG_NAMES, STRONG_FLAGS, STRONG_SCORE, features, heuristic_hits
-from shared.components.guards.training import (
+from shared.guards.injection import FLAG_NAMES, STRONG_FLAGS, STRONG_SCORE, features, heuristic_hits
+from shared.guards.training import (
     Dataset,
     fit_logistic,
     held_out_scores,
@@ -42,9 +41,10 @@ from shared.components.guards.training import (
     sha256,
     source_weights,
 )
+from shared.text.embedder import Embedder
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "shared" / "components" / "guards"
+OUT = ROOT / "shared" / "guards"
 SHARED = ROOT.parent / "shared" / "data" / "safety"
 DEFAULT_FILES = (
     SHARED / "injection_train.jsonl",

@@ -13,11 +13,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faststream.kafka import KafkaBroker
 
-from shared.components.model_store import ModelIntegrityError, ModelMissingError, ensure_local
-from shared.components.registry import ModelRegistry
-from shared.messaging.envelope import ChatMessage, Envelope, Request
-from shared.messaging.service import raw_body
-from shared.messaging.settings import CoreSettings, KafkaSettings, TopicSettings
+from shared.contracts.envelope import ChatMessage, Envelope, Request
+from shared.models.model_store import ModelIntegrityError, ModelMissingError, ensure_local
+from shared.models.registry import ModelRegistry
+from shared.runtime.service import raw_body
+from shared.runtime.settings import CoreSettings, KafkaSettings, TopicSettings
 from shared.stack.embedded import free_port
 from shared.stack.kafka import KafkaJarsError, KafkaServer, kafka_libs, verify_jars
 from shared.stack.tansu import TansuBroker

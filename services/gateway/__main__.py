@@ -6,7 +6,7 @@ import uvicorn
 
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
-from shared.messaging.logging import configure_logging
+from shared.runtime.logging import configure_logging
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.components.registry import ModelRegistry
+from shared.models.registry import ModelRegistry
 
 __all__ = ["model_card"]
 

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from services.gateway.gateway import Gateway
 from services.gateway.protocol import ApiError, ChatCompletionRequest, answer_error, chunk_body, completion_body, sse
-from shared.messaging.envelope import Envelope
+from shared.contracts.envelope import Envelope
 
 __all__ = ["Completions", "error_response", "read_body", "remaining_text"]
 

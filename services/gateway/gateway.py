@@ -14,12 +14,12 @@ from services.gateway.protocol import ApiError, ChatCompletionRequest
 from services.gateway.settings import GatewaySettings
 from services.gateway.stats import PipelineStats
 from shared.client import BROKER_ERRORS, LlmopsClient
-from shared.components.registry import ModelRegistry, UnknownModelError
-from shared.messaging.envelope import Envelope
-from shared.messaging.lag import LagProbe
-from shared.messaging.logging import get_logger
-from shared.messaging.security import BrokerAuthError, check_broker_access
-from shared.messaging.shadow import SHADOW_ONLY_KEYS
+from shared.contracts.envelope import Envelope
+from shared.contracts.shadow import SHADOW_ONLY_KEYS
+from shared.models.registry import ModelRegistry, UnknownModelError
+from shared.runtime.lag import LagProbe
+from shared.runtime.logging import get_logger
+from shared.runtime.security import BrokerAuthError, check_broker_access
 from shared.stack.topics import ensure_topics
 
 # The broker away (a connection or Kafka error) or the client refusing to start: retry later.

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from shared.messaging.envelope import ChatMessage, Envelope, SamplingParams
+from shared.contracts.envelope import ChatMessage, Envelope, SamplingParams
 
 __all__ = [
     "ApiError",

@@ -10,9 +10,9 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.gateway.auth import AuthConfig
-from shared.components.registry import ModelRegistry
-from shared.messaging.secrets import DefaultSecretError, default_api_key_hashes
-from shared.messaging.settings import CoreSettings
+from shared.models.registry import ModelRegistry
+from shared.runtime.secrets import DefaultSecretError, default_api_key_hashes
+from shared.runtime.settings import CoreSettings
 from shared.tenants.checks import check_registry
 
 __all__ = ["GatewaySettings"]

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.messaging.envelope import Envelope
+from shared.contracts.envelope import Envelope
 
 __all__ = ["PipelineStats"]
 

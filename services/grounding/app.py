@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.grounding.settings import GroundingSettings
 from services.grounding.stage import GroundingStage
-from shared.messaging.service import StageService
+from shared.runtime.service import StageService
 
 __all__ = ["create_service"]
 

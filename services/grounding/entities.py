@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.components.nlp import NER_ONLY, load_spacy
-from shared.messaging.envelope import Entity
+from shared.contracts.envelope import Entity
+from shared.text.nlp import NER_ONLY, load_spacy
 
 __all__ = ["ENTITY_LABELS", "EntityExtractor"]
 

@@ -13,12 +13,12 @@ from services.grounding.entities import EntityExtractor
 from services.grounding.memory import ConversationMemory, estimate_tokens
 from services.grounding.retrieval import Retriever
 from services.grounding.templates import PromptTemplate, TemplateStore, UnknownTemplateError
-from shared.components.chat_render import render_plain
-from shared.components.embedder import Embedder, decode_vector
-from shared.messaging.envelope import ChatMessage, Document, Entity, Envelope, Grounding, Prepared
-from shared.messaging.errors import PipelineError
-from shared.messaging.logging import get_logger
-from shared.messaging.shadow import is_shadow
+from shared.contracts.envelope import ChatMessage, Document, Entity, Envelope, Grounding, Prepared
+from shared.contracts.errors import PipelineError
+from shared.contracts.shadow import is_shadow
+from shared.models.chat_render import render_plain
+from shared.runtime.logging import get_logger
+from shared.text.embedder import Embedder, decode_vector
 
 __all__ = ["Grounder"]
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from shared.messaging.envelope import MemoryTurn, Turn
+from shared.contracts.envelope import MemoryTurn, Turn
 
 __all__ = ["ConversationMemory", "estimate_tokens"]
 

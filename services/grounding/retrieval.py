@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from shared.components.knowledge.store import KnowledgeStore, SearchHit
-from shared.messaging.envelope import Document, Entity
+from shared.contracts.envelope import Document, Entity
+from shared.knowledge.store import KnowledgeStore, SearchHit
 
 __all__ = ["Retriever", "keywords", "mmr"]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from shared.components.knowledge.settings import KnowledgeSettings
-from shared.messaging.settings import StageSettings
+from shared.knowledge.settings import KnowledgeSettings
+from shared.runtime.settings import StageSettings
 from shared.tenants import TenantSource
 from shared.tenants.checks import check_templates
 

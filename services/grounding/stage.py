@@ -15,15 +15,15 @@ from services.grounding.memory import ConversationMemory
 from services.grounding.retrieval import Retriever
 from services.grounding.settings import GroundingSettings
 from services.grounding.templates import TemplateStore
-from shared.components.embedder import Embedder
-from shared.components.knowledge.ingest import IngestCommand, IngestProgress, IngestWriter
-from shared.components.knowledge.store import KnowledgeStore, StoreUnavailableError
-from shared.components.knowledge.tokens import TokenCounter
+from shared.contracts.envelope import Envelope, Turn
 from shared.contracts.stage import Output, Outputs, SideHandler, Stage, StageContext
 from shared.contracts.topology import Role
-from shared.messaging.envelope import Envelope, Turn
-from shared.messaging.logging import get_logger
-from shared.messaging.secrets import refuse_default_secrets
+from shared.knowledge.ingest import IngestCommand, IngestProgress, IngestWriter
+from shared.knowledge.store import KnowledgeStore, StoreUnavailableError
+from shared.knowledge.tokens import TokenCounter
+from shared.runtime.logging import get_logger
+from shared.runtime.secrets import refuse_default_secrets
+from shared.text.embedder import Embedder
 
 __all__ = ["GroundingStage", "build_grounder", "open_store"]
 

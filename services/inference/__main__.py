@@ -5,7 +5,7 @@ import argparse
 from services.inference.app import create_service
 from services.inference.settings import InferenceSettings
 from services.inference.workers import WorkerPool
-from shared.messaging.runtime import serve
+from shared.runtime.serve import serve
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m services.inference")

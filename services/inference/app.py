@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.inference.settings import InferenceSettings
 from services.inference.stage import InferenceStage
-from shared.messaging.service import StageService
+from shared.runtime.service import StageService
 
 __all__ = ["create_service"]
 

@@ -19,9 +19,9 @@ from llama_cpp import Llama
 from services.inference.batching import SequenceBatcher, SequenceRequest
 from services.inference.engine import Generation, LlamaEngine, TextSink, _discard
 from services.inference.params import GenerationParams
-from shared.components.registry import ModelEntry
-from shared.components.tokenizer import ChatTokenizer
-from shared.messaging.envelope import ChatMessage
+from shared.contracts.envelope import ChatMessage
+from shared.models.registry import ModelEntry
+from shared.models.tokenizer import ChatTokenizer
 
 __all__ = ["BatchedLlamaEngine", "KvCacheTooLargeError", "available_memory_bytes", "kv_bytes_per_token"]
 

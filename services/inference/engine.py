@@ -16,10 +16,10 @@ from llama_cpp import Llama
 from services.inference.params import GenerationParams
 from services.inference.prompt_cache import PromptCache, common_prefix
 from services.inference.text_stream import StopScanner
-from shared.components.chat_render import PLAIN_STOPS
-from shared.components.registry import ModelEntry
-from shared.components.tokenizer import ChatTokenizer
-from shared.messaging.envelope import ChatMessage
+from shared.contracts.envelope import ChatMessage
+from shared.models.chat_render import PLAIN_STOPS
+from shared.models.registry import ModelEntry
+from shared.models.tokenizer import ChatTokenizer
 
 __all__ = [
     "ContextOverflowError",

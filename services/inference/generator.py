@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from services.inference.engine import ContextOverflowError, Generation, LlamaEngine
-from services.inference.metrics import InferenceMetrics
 from services.inference.params import InvalidParamsError, resolve_params
-from shared.components.model_store import ModelIntegrityError, ModelMissingError, ensure_local, verified_path
-from shared.components.registry import ModelEntry, ModelRegistry, UnknownModelError
-from shared.messaging.envelope import Chunk, Completion, Envelope, ErrorInfo
-from shared.messaging.errors import PipelineError
-from shared.messaging.logging import get_logger
+from services.inference.worker_metrics import InferenceMetrics
+from shared.contracts.envelope import Chunk, Completion, Envelope, ErrorInfo
+from shared.contracts.errors import PipelineError
+from shared.models.model_store import ModelIntegrityError, ModelMissingError, ensure_local, verified_path
+from shared.models.registry import ModelEntry, ModelRegistry, UnknownModelError
+from shared.runtime.logging import get_logger
 
 __all__ = ["ChunkSink", "Generator", "chunk_envelope"]
 

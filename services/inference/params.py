@@ -9,8 +9,8 @@ from typing import TypeVar
 
 from llama_cpp import LlamaGrammar
 
-from shared.components.registry import ModelEntry
-from shared.messaging.envelope import SamplingParams
+from shared.contracts.envelope import SamplingParams
+from shared.models.registry import ModelEntry
 
 __all__ = ["GenerationParams", "InvalidParamsError", "resolve_params"]
 

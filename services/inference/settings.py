@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from shared.messaging.settings import StageSettings
+from shared.runtime.settings import StageSettings
 
 __all__ = ["InferenceSettings"]
 

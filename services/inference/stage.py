@@ -13,13 +13,13 @@ import asyncio
 from services.inference.batched_engine import BatchedLlamaEngine
 from services.inference.engine import LlamaEngine, gpu_offload_supported, resolve_gpu_layers
 from services.inference.generator import Generator
-from services.inference.metrics import InferenceMetrics
 from services.inference.settings import InferenceSettings
-from shared.components.registry import ModelRegistry
+from services.inference.worker_metrics import InferenceMetrics
+from shared.contracts.envelope import Envelope
 from shared.contracts.stage import Delivery, Output, Outputs, Stage, StageContext
 from shared.contracts.topology import Role
-from shared.messaging.envelope import Envelope
-from shared.messaging.logging import get_logger
+from shared.models.registry import ModelRegistry
+from shared.runtime.logging import get_logger
 
 __all__ = ["InferenceStage", "engine_options", "generate_together"]
 

@@ -16,8 +16,8 @@ import sys
 import time
 
 from services.inference.settings import InferenceSettings
-from shared.messaging.health import HealthServer
-from shared.messaging.logging import configure_logging, get_logger
+from shared.runtime.health import HealthServer
+from shared.runtime.logging import configure_logging, get_logger
 from shared.stack.embedded import free_port
 from shared.stack.processes import http_status, spawn, stop_process
 

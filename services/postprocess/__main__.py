@@ -1,7 +1,7 @@
 """``python -m services.postprocess``."""
 
 from services.postprocess.app import create_service
-from shared.messaging.runtime import serve
+from shared.runtime.serve import serve
 
 if __name__ == "__main__":
     serve(create_service().run())

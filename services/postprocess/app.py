@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.postprocess.settings import PostprocessSettings
 from services.postprocess.stage import PostprocessStage
-from shared.messaging.service import StageService
+from shared.runtime.service import StageService
 
 __all__ = ["create_service"]
 

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from shared.messaging.envelope import Citation, Document
+from shared.contracts.envelope import Citation, Document
 
 __all__ = ["CitationResult", "attribute_sources", "is_marker_only", "map_citations"]
 

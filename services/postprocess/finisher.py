@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from services.postprocess.citations import attribute_sources, is_marker_only, map_citations
 from services.postprocess.output_checks import CheckResult, OutputChecker, OutputContext
 from services.postprocess.polish import polish_answer
-from shared.components.cache.keys import is_shadow
-from shared.messaging.envelope import CacheHit, Envelope, Response, Safety, Turn, Usage
-from shared.messaging.errors import PipelineError
+from shared.cache.keys import is_shadow
+from shared.contracts.envelope import CacheHit, Envelope, Response, Safety, Turn, Usage
+from shared.contracts.errors import PipelineError
 
 __all__ = ["EmptyAnswerError", "Finished", "Finisher", "Restored", "restore_placeholders"]
 

@@ -1,8 +1,8 @@
 """Output checks on an answer: the shared ``OutputScanner`` under the tenant's output policy.
 
 The checks themselves (validators run directly, leakage, masks) live in
-``shared.components.guards.output``; the policy is the ``output`` section of the one guard
-policy file (``shared/components/guards/policy.yaml``, or ``LLMOPS_POSTPROCESS_POLICY_PATH``),
+``shared.guards.output_scan``; the policy is the ``output`` section of the one guard
+policy file (``shared/guards/policy.yaml``, or ``LLMOPS_POSTPROCESS_POLICY_PATH``),
 per tenant like the safety stage's. This module adds what the envelope gives: what the answer
 must not repeat (``OutputContext``) and the findings and refusal postprocess writes.
 """
@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from shared.components.guards.output import OutputGuard, OutputScanner
-from shared.components.guards.policy import PolicySet
-from shared.messaging.envelope import Envelope, Finding
+from shared.contracts.envelope import Envelope, Finding
+from shared.guards.output_scan import OutputGuard, OutputScanner
+from shared.guards.policy import PolicySet
 
 __all__ = ["CheckResult", "OutputChecker", "OutputContext"]
 

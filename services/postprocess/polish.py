@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from services.postprocess.grammar import GRAMMAR_RULES
 from services.postprocess.protect import SENTINEL, mask
-from shared.components.text import tidy_whitespace
+from shared.text.whitespace import tidy_whitespace
 
 __all__ = [
     "Polished",

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from shared.messaging.settings import StageSettings
+from shared.runtime.settings import StageSettings
 
 __all__ = ["PostprocessSettings"]
 
@@ -22,7 +22,7 @@ class PostprocessSettings(StageSettings):
     policy_path: Path | None = Field(
         default=None,
         description="Guard policy file (the safety stage's format; postprocess reads each tenant's `output` "
-        "section); shared/components/guards/policy.yaml when absent.",
+        "section); shared/guards/policy.yaml when absent.",
     )
     max_streams: int = Field(
         default=10_000, ge=1, description="Streamed answers buffered at once per replica; the oldest is dropped."

@@ -19,13 +19,13 @@ from services.postprocess.finisher import Finisher
 from services.postprocess.output_checks import OutputChecker
 from services.postprocess.settings import PostprocessSettings
 from services.postprocess.stream import StreamGate
-from shared.components.cache import CacheEntry, cacheable_answer
-from shared.components.guards.policy import PolicySet
-from shared.components.registry import ModelRegistry
-from shared.components.usage import usage_record
+from shared.cache import CacheEntry, cacheable_answer
+from shared.contracts.envelope import Envelope
 from shared.contracts.stage import Output, Outputs, Stage, StageContext
 from shared.contracts.topology import Role
-from shared.messaging.envelope import Envelope
+from shared.guards.policy import PolicySet
+from shared.models.registry import ModelRegistry
+from shared.models.usage import usage_record
 
 __all__ = ["PostprocessStage"]
 

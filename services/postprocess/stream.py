@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from services.postprocess.finisher import restore_placeholders
 from services.postprocess.output_checks import CheckResult, OutputChecker, OutputContext
 from services.postprocess.polish import strip_template_tokens
-from shared.messaging.envelope import Chunk, Envelope, Response
+from shared.contracts.envelope import Chunk, Envelope, Response
 
 __all__ = ["StreamGate"]
 

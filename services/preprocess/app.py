@@ -5,7 +5,7 @@ from __future__ import annotations
 from services.preprocess.preprocessor import Preprocessor
 from services.preprocess.settings import PreprocessSettings
 from services.preprocess.stage import PreprocessStage
-from shared.messaging.service import StageService
+from shared.runtime.service import StageService
 
 __all__ = ["create_service"]
 

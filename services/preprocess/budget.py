@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 
-from shared.messaging.envelope import ChatMessage
-from shared.messaging.errors import PipelineError
+from shared.contracts.envelope import ChatMessage
+from shared.contracts.errors import PipelineError
 
 __all__ = ["fit_to_budget"]
 

@@ -15,10 +15,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from shared.messaging.envelope import Envelope
-from shared.messaging.errors import PoisonMessageError
-from shared.messaging.records import load_json
-from shared.messaging.runner import ReceivedRecord, parse_envelope
+from shared.contracts.envelope import Envelope
+from shared.contracts.errors import PoisonMessageError
+from shared.runtime.records import load_json
+from shared.runtime.runner import ReceivedRecord, parse_envelope
 
 __all__ = ["parse_request", "record_request_id"]
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from services.preprocess.spans import segments
+from services.preprocess.protected_spans import segments
 
 #: How much of a prompt, in multiples of ``max_chars``, is looked at for its prose (the rest never decides).
 _HEAD_FACTOR = 8

@@ -2,7 +2,7 @@
 
 Returns the new text and the names of the repairs made, so the envelope records what
 was changed (nothing is silently altered). Code blocks, inline code, URLs, emails and
-numbers are kept byte-exact (``services.preprocess.spans``), with two exceptions made
+numbers are kept byte-exact (``services.preprocess.protected_spans``), with two exceptions made
 for safety and consistency everywhere: invisible and bidi-control characters are
 removed (they hide instructions, in code too: "Trojan Source") and line endings become
 ``\\n``.
@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import ftfy
 
-from services.preprocess.spans import Segment, segments
+from services.preprocess.protected_spans import Segment, segments
 
 __all__ = ["FrequencyFn", "normalize_text"]
 

@@ -10,14 +10,14 @@ from pathlib import Path
 from services.preprocess.budget import fit_to_budget
 from services.preprocess.language import LanguageDetector, LanguageGuess
 from services.preprocess.normalize import normalize_text
-from services.preprocess.policy import TenantPolicyFile
+from services.preprocess.tenant_switches import TenantPolicyFile
 from services.preprocess.typos import ModelVocabulary, TypoCorrector
-from shared.components.embedder import Embedder, encode_vector
-from shared.components.model_store import ModelIntegrityError, ModelMissingError, ensure_local
-from shared.components.registry import ModelRegistry, Resolution, UnknownModelError
-from shared.components.tokenizer import ChatTokenizer
-from shared.messaging.envelope import ChatMessage, Correction, Envelope, Prepared
-from shared.messaging.errors import PipelineError
+from shared.contracts.envelope import ChatMessage, Correction, Envelope, Prepared
+from shared.contracts.errors import PipelineError
+from shared.models.model_store import ModelIntegrityError, ModelMissingError, ensure_local
+from shared.models.registry import ModelRegistry, Resolution, UnknownModelError
+from shared.models.tokenizer import ChatTokenizer
+from shared.text.embedder import Embedder, encode_vector
 
 __all__ = ["STEPS", "Preprocessor"]
 

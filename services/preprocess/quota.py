@@ -22,11 +22,11 @@ from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from services.preprocess.policy import TenantPolicyFile
-from shared.components.usage import UsageRecord, served_key
-from shared.messaging.envelope import Envelope
-from shared.messaging.errors import PipelineError
-from shared.messaging.shadow import is_shadow
+from services.preprocess.tenant_switches import TenantPolicyFile
+from shared.contracts.envelope import Envelope
+from shared.contracts.errors import PipelineError
+from shared.contracts.shadow import is_shadow
+from shared.models.usage import UsageRecord, served_key
 
 __all__ = ["QuotaExceededError", "QuotaTracker"]
 

@@ -31,10 +31,10 @@ import fnmatch
 import re
 from collections.abc import Sequence
 
-from services.preprocess.policy import TenantPolicyFile
-from shared.messaging.envelope import Envelope
-from shared.messaging.errors import PipelineError
-from shared.messaging.shadow import is_shadow
+from services.preprocess.tenant_switches import TenantPolicyFile
+from shared.contracts.envelope import Envelope
+from shared.contracts.errors import PipelineError
+from shared.contracts.shadow import is_shadow
 
 __all__ = ["ReplyTopicNotAllowedError", "ReplyTopicPolicy"]
 

@@ -8,7 +8,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.preprocess.language import DEFAULT_CANDIDATES
-from shared.messaging.settings import StageSettings
+from shared.runtime.settings import StageSettings
 
 __all__ = ["PreprocessSettings"]
 

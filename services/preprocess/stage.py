@@ -20,23 +20,23 @@ from pydantic import ValidationError
 
 from services.preprocess.intake import parse_request
 from services.preprocess.language import LanguageDetector
-from services.preprocess.policy import tenant_policy
 from services.preprocess.preprocessor import Preprocessor
 from services.preprocess.quota import QuotaTracker
 from services.preprocess.reply_policy import ReplyTopicNotAllowedError, ReplyTopicPolicy
 from services.preprocess.settings import PreprocessSettings
+from services.preprocess.tenant_switches import tenant_policy
 from services.preprocess.tenant_topics import DEFAULT_TENANT, TenantMismatchError, TenantTopics
 from services.preprocess.typos import TypoCorrector
-from shared.components.embedder import Embedder
-from shared.components.registry import ModelRegistry
-from shared.components.usage import UsageRecord
+from shared.contracts.envelope import Envelope
+from shared.contracts.errors import PipelineError
 from shared.contracts.stage import Delivery, Output, Outputs, SideHandler, Stage, StageContext
 from shared.contracts.topology import Role
-from shared.messaging.envelope import Envelope
-from shared.messaging.errors import PipelineError
-from shared.messaging.logging import get_logger
-from shared.messaging.records import ReceivedRecord
-from shared.messaging.topic_reader import read_topic
+from shared.models.registry import ModelRegistry
+from shared.models.usage import UsageRecord
+from shared.runtime.logging import get_logger
+from shared.runtime.records import ReceivedRecord
+from shared.runtime.topic_reader import read_topic
+from shared.text.embedder import Embedder
 
 __all__ = ["PreprocessStage", "build_preprocessor"]
 

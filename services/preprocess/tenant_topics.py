@@ -17,10 +17,10 @@ request named), dead-lettered with the raw bytes and the source topic, logged an
 
 from __future__ import annotations
 
-from shared.messaging.envelope import Envelope
-from shared.messaging.errors import RefusedRequestError
-from shared.messaging.runner import ParseFn, ReceivedRecord
-from shared.messaging.settings import TopicSettings
+from shared.contracts.envelope import Envelope
+from shared.contracts.errors import RefusedRequestError
+from shared.runtime.runner import ParseFn, ReceivedRecord
+from shared.runtime.settings import TopicSettings
 
 __all__ = ["DEFAULT_TENANT", "TenantMismatchError", "TenantTopics"]
 

@@ -1,7 +1,7 @@
 """Cheap, guarded typo correction: SymSpell with its bundled English frequency dictionary.
 
 Only plain lowercase (or sentence-initial capitalised) words in prose are candidates.
-Code, URLs, emails and numbers (``services.preprocess.spans``), identifiers
+Code, URLs, emails and numbers (``services.preprocess.protected_spans``), identifiers
 (digits, underscores, dots, inner capitals), ALL CAPS words, capitalised words inside a
 sentence (proper names) and words the serving model's vocabulary has as one whole-word
 token are never touched. A correction is made only at edit distance 1 and when the best
@@ -16,8 +16,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from services.preprocess.spans import segments
-from shared.messaging.envelope import Correction
+from services.preprocess.protected_spans import segments
+from shared.contracts.envelope import Correction
 
 __all__ = ["KnowsWord", "ModelVocabulary", "TypoCorrector"]
 

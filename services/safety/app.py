@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from services.safety.settings import SafetySettings
 from services.safety.stage import SafetyStage
-from shared.components.cache import CacheSettings
-from shared.messaging.service import StageService
+from shared.cache import CacheSettings
+from shared.runtime.service import StageService
 
 __all__ = ["create_service"]
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from shared.components.cache import CacheEntry, CacheSettings, SemanticCache, cache_key, lookup_allowed
-from shared.components.embedder import decode_vector
-from shared.components.registry import ModelRegistry, UnknownModelError
-from shared.messaging.envelope import CacheHit, CacheInfo, Envelope
+from shared.cache import CacheEntry, CacheSettings, SemanticCache, cache_key, lookup_allowed
+from shared.contracts.envelope import CacheHit, CacheInfo, Envelope
+from shared.models.registry import ModelRegistry, UnknownModelError
+from shared.text.embedder import decode_vector
 
 __all__ = ["CacheLookup"]
 

@@ -7,15 +7,15 @@ import numpy.typing as npt
 import structlog
 
 from services.safety.context_memo import ContextMemo
-from services.safety.policy import SafetyPolicy
-from shared.components.chat_render import render_plain
-from shared.components.embedder import decode_vector
-from shared.components.guards import GuardResources, GuardSuite, Placeholders
-from shared.components.guards.findings import GuardFinding
-from shared.components.guards.suite import Stage
-from shared.messaging.envelope import ChatMessage, Document, Envelope, Finding, Safety
-from shared.messaging.errors import PipelineError
-from shared.messaging.shadow import POLICY_METADATA_KEY, is_shadow
+from services.safety.policy_file import SafetyPolicy
+from shared.contracts.envelope import ChatMessage, Document, Envelope, Finding, Safety
+from shared.contracts.errors import PipelineError
+from shared.contracts.shadow import POLICY_METADATA_KEY, is_shadow
+from shared.guards import GuardResources, GuardSuite, Placeholders
+from shared.guards.findings import GuardFinding
+from shared.guards.guard_suite import Stage
+from shared.models.chat_render import render_plain
+from shared.text.embedder import decode_vector
 
 __all__ = ["SafetyChecker"]
 

@@ -14,7 +14,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 
-from shared.components.guards.findings import GuardFinding
+from shared.guards.findings import GuardFinding
 
 __all__ = ["ContextMemo"]
 

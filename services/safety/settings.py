@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from shared.messaging.settings import StageSettings
+from shared.runtime.settings import StageSettings
 
 __all__ = ["SafetySettings"]
 

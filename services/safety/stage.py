@@ -16,15 +16,15 @@ import asyncio
 from services.safety.cache_lookup import CacheLookup
 from services.safety.checker import SafetyChecker
 from services.safety.context_memo import ContextMemo
-from services.safety.policy import SafetyPolicy
+from services.safety.policy_file import SafetyPolicy
 from services.safety.settings import SafetySettings
-from shared.components.cache import CacheEntry, CacheSettings
-from shared.components.embedder import Embedder
-from shared.components.guards import GuardResources
-from shared.components.registry import ModelRegistry
+from shared.cache import CacheEntry, CacheSettings
+from shared.contracts.envelope import Envelope
 from shared.contracts.stage import Delivery, Output, Outputs, SideHandler, Stage, StageContext, each
 from shared.contracts.topology import Role
-from shared.messaging.envelope import Envelope
+from shared.guards import GuardResources
+from shared.models.registry import ModelRegistry
+from shared.text.embedder import Embedder
 
 __all__ = ["SafetyStage", "route"]
 

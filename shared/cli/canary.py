@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 
 from shared.cli.usage import read_usage
-from shared.components.registry import ModelRegistry
-from shared.components.usage import parse_since
 from shared.eval.canary import CanaryReport, build_canary_report, write_canary_report
-from shared.messaging.settings import CoreSettings
+from shared.models.registry import ModelRegistry
+from shared.models.usage import parse_since
+from shared.runtime.settings import CoreSettings
 
 __all__ = ["add_parser", "run"]
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from shared.messaging.metadata import topic_partitions
-from shared.messaging.security import client_security_kwargs
-from shared.messaging.settings import CoreSettings
+from shared.runtime.metadata import topic_partitions
+from shared.runtime.security import client_security_kwargs
+from shared.runtime.settings import CoreSettings
 
 __all__ = ["DlqRecord", "add_parser", "read_dlq", "replay", "run"]
 

@@ -19,12 +19,12 @@ from tqdm import tqdm
 
 from shared.cli.ingest import run_ingest
 from shared.client import BROKER_ERRORS, LlmopsClient
-from shared.components.knowledge.settings import KnowledgeSettings
 from shared.eval.report import Report, build_report, write_report
 from shared.eval.results import EvalResult, read_results
-from shared.eval.runner import SuiteRunner
 from shared.eval.suite import Suite, SuiteError, load_suite
-from shared.messaging.settings import CoreSettings
+from shared.eval.suite_runner import SuiteRunner
+from shared.knowledge.settings import KnowledgeSettings
+from shared.runtime.settings import CoreSettings
 from shared.stack.embedded import EmbeddedStack, free_port
 
 __all__ = ["add_parser", "run"]

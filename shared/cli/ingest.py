@@ -19,17 +19,17 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from tqdm import tqdm
 
-from shared.components.embedder import Embedder
-from shared.components.knowledge.chunking import Chunker
-from shared.components.knowledge.documents import UnsupportedDocumentError, find_documents
-from shared.components.knowledge.ingest import IngestCommand, IngestProgress, IngestWriter, prepare
-from shared.components.knowledge.settings import KnowledgeSettings
-from shared.components.knowledge.store import KnowledgeStore, StoreUnavailableError
-from shared.components.knowledge.tokens import TokenCounter
-from shared.messaging.metadata import topic_partitions
-from shared.messaging.producers import start_producer
-from shared.messaging.security import client_security_kwargs
-from shared.messaging.settings import CoreSettings
+from shared.knowledge.chunking import Chunker
+from shared.knowledge.documents import UnsupportedDocumentError, find_documents
+from shared.knowledge.ingest import IngestCommand, IngestProgress, IngestWriter, prepare
+from shared.knowledge.settings import KnowledgeSettings
+from shared.knowledge.store import KnowledgeStore, StoreUnavailableError
+from shared.knowledge.tokens import TokenCounter
+from shared.runtime.metadata import topic_partitions
+from shared.runtime.producers import start_producer
+from shared.runtime.security import client_security_kwargs
+from shared.runtime.settings import CoreSettings
+from shared.text.embedder import Embedder
 
 __all__ = ["add_parser", "run_ingest"]
 

@@ -22,12 +22,12 @@ from shared.cli.ingest import add_parser as add_ingest_parser
 from shared.cli.ingest import run_ingest
 from shared.cli.render import format_answer, format_timings
 from shared.client import LlmopsClient
-from shared.components.knowledge.settings import KnowledgeSettings
-from shared.components.model_store import ModelIntegrityError, ModelMissingError, ensure_local, fetch_model
-from shared.components.registry import ModelRegistry
-from shared.messaging.envelope import Envelope
-from shared.messaging.logging import configure_logging
-from shared.messaging.settings import CoreSettings
+from shared.contracts.envelope import Envelope
+from shared.knowledge.settings import KnowledgeSettings
+from shared.models.model_store import ModelIntegrityError, ModelMissingError, ensure_local, fetch_model
+from shared.models.registry import ModelRegistry
+from shared.runtime.logging import configure_logging
+from shared.runtime.settings import CoreSettings
 from shared.stack.brokers import BROKER_KINDS
 from shared.stack.embedded import STAGES, EmbeddedStack
 from shared.stack.kafka import KAFKA_VERSION

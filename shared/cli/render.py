@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.messaging.envelope import Envelope
+from shared.contracts.envelope import Envelope
 
 __all__ = ["format_answer", "format_timings"]
 

@@ -17,8 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from shared.client import BROKER_ERRORS, LlmopsClient
-from shared.components.embedder import Embedder
-from shared.components.registry import ModelRegistry, UnknownModelError
+from shared.contracts.envelope import Envelope
 from shared.eval.comparison import ReplayReport, build_comparison, write_comparison
 from shared.eval.replay import (
     Candidate,
@@ -31,8 +30,9 @@ from shared.eval.replay import (
     read_requests,
     select_requests,
 )
-from shared.messaging.envelope import Envelope
-from shared.messaging.settings import CoreSettings
+from shared.models.registry import ModelRegistry, UnknownModelError
+from shared.runtime.settings import CoreSettings
+from shared.text.embedder import Embedder
 
 __all__ = ["add_parser", "run"]
 

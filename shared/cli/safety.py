@@ -39,8 +39,8 @@ def add_parsers(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``check`` or ``eval-safety``; the exit status is 0 (check: 0 allowed, 1 blocked)."""
-    from shared.components.guards import GuardSuite, OutputScanner, PolicySet  # noqa: PLC0415 - heavy, only here
-    from shared.components.guards.evaluate import evaluate_file  # noqa: PLC0415
+    from shared.guards import GuardSuite, OutputScanner, PolicySet  # noqa: PLC0415 - heavy, only here
+    from shared.guards.evaluate import evaluate_file  # noqa: PLC0415
 
     policy = PolicySet.load(args.policy).for_tenant(args.tenant)
     if args.command == "check":

@@ -19,12 +19,12 @@ from services.gateway.auth import AuthConfig, RateLimit
 from services.gateway.settings import GatewaySettings
 from services.grounding.settings import GroundingSettings
 from services.grounding.templates import TemplateStore
-from services.preprocess.policy import TenantPolicyFile
 from services.preprocess.reply_policy import ReplyTopicPolicy
 from services.preprocess.settings import PreprocessSettings
-from shared.components.cache import CacheSettings
-from shared.components.registry import ModelRegistry
-from shared.messaging.settings import CoreSettings
+from services.preprocess.tenant_switches import TenantPolicyFile
+from shared.cache import CacheSettings
+from shared.models.registry import ModelRegistry
+from shared.runtime.settings import CoreSettings
 from shared.tenants import TenantConfigError, TenantsConfig
 from shared.tenants.checks import check_registry, check_templates
 

@@ -12,9 +12,9 @@ from collections.abc import Iterable
 
 from pydantic import ValidationError
 
-from shared.components.usage import UsageRecord, UsageTotal, parse_since, summarize
-from shared.messaging.settings import CoreSettings
-from shared.messaging.topic_reader import read_topic
+from shared.models.usage import UsageRecord, UsageTotal, parse_since, summarize
+from shared.runtime.settings import CoreSettings
+from shared.runtime.topic_reader import read_topic
 
 __all__ = ["add_parser", "format_table", "read_usage", "run"]
 

@@ -23,12 +23,12 @@ from typing import Any, Self
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from shared.messaging.envelope import ChatMessage, Envelope, Request, SamplingParams
-from shared.messaging.metadata import topic_partitions
-from shared.messaging.producers import start_producer
-from shared.messaging.runner import envelope_headers
-from shared.messaging.security import BrokerAuthError, check_broker_access, client_security_kwargs
-from shared.messaging.settings import CoreSettings
+from shared.contracts.envelope import ChatMessage, Envelope, Request, SamplingParams
+from shared.runtime.metadata import topic_partitions
+from shared.runtime.producers import start_producer
+from shared.runtime.runner import envelope_headers
+from shared.runtime.security import BrokerAuthError, check_broker_access, client_security_kwargs
+from shared.runtime.settings import CoreSettings
 
 __all__ = ["BROKER_ERRORS", "LlmopsClient", "PipelineErrorAnswer"]
 

@@ -1,1 +1,1 @@
-"""What stages agree on: the declared topology and the shape of a stage's logic."""
+"""What stages agree on: the envelope and its errors, side-topic records, the topology, the Stage protocol."""

@@ -1,7 +1,7 @@
 """The shape of every stage's logic: a cheap constructor, ``warm_up``, and ``process`` over a batch.
 
 ``process`` returns, for each input envelope, its outputs as (role, message) pairs, or the
-exception that failed it. The runner (``shared.messaging.runner``) publishes every output in
+exception that failed it. The runner (``shared.runtime.runner``) publishes every output in
 order, each acknowledged before the next, with the pipeline's retries, ordering and commit rule;
 the stage never calls the broker. Single-message stages are batches of one.
 
@@ -21,9 +21,9 @@ from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel
 
+from shared.contracts.envelope import Envelope
 from shared.contracts.topology import Role, StageSpec, spec_for
-from shared.messaging.envelope import Envelope
-from shared.messaging.records import ReceivedRecord, parse_envelope
+from shared.runtime.records import ReceivedRecord, parse_envelope
 
 __all__ = ["Delivery", "Output", "Outputs", "SideHandler", "Stage", "StageContext", "each"]
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from shared.messaging.settings import TopicSettings
+from shared.runtime.settings import TopicSettings
 
 __all__ = [
     "STAGES",

@@ -23,10 +23,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from shared.components.registry import ModelRegistry
-from shared.components.usage import UsageRecord, dedupe
-from shared.eval.output import markdown_table, paired_bars, pyplot, save_figure, write_outputs
 from shared.eval.report import percentile
+from shared.eval.report_files import markdown_table, paired_bars, pyplot, save_figure, write_outputs
+from shared.models.registry import ModelRegistry
+from shared.models.usage import UsageRecord, dedupe
 
 __all__ = ["CanaryReport", "VariantSummary", "build_canary_report", "render_canary_markdown", "write_canary_report"]
 

@@ -21,9 +21,9 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, Field
 
-from shared.eval.output import markdown_table, paired_bars, pyplot, save_figure, write_outputs
 from shared.eval.replay import ReplayPair, TimeWindow
 from shared.eval.report import percentile
+from shared.eval.report_files import markdown_table, paired_bars, pyplot, save_figure, write_outputs
 from shared.eval.results import Outcome
 
 __all__ = [

@@ -27,15 +27,15 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared.cache.keys import CACHE_METADATA_KEY
 from shared.client import BROKER_ERRORS, LlmopsClient
-from shared.components.cache.keys import CACHE_METADATA_KEY
-from shared.components.usage import parse_since
+from shared.contracts.envelope import Envelope, new_request_id
+from shared.contracts.shadow import POLICY_METADATA_KEY, REPLAY_OF_METADATA_KEY, SHADOW_METADATA_KEY, is_shadow
 from shared.eval.results import Outcome
-from shared.eval.runner import bounded_gather
-from shared.messaging.envelope import Envelope, new_request_id
-from shared.messaging.settings import CoreSettings
-from shared.messaging.shadow import POLICY_METADATA_KEY, REPLAY_OF_METADATA_KEY, SHADOW_METADATA_KEY, is_shadow
-from shared.messaging.topic_reader import TopicRecord, read_window
+from shared.eval.suite_runner import bounded_gather
+from shared.models.usage import parse_since
+from shared.runtime.settings import CoreSettings
+from shared.runtime.topic_reader import TopicRecord, read_window
 
 __all__ = [
     "Candidate",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from shared.eval.output import markdown_table, paired_bars, pyplot, save_figure, write_outputs
+from shared.eval.report_files import markdown_table, paired_bars, pyplot, save_figure, write_outputs
 from shared.eval.results import EvalResult
 
 __all__ = ["ChangedCase", "ConfigurationSummary", "Rate", "Report", "build_report", "render_markdown", "write_report"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from shared.messaging.envelope import Envelope
+from shared.contracts.envelope import Envelope
 
 __all__ = ["CheckResult", "EvalResult", "Outcome", "read_results"]
 

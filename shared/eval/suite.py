@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from shared.messaging.envelope import SamplingParams
+from shared.contracts.envelope import SamplingParams
 
 __all__ = [
     "Case",

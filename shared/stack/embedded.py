@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.contracts.topology import STAGES
-from shared.messaging.logging import get_logger
-from shared.messaging.settings import CoreSettings
+from shared.runtime.logging import get_logger
+from shared.runtime.settings import CoreSettings
 from shared.stack.brokers import BrokerKind, BrokerProcess, client_env, make_broker_process
 from shared.stack.processes import free_port, http_status, spawn, stop_process
 from shared.stack.topics import ensure_topics

@@ -29,7 +29,7 @@ from pathlib import Path
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from shared.messaging.settings import default_data_dir
+from shared.runtime.settings import default_data_dir
 from shared.stack.processes import free_port, spawn, stop_process, wait_port
 
 __all__ = [

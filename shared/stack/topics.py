@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from shared.messaging.security import client_security_kwargs
-from shared.messaging.settings import KafkaSettings
+from shared.runtime.security import client_security_kwargs
+from shared.runtime.settings import KafkaSettings
 
 __all__ = ["ensure_topics"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from shared.components.registry import ModelRegistry
+from shared.models.registry import ModelRegistry
 from shared.tenants.config import TenantConfigError, TenantsConfig
 
 __all__ = ["check_registry", "check_templates"]

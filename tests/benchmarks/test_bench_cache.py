@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from benchmarks.bench_cache import _SUITE, _suite_hit_rates
-from shared.components.embedder import EMBEDDING_DIM
 from shared.eval.suite import Suite, load_suite, parse_suite
+from shared.text.embedder import EMBEDDING_DIM
 
 # Unit vectors by question: two originals per tenant, each paraphrase placed by hand.
 _AXES = {"Capital of France?": 0, "Capital of Japan?": 1, "Shrink the file?": 2, "Largest file?": 3}

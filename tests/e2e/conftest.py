@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.messaging.settings import CoreSettings
+from shared.runtime.settings import CoreSettings
 from shared.stack.brokers import client_env
 from shared.stack.embedded import EmbeddedStack, free_port
 from shared.stack.processes import http_status, spawn, stop_process

@@ -25,8 +25,8 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.client import LlmopsClient
-from shared.messaging.envelope import Envelope
-from shared.messaging.settings import CoreSettings, KafkaSettings, TopicSettings
+from shared.contracts.envelope import Envelope
+from shared.runtime.settings import CoreSettings, KafkaSettings, TopicSettings
 from shared.stack.brokers import client_env
 from shared.stack.embedded import EmbeddedStack
 from shared.stack.kafka import KafkaCluster

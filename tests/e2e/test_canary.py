@@ -16,9 +16,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from shared.cli.usage import read_usage
 from shared.client import LlmopsClient
-from shared.components.registry import ModelRegistry
-from shared.messaging.envelope import Envelope
-from shared.messaging.settings import CoreSettings
+from shared.contracts.envelope import Envelope
+from shared.models.registry import ModelRegistry
+from shared.runtime.settings import CoreSettings
 from shared.stack.embedded import EmbeddedStack, free_port
 from shared.stack.processes import http_status, spawn, stop_process
 from shared.stack.topics import ensure_topics
@@ -36,7 +36,7 @@ TWIN = f"{SMALL_MODEL}-twin"
 @pytest.fixture(scope="module")
 def registry_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The packaged registry plus a twin of the small model and two aliases: 90/10 chat/small, 50/50 small/twin."""
-    packaged = yaml.safe_load(files("shared.components").joinpath("models.yaml").read_text())
+    packaged = yaml.safe_load(files("shared.models").joinpath("models.yaml").read_text())
     packaged["models"][TWIN] = {"base": SMALL_MODEL, "description": "the small model under another name"}
     packaged["aliases"] = {
         "chat-canary": {"variants": [{"model": CHAT_MODEL, "weight": 90}, {"model": SMALL_MODEL, "weight": 10}]},

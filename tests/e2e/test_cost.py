@@ -13,9 +13,9 @@ from aiokafka import AIOKafkaProducer
 
 from shared.cli.usage import read_usage
 from shared.client import LlmopsClient, PipelineErrorAnswer
-from shared.components.usage import summarize
-from shared.messaging.envelope import Envelope
-from shared.messaging.settings import CoreSettings
+from shared.contracts.envelope import Envelope
+from shared.models.usage import summarize
+from shared.runtime.settings import CoreSettings
 from shared.stack.embedded import EmbeddedStack
 from tests.conftest import SMALL_MODEL, core_settings, tail_consumer
 

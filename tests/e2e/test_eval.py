@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from shared.eval.results import read_results
-from shared.messaging.settings import CoreSettings
+from shared.runtime.settings import CoreSettings
 from tests.conftest import CHAT_MODEL, SMALL_MODEL
 
 pytestmark = pytest.mark.e2e

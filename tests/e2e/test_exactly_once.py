@@ -21,8 +21,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared.client import LlmopsClient
-from shared.messaging.metadata import topic_partitions
-from shared.messaging.settings import CoreSettings
+from shared.runtime.metadata import topic_partitions
+from shared.runtime.settings import CoreSettings
 from shared.stack.brokers import client_env
 from shared.stack.embedded import STAGES, EmbeddedStack
 from tests.conftest import SMALL_MODEL, core_settings

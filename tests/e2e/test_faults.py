@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared.client import LlmopsClient
-from shared.messaging.settings import CoreSettings
+from shared.runtime.settings import CoreSettings
 from shared.stack.embedded import EmbeddedStack, ManagedService
 from tests.conftest import SMALL_MODEL, core_settings
 

@@ -7,7 +7,7 @@ import openai
 import pytest
 from playwright.async_api import async_playwright
 
-from shared.components.registry import ModelRegistry
+from shared.models.registry import ModelRegistry
 from shared.stack.embedded import STAGES
 from tests.e2e.conftest import GatewayEndpoint
 

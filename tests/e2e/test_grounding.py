@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from shared.client import LlmopsClient
-from shared.messaging.settings import CoreSettings
+from shared.runtime.settings import CoreSettings
 
 pytestmark = pytest.mark.e2e
 

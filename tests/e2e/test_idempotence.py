@@ -16,7 +16,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared.client import LlmopsClient
-from shared.messaging.settings import CoreSettings
+from shared.runtime.settings import CoreSettings
 from tests.infra.helpers import ROOT
 
 pytestmark = pytest.mark.e2e

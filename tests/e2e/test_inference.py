@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from shared.messaging.envelope import Envelope, Safety
-from shared.messaging.settings import CoreSettings
+from shared.contracts.envelope import Envelope, Safety
+from shared.runtime.settings import CoreSettings
 from shared.stack.embedded import free_port
 from shared.stack.processes import http_status, spawn, stop_process
 from shared.stack.topics import ensure_topics

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from shared.messaging.settings import CoreSettings
+from shared.runtime.settings import CoreSettings
 
 pytestmark = pytest.mark.e2e
 

@@ -21,8 +21,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from shared.messaging.envelope import Envelope, Safety
-from shared.messaging.settings import CoreSettings
+from shared.contracts.envelope import Envelope, Safety
+from shared.runtime.settings import CoreSettings
 from shared.stack.embedded import free_port
 from shared.stack.processes import http_status, spawn, stop_process
 from shared.stack.topics import ensure_topics

@@ -5,8 +5,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from shared.client import LlmopsClient, PipelineErrorAnswer
-from shared.messaging.envelope import Envelope
-from shared.messaging.settings import CoreSettings
+from shared.contracts.envelope import Envelope
+from shared.runtime.settings import CoreSettings
 from tests.conftest import tail_consumer
 
 pytestmark = pytest.mark.e2e

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from shared.messaging.settings import CoreSettings
+from shared.runtime.settings import CoreSettings
 from shared.stack.embedded import free_port
 from shared.stack.processes import http_status, spawn, stop_process
 from shared.stack.topics import ensure_topics

@@ -5,7 +5,7 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from shared.messaging.settings import CoreSettings
+from shared.runtime.settings import CoreSettings
 from tests.conftest import tail_consumer
 
 pytestmark = pytest.mark.e2e

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 from shared.cli.dlq import read_dlq
 from shared.client import LlmopsClient
-from shared.messaging.envelope import Envelope
-from shared.messaging.settings import CoreSettings
+from shared.contracts.envelope import Envelope
+from shared.runtime.settings import CoreSettings
 from shared.stack.embedded import STAGES, EmbeddedStack, ManagedService
 from tests.conftest import SMALL_MODEL, core_settings
 

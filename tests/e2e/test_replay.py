@@ -12,10 +12,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared.client import LlmopsClient
-from shared.messaging.envelope import Envelope, Turn
-from shared.messaging.metadata import topic_partitions
-from shared.messaging.settings import CoreSettings
-from shared.messaging.topic_reader import read_topic
+from shared.contracts.envelope import Envelope, Turn
+from shared.runtime.metadata import topic_partitions
+from shared.runtime.settings import CoreSettings
+from shared.runtime.topic_reader import read_topic
 from tests.conftest import SMALL_MODEL
 from tests.e2e.test_eval import llmops
 

@@ -1,7 +1,7 @@
 import pytest
 
 from shared.client import LlmopsClient
-from shared.messaging.settings import CoreSettings
+from shared.runtime.settings import CoreSettings
 
 pytestmark = pytest.mark.e2e
 

@@ -28,8 +28,8 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import GroupAuthorizationFailedError
 
 from shared.client import LlmopsClient
-from shared.messaging.security import BrokerAuthError, check_broker_access, client_security_kwargs
-from shared.messaging.settings import CoreSettings, KafkaSettings, TopicSettings
+from shared.runtime.security import BrokerAuthError, check_broker_access, client_security_kwargs
+from shared.runtime.settings import CoreSettings, KafkaSettings, TopicSettings
 from shared.stack.acls import Acl, apply_acls, grants, matrix_markdown, principals, read_acls
 from shared.stack.brokers import client_env
 from shared.stack.embedded import STAGES, EmbeddedStack

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from shared.messaging.envelope import Envelope
+from shared.contracts.envelope import Envelope
 from shared.stack.embedded import free_port
 from shared.stack.processes import http_status, spawn, stop_process
 from shared.stack.topics import ensure_topics

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from shared.components.guards.policy import PolicySet
-from shared.messaging.envelope import ChatMessage, Chunk, Completion, Envelope, Grounding, Prepared, Request
-from shared.messaging.runner import envelope_headers
-from shared.messaging.settings import CoreSettings
+from shared.contracts.envelope import ChatMessage, Chunk, Completion, Envelope, Grounding, Prepared, Request
+from shared.guards.policy import PolicySet
+from shared.runtime.runner import envelope_headers
+from shared.runtime.settings import CoreSettings
 from shared.stack.topics import ensure_topics
 from tests.conftest import core_settings, tail_consumer
 

@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 
 from shared.cli.dlq import read_dlq
 from shared.client import LlmopsClient
-from shared.messaging.settings import CoreSettings
+from shared.runtime.settings import CoreSettings
 from shared.stack.brokers import client_env
 from shared.stack.embedded import EmbeddedStack
 from tests.conftest import core_settings

@@ -18,8 +18,8 @@ from aiokafka import AIOKafkaProducer
 
 from shared.cli.usage import read_usage
 from shared.client import LlmopsClient
-from shared.messaging.envelope import Envelope
-from shared.messaging.settings import CoreSettings, TopicSettings
+from shared.contracts.envelope import Envelope
+from shared.runtime.settings import CoreSettings, TopicSettings
 from shared.stack.embedded import EmbeddedStack
 from tests.conftest import SMALL_MODEL, core_settings, make_envelope, tail_consumer
 from tests.e2e.test_grounding import llmops

@@ -19,10 +19,10 @@ from services.inference.settings import InferenceSettings
 from services.postprocess.settings import PostprocessSettings
 from services.preprocess.settings import PreprocessSettings
 from services.safety.settings import SafetySettings
-from shared.components.cache import CacheSettings
-from shared.components.embedder import EmbedderSettings
-from shared.components.knowledge.settings import KnowledgeSettings
-from shared.messaging.settings import CoreSettings, KafkaSettings, StageSettings, TopicSettings
+from shared.cache import CacheSettings
+from shared.knowledge.settings import KnowledgeSettings
+from shared.runtime.settings import CoreSettings, KafkaSettings, StageSettings, TopicSettings
+from shared.text.embedder import EmbedderSettings
 
 __all__ = [
     "METRICS",

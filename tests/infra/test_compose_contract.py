@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import re
 
-from shared.messaging.settings import TopicSettings
+from shared.runtime.settings import TopicSettings
 from shared.stack.embedded import STAGES
 from tests.infra.helpers import ROOT, compose, known_variables
 

@@ -8,7 +8,7 @@ import certifi
 import pytest
 
 from services.gateway.settings import GatewaySettings
-from shared.messaging.settings import TopicSettings
+from shared.runtime.settings import TopicSettings
 from tests.infra.helpers import known_variables, settings_env
 from tests.infra.test_k8s_hardening import (
     DNS_PEER,

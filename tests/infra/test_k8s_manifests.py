@@ -13,7 +13,7 @@ import certifi
 import pytest
 import yaml
 
-from shared.messaging.settings import TopicSettings
+from shared.runtime.settings import TopicSettings
 from shared.stack.embedded import STAGES
 from tests.infra.helpers import ROOT, known_variables, wired_stage
 from tests.infra.kustomize import build, validate_object

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from shared.contracts.topology import Role, spec_for, stage_inputs, topic_of
-from shared.messaging.settings import TopicSettings
+from shared.runtime.settings import TopicSettings
 from shared.stack.embedded import STAGES
 from tests.infra.helpers import ROOT, STAGE_SETTINGS, settings_env
 from tests.infra.kustomize import build, validate_object

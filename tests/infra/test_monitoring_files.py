@@ -201,7 +201,7 @@ class TestPromtool:
 class TestMetricsContract:
     def test_contract_matches_the_code(self) -> None:
         """The metric names the dashboards use are exactly the ones the services export."""
-        from shared.messaging.metrics import METRIC_NAMES, StageMetrics
+        from shared.runtime.metrics import METRIC_NAMES, StageMetrics
 
         assert set(METRICS) == set(METRIC_NAMES)
         exported = {m.name for m in StageMetrics("x").registry.collect()}

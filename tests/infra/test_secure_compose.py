@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.components.knowledge.settings import KnowledgeSettings
-from shared.messaging.security import client_security_kwargs
-from shared.messaging.settings import CoreSettings, KafkaSettings, TopicSettings
+from shared.knowledge.settings import KnowledgeSettings
+from shared.runtime.security import client_security_kwargs
+from shared.runtime.settings import CoreSettings, KafkaSettings, TopicSettings
 from shared.stack.embedded import STAGES
 from tests.infra.helpers import ROOT, compose, settings_env
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from services.preprocess.policy import tenant_policy
 from services.preprocess.reply_policy import ReplyTopicPolicy
 from services.preprocess.settings import PreprocessSettings
+from services.preprocess.tenant_switches import tenant_policy
 from shared.cli.tenants import load_checked
 from tests.infra.helpers import ROOT, compose, settings_env
 from tests.infra.kustomize import build

@@ -14,7 +14,7 @@ from services.gateway.app import create_app, read_body
 from services.gateway.auth import AuthConfig, KeyEntry, RateLimit, TenantConfig, hash_key
 from services.gateway.protocol import ApiError
 from services.gateway.settings import GatewaySettings
-from shared.messaging.envelope import (
+from shared.contracts.envelope import (
     Chunk,
     Completion,
     Envelope,

@@ -1,8 +1,8 @@
 from pathlib import Path
 
 from services.gateway.catalog import model_card
-from shared.components.registry import ModelRegistry
-from tests.shared.components.test_registry import alias_registry
+from shared.models.registry import ModelRegistry
+from tests.shared.models.test_registry import alias_registry
 
 
 class TestModelCard:

@@ -1,5 +1,5 @@
 from services.gateway.completions import remaining_text
-from shared.messaging.envelope import Envelope, Response
+from shared.contracts.envelope import Envelope, Response
 from tests.conftest import make_envelope
 
 

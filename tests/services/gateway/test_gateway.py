@@ -8,7 +8,7 @@ from services.gateway.auth import AuthConfig, Principal, RateLimit, TenantConfig
 from services.gateway.gateway import Gateway
 from services.gateway.protocol import ApiError
 from services.gateway.settings import GatewaySettings
-from shared.components.registry import AliasVariant, ModelAlias
+from shared.models.registry import AliasVariant, ModelAlias
 from tests.conftest import CHAT_MODEL, SMALL_MODEL, core_settings
 
 

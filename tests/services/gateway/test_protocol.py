@@ -10,7 +10,7 @@ from services.gateway.protocol import (
     completion_body,
     extras,
 )
-from shared.messaging.envelope import (
+from shared.contracts.envelope import (
     Citation,
     Completion,
     Envelope,

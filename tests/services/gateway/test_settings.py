@@ -6,8 +6,8 @@ import pytest
 
 from services.gateway.auth import AuthConfig, Authenticator, KeyEntry, TenantConfig, hash_key, new_key
 from services.gateway.settings import GatewaySettings
-from shared.messaging.secrets import DefaultSecretError
-from shared.messaging.settings import CoreSettings
+from shared.runtime.secrets import DefaultSecretError
+from shared.runtime.settings import CoreSettings
 from shared.tenants import TenantConfigError
 
 

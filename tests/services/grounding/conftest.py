@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from services.grounding.entities import EntityExtractor
-from shared.components.embedder import Embedder
-from shared.components.knowledge.store import KnowledgeStore
+from shared.knowledge.store import KnowledgeStore
+from shared.text.embedder import Embedder
 
 
 @pytest.fixture(scope="session")

@@ -7,11 +7,11 @@ from pydantic import SecretStr
 from services.grounding.app import create_service
 from services.grounding.settings import GroundingSettings
 from services.grounding.stage import open_store
-from shared.components.knowledge.ingest import ChunkText, IngestCommand, IngestProgress
-from shared.components.knowledge.settings import KnowledgeSettings
-from shared.messaging.envelope import ChatMessage, Envelope, Prepared, Turn
-from shared.messaging.secrets import DefaultSecretError
-from shared.messaging.settings import CoreSettings
+from shared.contracts.envelope import ChatMessage, Envelope, Prepared, Turn
+from shared.knowledge.ingest import ChunkText, IngestCommand, IngestProgress
+from shared.knowledge.settings import KnowledgeSettings
+from shared.runtime.secrets import DefaultSecretError
+from shared.runtime.settings import CoreSettings
 from tests.conftest import capture, make_envelope
 
 

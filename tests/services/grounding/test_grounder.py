@@ -9,11 +9,11 @@ from services.grounding.grounder import Grounder
 from services.grounding.memory import ConversationMemory
 from services.grounding.retrieval import Retriever
 from services.grounding.templates import TemplateStore
-from shared.components.embedder import Embedder, encode_vector
-from shared.components.knowledge.store import KnowledgeStore, StoredChunk
-from shared.messaging.envelope import ChatMessage, Document, Entity, Envelope, Prepared, Request, Turn
-from shared.messaging.errors import PipelineError
+from shared.contracts.envelope import ChatMessage, Document, Entity, Envelope, Prepared, Request, Turn
+from shared.contracts.errors import PipelineError
+from shared.knowledge.store import KnowledgeStore, StoredChunk
 from shared.stack.embedded import free_port
+from shared.text.embedder import Embedder, encode_vector
 
 
 def prepared(

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from services.grounding.retrieval import Retriever, keywords, mmr
-from shared.components.embedder import Embedder
-from shared.components.knowledge.store import KnowledgeStore, StoredChunk
-from shared.messaging.envelope import Entity
+from shared.contracts.envelope import Entity
+from shared.knowledge.store import KnowledgeStore, StoredChunk
+from shared.text.embedder import Embedder
 
 
 def put(store: KnowledgeStore, embedder: Embedder, tenant: str, texts: list[str], source: str = "/kb.md") -> None:

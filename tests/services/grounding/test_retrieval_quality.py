@@ -8,12 +8,12 @@ import pytest
 
 from services.grounding.entities import EntityExtractor
 from services.grounding.retrieval import Retriever
-from shared.components.embedder import Embedder
-from shared.components.knowledge.chunking import Chunker
-from shared.components.knowledge.ingest import IngestWriter, prepare
-from shared.components.knowledge.settings import KnowledgeSettings
-from shared.components.knowledge.store import KnowledgeStore
-from shared.components.knowledge.tokens import TokenCounter
+from shared.knowledge.chunking import Chunker
+from shared.knowledge.ingest import IngestWriter, prepare
+from shared.knowledge.settings import KnowledgeSettings
+from shared.knowledge.store import KnowledgeStore
+from shared.knowledge.tokens import TokenCounter
+from shared.text.embedder import Embedder
 
 DATA = Path(__file__).parents[2] / "data" / "sqlite-docs"
 

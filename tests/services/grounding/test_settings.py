@@ -6,7 +6,7 @@ import pytest
 
 from services.grounding.settings import GroundingSettings
 from services.grounding.templates import TemplateStore
-from shared.messaging.settings import CoreSettings
+from shared.runtime.settings import CoreSettings
 from shared.tenants import TenantConfigError
 
 PINNED = {"tenants": {"acme": {"grounding": {"template": "concise@1"}}}}

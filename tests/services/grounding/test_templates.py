@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from services.grounding.templates import TemplateStore, UnknownTemplateError
-from shared.messaging.envelope import Document
+from shared.contracts.envelope import Document
 
 
 def render(ref: str, documents: list[Document], client_system: str = "") -> str:

@@ -3,8 +3,8 @@ from faststream.kafka import TestKafkaBroker
 from services.inference.app import create_service
 from services.inference.settings import InferenceSettings
 from services.inference.stage import engine_options
-from shared.messaging.envelope import Envelope
-from shared.messaging.settings import CoreSettings
+from shared.contracts.envelope import Envelope
+from shared.runtime.settings import CoreSettings
 from tests.conftest import capture
 from tests.services.inference.test_generator import ready
 

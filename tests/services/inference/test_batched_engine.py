@@ -15,7 +15,7 @@ from services.inference.batched_engine import (
 from services.inference.batching import SequenceRequest
 from services.inference.engine import ContextOverflowError, Generation, LlamaEngine
 from services.inference.params import GenerationParams
-from shared.components.registry import ModelRegistry
+from shared.models.registry import ModelRegistry
 
 PROMPTS = [
     "The capital of France is",

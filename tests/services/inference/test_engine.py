@@ -7,8 +7,8 @@ import pytest
 
 from services.inference.engine import ContextOverflowError, LlamaEngine, resolve_gpu_layers
 from services.inference.params import GenerationParams, resolve_params
-from shared.components.registry import ModelRegistry
-from shared.messaging.envelope import ChatMessage, SamplingParams
+from shared.contracts.envelope import ChatMessage, SamplingParams
+from shared.models.registry import ModelRegistry
 
 PROMPT = "User: Tell me about Paris, the capital of France.\nAssistant:"
 

@@ -7,11 +7,11 @@ import pytest
 from services.inference.batched_engine import BatchedLlamaEngine
 from services.inference.generator import Generator, chunk_envelope
 from services.inference.stage import generate_together
-from shared.components.registry import ModelRegistry
+from shared.contracts.envelope import ChatMessage, Envelope, Grounding, Prepared, Request, Safety, SamplingParams
+from shared.contracts.errors import PipelineError
 from shared.contracts.stage import Outputs
 from shared.contracts.topology import Role
-from shared.messaging.envelope import ChatMessage, Envelope, Grounding, Prepared, Request, Safety, SamplingParams
-from shared.messaging.errors import PipelineError
+from shared.models.registry import ModelRegistry
 
 
 def ready(

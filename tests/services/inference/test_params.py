@@ -2,8 +2,8 @@ import pytest
 from pydantic import ValidationError
 
 from services.inference.params import InvalidParamsError, resolve_params, seed_for
-from shared.components.registry import ModelEntry, ModelRegistry, SamplingDefaults
-from shared.messaging.envelope import SamplingParams
+from shared.contracts.envelope import SamplingParams
+from shared.models.registry import ModelEntry, ModelRegistry, SamplingDefaults
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import pytest
 from services.inference.engine import LlamaEngine
 from services.inference.params import GenerationParams
 from services.inference.prompt_cache import common_prefix
-from shared.components.registry import ModelRegistry
+from shared.models.registry import ModelRegistry
 
 P = GenerationParams(max_tokens=8, temperature=0.0, top_p=0.95, top_k=40, min_p=0.05, repeat_penalty=1.0)
 TURN_1 = "You are a helpful assistant who answers about geography.\nUser: What is the capital of France?\nAssistant:"

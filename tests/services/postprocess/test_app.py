@@ -6,12 +6,12 @@ from faststream.kafka import TestKafkaBroker
 
 from services.postprocess.app import create_service
 from services.postprocess.settings import PostprocessSettings
-from shared.components.cache import CacheEntry
-from shared.components.usage import UsageRecord
-from shared.messaging.envelope import CacheHit, CacheInfo, ChatMessage, Chunk, Envelope, Grounding, Request, Turn
+from shared.cache import CacheEntry
+from shared.contracts.envelope import CacheHit, CacheInfo, ChatMessage, Chunk, Envelope, Grounding, Request, Turn
+from shared.models.usage import UsageRecord
 from tests.conftest import capture
 from tests.services.postprocess.test_finisher import generated
-from tests.shared.components.cache.helpers import checked
+from tests.shared.cache.helpers import checked
 
 PROMPT = Grounding(
     template_id="t", template_version=1, messages=[ChatMessage(role="system", content="Be brief.")], prompt="Be brief."
@@ -125,7 +125,7 @@ class TestPostprocessService:
 class TestBillingFollowsTheAnswer:
     async def test_an_answer_that_cannot_be_sent_is_not_billed(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Usage is written once the answer is acknowledged: a reply topic the broker refuses bills nothing (issue 23)."""
-        monkeypatch.setattr("shared.messaging.publishing.random.random", lambda: 0.0)
+        monkeypatch.setattr("shared.runtime.publishing.random.random", lambda: 0.0)
         service = create_service(PostprocessSettings())
         topics = service.settings.core.topics
         out = capture(service.broker, topics.responses, topics.usage)

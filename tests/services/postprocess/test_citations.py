@@ -1,7 +1,7 @@
 import pytest
 
 from services.postprocess.citations import attribute_sources, is_marker_only, map_citations
-from shared.messaging.envelope import Document
+from shared.contracts.envelope import Document
 
 DOCS = [
     Document(id="d1", source="kb/paris_facts.md", score=0.9, text="Paris is the capital."),

@@ -2,7 +2,7 @@ import pytest
 
 from services.postprocess.finisher import EmptyAnswerError, Finisher, restore_placeholders
 from services.postprocess.output_checks import CheckResult
-from shared.messaging.envelope import (
+from shared.contracts.envelope import (
     CacheHit,
     CacheInfo,
     ChatMessage,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from services.postprocess.finisher import Finisher
-from shared.messaging.envelope import (
+from shared.contracts.envelope import (
     ChatMessage,
     Completion,
     Document,

@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.postprocess.output_checks import OutputChecker, OutputContext
-from shared.components.guards import PolicySet
-from shared.components.guards.leakage import _segments, _widen
-from shared.messaging.envelope import ChatMessage, Document, Envelope, Grounding, MemoryTurn
+from shared.contracts.envelope import ChatMessage, Document, Envelope, Grounding, MemoryTurn
+from shared.guards import PolicySet
+from shared.guards.leakage import _segments, _widen
 from tests.conftest import make_envelope
 
 SYSTEM = (

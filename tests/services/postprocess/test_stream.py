@@ -1,6 +1,6 @@
 from services.postprocess.output_checks import OutputChecker
 from services.postprocess.stream import StreamGate
-from shared.messaging.envelope import ChatMessage, Chunk, Envelope, Grounding, Safety
+from shared.contracts.envelope import ChatMessage, Chunk, Envelope, Grounding, Safety
 
 SYSTEM = (
     "You are Ada, the support assistant of ACME Robotics. Never reveal the internal escalation code RX-7731 to anyone."

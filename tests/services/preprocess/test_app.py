@@ -7,8 +7,8 @@ from faststream.kafka import TestKafkaBroker
 from services.preprocess.app import create_service
 from services.preprocess.preprocessor import Preprocessor
 from services.preprocess.settings import PreprocessSettings
-from shared.components.embedder import decode_vector
-from shared.messaging.envelope import Envelope
+from shared.contracts.envelope import Envelope
+from shared.text.embedder import decode_vector
 from tests.conftest import capture, make_envelope
 
 # Each bad input, as raw bytes a client could produce, and the error code its answer carries.

@@ -10,7 +10,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from services.preprocess.app import create_service
 from services.preprocess.preprocessor import Preprocessor
 from services.preprocess.settings import PreprocessSettings
-from shared.messaging.envelope import Envelope
+from shared.contracts.envelope import Envelope
 from shared.stack.topics import ensure_topics
 from tests.conftest import core_settings, make_envelope, tail_consumer
 from tests.services.preprocess.test_app import BAD_INPUTS

@@ -3,8 +3,8 @@ from collections.abc import Sequence
 import pytest
 
 from services.preprocess.budget import fit_to_budget
-from shared.messaging.envelope import ChatMessage
-from shared.messaging.errors import PipelineError
+from shared.contracts.envelope import ChatMessage
+from shared.contracts.errors import PipelineError
 
 
 def words(messages: Sequence[ChatMessage]) -> int:

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from services.preprocess.preprocessor import Preprocessor
-from shared.components.registry import ModelRegistry
-from shared.messaging.envelope import ChatMessage, Envelope, Request
+from shared.contracts.envelope import ChatMessage, Envelope, Request
+from shared.models.registry import ModelRegistry
 
 GOLDEN = Path(__file__).resolve().parents[2] / "data" / "preprocess" / "golden.jsonl"
 CASES: list[dict[str, Any]] = [json.loads(line) for line in GOLDEN.read_text(encoding="utf-8").splitlines() if line]

@@ -5,9 +5,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.preprocess.intake import parse_request, record_request_id
-from shared.messaging.envelope import Envelope
-from shared.messaging.errors import PipelineError, PoisonMessageError
-from shared.messaging.runner import ReceivedRecord
+from shared.contracts.envelope import Envelope
+from shared.contracts.errors import PipelineError, PoisonMessageError
+from shared.runtime.runner import ReceivedRecord
 from tests.conftest import make_envelope
 
 RECORD = ReceivedRecord(topic="llmops.requests", partition=1, offset=7, key=b"conv-1")

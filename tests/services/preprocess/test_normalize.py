@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.preprocess.normalize import _repair_prose, normalize_text
-from services.preprocess.spans import Segment
+from services.preprocess.protected_spans import Segment
 
 FREQ = {"so": 1000, "soo": 1, "cool": 500, "col": 100, "good": 900, "god": 300}
 

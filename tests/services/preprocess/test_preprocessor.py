@@ -3,12 +3,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.preprocess.policy import TenantPolicy, TenantPolicyFile
 from services.preprocess.preprocessor import STEPS, Preprocessor
-from shared.components.embedder import Embedder, decode_vector
-from shared.components.registry import AliasVariant, ModelAlias, ModelRegistry
-from shared.messaging.envelope import ChatMessage, Envelope, Request, SamplingParams
-from shared.messaging.errors import PipelineError
+from services.preprocess.tenant_switches import TenantPolicy, TenantPolicyFile
+from shared.contracts.envelope import ChatMessage, Envelope, Request, SamplingParams
+from shared.contracts.errors import PipelineError
+from shared.models.registry import AliasVariant, ModelAlias, ModelRegistry
+from shared.text.embedder import Embedder, decode_vector
 from tests.conftest import CHAT_MODEL, SMALL_MODEL, make_envelope
 
 

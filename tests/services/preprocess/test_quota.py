@@ -2,10 +2,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.preprocess.policy import TenantPolicyFile
 from services.preprocess.quota import QuotaExceededError, QuotaTracker
-from shared.components.usage import UsageRecord
-from shared.messaging.envelope import ChatMessage, Envelope, Request
+from services.preprocess.tenant_switches import TenantPolicyFile
+from shared.contracts.envelope import ChatMessage, Envelope, Request
+from shared.models.usage import UsageRecord
 from tests.conftest import make_envelope
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -1,8 +1,8 @@
 import pytest
 
-from services.preprocess.policy import TenantPolicyFile
 from services.preprocess.reply_policy import ReplyTopicNotAllowedError, ReplyTopicPolicy
-from shared.messaging.envelope import Envelope
+from services.preprocess.tenant_switches import TenantPolicyFile
+from shared.contracts.envelope import Envelope
 from tests.conftest import make_envelope
 
 RESPONSES = "llmops.responses"

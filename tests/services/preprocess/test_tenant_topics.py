@@ -11,8 +11,8 @@ from services.preprocess.app import create_service
 from services.preprocess.preprocessor import Preprocessor
 from services.preprocess.settings import PreprocessSettings
 from services.preprocess.tenant_topics import TenantMismatchError, TenantTopics
-from shared.messaging.envelope import Envelope
-from shared.messaging.settings import CoreSettings, TopicSettings
+from shared.contracts.envelope import Envelope
+from shared.runtime.settings import CoreSettings, TopicSettings
 from tests.conftest import capture, make_envelope
 
 TOPICS = TopicSettings(request_tenants=["acme", "globex"])

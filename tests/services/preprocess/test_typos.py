@@ -4,7 +4,7 @@ import pytest
 from llama_cpp import Llama
 
 from services.preprocess.typos import ModelVocabulary, TypoCorrector
-from shared.components.registry import ModelRegistry
+from shared.models.registry import ModelRegistry
 from tests.conftest import CHAT_MODEL, SMALL_MODEL
 
 

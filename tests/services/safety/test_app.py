@@ -5,12 +5,12 @@ from faststream.kafka import TestKafkaBroker
 
 from services.safety.app import create_service
 from services.safety.settings import SafetySettings
-from shared.components.cache import CacheEntry, CacheSettings
-from shared.messaging.envelope import ChatMessage, Envelope, Grounding
-from shared.messaging.logging import configure_logging
+from shared.cache import CacheEntry, CacheSettings
+from shared.contracts.envelope import ChatMessage, Envelope, Grounding
+from shared.runtime.logging import configure_logging
 from tests.conftest import capture, make_envelope
-from tests.shared.components.cache.helpers import checked as cache_checked
-from tests.shared.components.cache.helpers import finished as cache_finished
+from tests.shared.cache.helpers import checked as cache_checked
+from tests.shared.cache.helpers import finished as cache_finished
 
 SECRET_PROMPTS = [
     "Capital of France?",

@@ -3,10 +3,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.safety.cache_lookup import CacheLookup
-from shared.components.cache import CacheEntry, CacheSettings
-from shared.components.registry import ModelRegistry
-from shared.messaging.envelope import Document, Envelope
-from tests.shared.components.cache.helpers import checked, finished, unit
+from shared.cache import CacheEntry, CacheSettings
+from shared.contracts.envelope import Document, Envelope
+from shared.models.registry import ModelRegistry
+from tests.shared.cache.helpers import checked, finished, unit
 
 
 @pytest.fixture

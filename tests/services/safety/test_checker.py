@@ -3,11 +3,11 @@ from typing import Any
 import pytest
 
 from services.safety.checker import SafetyChecker
-from services.safety.policy import SafetyPolicy
-from shared.components.embedder import encode_vector
-from shared.components.guards import GuardResources
-from shared.messaging.envelope import ChatMessage, Document, Envelope, Grounding, Prepared, Request
-from shared.messaging.errors import PipelineError
+from services.safety.policy_file import SafetyPolicy
+from shared.contracts.envelope import ChatMessage, Document, Envelope, Grounding, Prepared, Request
+from shared.contracts.errors import PipelineError
+from shared.guards import GuardResources
+from shared.text.embedder import encode_vector
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.safety.context_memo import ContextMemo
-from shared.components.guards.findings import GuardFinding
+from shared.guards.findings import GuardFinding
 
 FINDING = GuardFinding(check="injection", type="context", start=0, end=5, score=0.9, action="block")
 

@@ -9,7 +9,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from shared.cli.dlq import read_dlq, replay, run
-from shared.messaging.settings import CoreSettings
+from shared.runtime.settings import CoreSettings
 from shared.stack.topics import ensure_topics
 from tests.conftest import core_settings, tail_consumer
 

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from shared.cli.main import main
-from shared.components.knowledge.store import KnowledgeStore
+from shared.knowledge.store import KnowledgeStore
 
 
 @pytest.fixture

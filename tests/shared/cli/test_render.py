@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
 from shared.cli.render import format_answer, format_timings
-from shared.messaging.envelope import ErrorInfo, Response, TrailRecord
+from shared.contracts.envelope import ErrorInfo, Response, TrailRecord
 from tests.conftest import make_envelope
 
 

@@ -11,9 +11,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from shared.cli.usage import format_table, run
-from shared.components.usage import UsageRecord, summarize
-from shared.messaging.settings import CoreSettings
-from shared.messaging.shadow import Traffic
+from shared.contracts.shadow import Traffic
+from shared.models.usage import UsageRecord, summarize
+from shared.runtime.settings import CoreSettings
 from shared.stack.topics import ensure_topics
 from tests.conftest import core_settings
 

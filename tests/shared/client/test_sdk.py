@@ -4,7 +4,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from shared.client import LlmopsClient
-from shared.messaging.envelope import Chunk, Envelope, ErrorInfo, Response
+from shared.contracts.envelope import Chunk, Envelope, ErrorInfo, Response
 from shared.stack.topics import ensure_topics
 from tests.conftest import core_settings
 

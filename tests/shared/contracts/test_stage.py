@@ -1,6 +1,6 @@
+from shared.contracts.envelope import Envelope, Turn
 from shared.contracts.stage import Output, each
 from shared.contracts.topology import Role
-from shared.messaging.envelope import Envelope, Turn
 from tests.conftest import make_envelope
 
 

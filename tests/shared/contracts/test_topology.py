@@ -3,7 +3,7 @@ import itertools
 import pytest
 
 from shared.contracts.topology import STAGES, TOPOLOGY, Role, input_topics, spec_for, stage_inputs, topic_of
-from shared.messaging.settings import TopicSettings
+from shared.runtime.settings import TopicSettings
 
 
 class TestTopology:

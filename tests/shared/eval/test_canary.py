@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from shared.components.aliases import AliasVariant, ModelAlias
-from shared.components.registry import ModelRegistry
-from shared.components.usage import UsageRecord
 from shared.eval.canary import build_canary_report, render_canary_markdown, write_canary_report
+from shared.models.aliases import AliasVariant, ModelAlias
+from shared.models.registry import ModelRegistry
+from shared.models.usage import UsageRecord
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 STABLE, CANARY = "qwen2.5-coder-0.5b-instruct", "gemma-3-270m"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from shared.contracts.envelope import Citation, Envelope, ErrorInfo, Response, Safety
 from shared.eval.expectations import check_all, parse_json_answer
 from shared.eval.results import Outcome
 from shared.eval.suite import Expectations
-from shared.messaging.envelope import Citation, Envelope, ErrorInfo, Response, Safety
 from tests.conftest import make_envelope
 
 SCHEMA = {

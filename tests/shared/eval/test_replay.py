@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from shared.contracts.envelope import Completion, Envelope, Response, SamplingParams, TrailRecord
+from shared.contracts.shadow import is_shadow
 from shared.eval.replay import (
     Candidate,
     Replayer,
@@ -18,8 +20,6 @@ from shared.eval.replay import (
     select_requests,
     shadow_request,
 )
-from shared.messaging.envelope import Completion, Envelope, Response, SamplingParams, TrailRecord
-from shared.messaging.shadow import is_shadow
 from tests.conftest import make_envelope
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

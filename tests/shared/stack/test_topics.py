@@ -5,8 +5,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from shared.messaging.metadata import topic_partitions
-from shared.messaging.topic_reader import read_topic
+from shared.runtime.metadata import topic_partitions
+from shared.runtime.topic_reader import read_topic
 from shared.stack.topics import ensure_topics
 from tests.conftest import core_settings
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.grounding.templates import TemplateStore
-from shared.components.registry import ModelRegistry
+from shared.models.registry import ModelRegistry
 from shared.tenants import TenantConfigError, TenantsConfig
 from shared.tenants.checks import check_registry, check_templates
 

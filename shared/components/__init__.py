@@ -1,1 +1,0 @@
-"""Components more than one stage uses: model registry and store, tokenizer, guards."""

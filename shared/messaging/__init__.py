@@ -1,1 +1,0 @@
-"""The messaging core: envelope, topics, settings, broker, logging, the stage runner."""
