@@ -83,6 +83,7 @@ check: lint typecheck test
 # The AsyncAPI document of every topic and message, generated from the apps (a test fails when it is stale).
 docs: install
 	$(PY) scripts/gen_asyncapi.py
+	$(PY) scripts/gen_acls.py
 
 # Speed and memory figures: every benchmarks/bench_*.py, written to docs/benchmarks.md (BENCH=name runs one).
 bench: install

@@ -18,7 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["Acl", "apply_acls", "grants", "matrix_markdown", "principals", "read_acls"]
+from shared.contracts.topology import Role, input_topics, spec_for, topic_of
+from shared.runtime.settings import TopicSettings
+
+__all__ = ["Acl", "apply_acls", "grants", "matrix_markdown", "principals", "read_acls", "stage_acls"]
 
 ResourceType = Literal["topic", "group", "cluster"]
 PatternType = Literal["literal", "prefixed"]
@@ -52,6 +55,34 @@ def read_acls(path: Path) -> list[Acl]:
     """Every ACL of the file (comments and blank lines skipped)."""
     lines = (line.strip() for line in path.read_text().splitlines())
     return [Acl.parse(line) for line in lines if line and not line.startswith("#")]
+
+
+def stage_acls(stage: str, topics: TopicSettings) -> list[Acl]:
+    """What the topology gives stage ``stage``'s principal ``llmops-<stage>``: nothing more, nothing less.
+
+    It reads its input topics in group ``llmops-<stage>`` and each side input (in ``llmops-<stage>-<group>``
+    where the side input has a group), writes its outputs and the DLQ, answers on any topic under the
+    responses prefix (a request's ``reply_to``), and produces idempotently.
+
+    Example:
+        >>> [f"{a.operation} {a.name}" for a in stage_acls("inference", TopicSettings())][:3]
+        ['Read llmops.checked', 'Read llmops-inference', 'Write llmops.generated']
+
+    """
+    spec = spec_for(stage)
+    user = f"llmops-{stage}"
+    group = f"llmops-{stage}"
+    acls = [Acl(user, "Read", "literal", "topic", topic) for topic in input_topics(spec, topics)]
+    acls.append(Acl(user, "Read", "literal", "group", group))
+    for side in spec.side_inputs:
+        acls.append(Acl(user, "Read", "literal", "topic", topic_of(side.role, topics)))
+        if side.group:
+            acls.append(Acl(user, "Read", "literal", "group", f"{group}-{side.group}"))
+    written = [role for role in spec.writes() if role is not Role.REPLY]
+    acls += [Acl(user, "Write", "literal", "topic", topic_of(role, topics)) for role in dict.fromkeys(written)]
+    acls.append(Acl(user, "Write", "prefixed", "topic", topics.responses))
+    acls.append(Acl(user, "IdempotentWrite", "literal", "cluster", "kafka-cluster"))
+    return acls
 
 
 def principals(acls: list[Acl]) -> list[str]:
