@@ -2,15 +2,16 @@
 
 Two shapes are accepted: the full envelope (``{"request": {...}, ...}``) and the
 minimal one any Kafka client can write (``{"messages": [...]}`` with optional
-OpenAI-style fields). A missing ``request_id`` is derived from the record's
-topic/partition/offset, so a redelivered record keeps its id (idempotency).
+OpenAI-style fields). A missing ``request_id`` is derived from the record itself
+(topic, partition, offset, timestamp and the bytes the client wrote), so a redelivered
+record keeps its id (idempotency) while nobody but its producer can predict it (issue 23).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-import uuid
 from typing import Any
 
 from pydantic import ValidationError
@@ -22,7 +23,6 @@ from shared.runtime.runner import ReceivedRecord, parse_envelope
 
 __all__ = ["parse_request", "record_request_id"]
 
-_NAMESPACE = uuid.UUID("6f1d1c1e-6c6c-4d6f-8f70-6c6d6f707300")
 _PARAM_FIELDS = ("max_tokens", "temperature", "top_p", "stop", "seed")
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _ROUTING_FIELDS = ("request_id", "conversation_id", "tenant", "reply_to", "deadline")
@@ -52,9 +52,19 @@ def _reject_stage_sections(data: dict[str, Any]) -> None:
         raise PoisonMessageError(msg)
 
 
-def record_request_id(record: ReceivedRecord) -> str:
-    """A request id that is the same every time this record is read."""
-    return uuid.uuid5(_NAMESPACE, f"{record.topic}/{record.partition}/{record.offset}").hex
+def record_request_id(record: ReceivedRecord, raw: bytes) -> str:
+    """A request id that is the same every time this record is read, and that only its producer can know.
+
+    It was a uuid5 of topic/partition/offset, which anyone could compute for a record they never saw and
+    use to claim its id first (issue 23). The record's value and timestamp are hashed in too: a redelivered
+    record has both unchanged, another tenant has neither.
+    """
+    digest = hashlib.sha256()
+    for part in (record.topic.encode(), str(record.partition).encode(), str(record.offset).encode()):
+        digest.update(part + b"\x00")
+    digest.update(str(record.timestamp_ms).encode() + b"\x00")
+    digest.update(raw)
+    return digest.hexdigest()[:32]
 
 
 def _from_minimal(data: dict[str, Any]) -> dict[str, Any]:
@@ -97,7 +107,7 @@ def parse_request(raw: bytes, record: ReceivedRecord) -> Envelope:
     if "request" not in data:
         data = _from_minimal(data)
     _reject_stage_sections(data)
-    data.setdefault("request_id", record_request_id(record))
+    data.setdefault("request_id", record_request_id(record, raw))
     if not data.get("conversation_id") and record.key:
         try:
             data["conversation_id"] = record.key.decode()

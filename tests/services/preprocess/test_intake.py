@@ -20,13 +20,26 @@ class TestParseRequest:
         env = parse_request(raw, RECORD)
         assert env.require_request().messages[0].content == "Hi"
         assert env.conversation_id == "conv-1"
-        assert env.request_id == record_request_id(RECORD)
+        assert env.request_id == record_request_id(RECORD, raw)
+        assert parse_request(raw, RECORD).request_id == env.request_id  # redelivered: the same id
 
     def test_derived_id_is_stable_across_redelivery(self) -> None:
         """The same record gives the same id; another offset another id."""
+        raw = b'{"prompt": "Hi"}'
         other = ReceivedRecord(topic="llmops.requests", partition=1, offset=8, key=None)
-        assert record_request_id(RECORD) == record_request_id(RECORD)
-        assert record_request_id(RECORD) != record_request_id(other)
+        assert record_request_id(RECORD, raw) == record_request_id(RECORD, raw)
+        assert record_request_id(RECORD, raw) != record_request_id(other, raw)
+
+    def test_derived_id_cannot_be_predicted_from_the_position_alone(self) -> None:
+        """Issue 23: knowing topic, partition and offset is not enough; the record's bytes and time are in it."""
+        sent = ReceivedRecord(topic="llmops.requests", partition=1, offset=7, key=None, timestamp_ms=1_765_000_000_123)
+        raw = b'{"prompt": "my salary is 90k"}'
+        derived = record_request_id(sent, raw)
+        assert derived != record_request_id(sent, b'{"prompt": "Hi"}')
+        later = ReceivedRecord(topic="llmops.requests", partition=1, offset=7, key=None, timestamp_ms=1_765_000_000_124)
+        assert derived != record_request_id(later, raw)
+        assert len(derived) == 32
+        assert set(derived) <= set("0123456789abcdef")
 
     def test_openai_style_fields(self) -> None:
         """Sampling fields at the top level land in params; a prompt string is a user message."""
