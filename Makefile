@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 LOCK := requirements/lock.txt
 LOCK_INSTALL := $(PY) -m pip install --require-hashes --no-deps -r $(LOCK)
 
-.PHONY: install install-gpu lock kafka run up ask test test-unit test-e2e lint typecheck check compose-config k8s-validate bench bench-quick bench-gpu docs test-faults soak clean
+.PHONY: install install-gpu lock kafka run up ask test test-unit test-e2e lint typecheck check compose-config k8s-validate bench bench-quick bench-gpu docs test-faults soak fuzz clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,13 @@ test-faults: install kafka
 # 30 minutes at a steady rate: memory growth and lag of every service, written to docs/reliability.md (not in CI).
 soak: install
 	$(PY) scripts/soak.py $(SOAK_ARGS)
+
+# Coverage-guided fuzzing (atheris) of the request intake and envelope parsing over the committed corpus
+# (tests/data/fuzz/intake, which `make test` replays); FUZZ_SECONDS=300 by default. Not in CI: it runs for minutes.
+FUZZ_SECONDS ?= 300
+fuzz: install
+	$(PY) -m pip install --require-hashes --no-deps -q -r requirements/fuzz.txt
+	$(PY) scripts/fuzz_intake.py -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=4096 -print_final_stats=1
 
 lint: install
 	$(VENV)/bin/ruff check shared services tests examples benchmarks scripts
