@@ -1,7 +1,9 @@
 """Coverage-guided fuzzing (atheris) of what reads untrusted bytes: the request intake and envelope parsing.
 
-``make fuzz`` runs it for ``FUZZ_SECONDS`` (300 by default) over the committed corpus
-``tests/data/fuzz/intake/``; inputs that reach new code are added there. Each input goes through:
+``make fuzz`` runs it for ``FUZZ_SECONDS`` (300 by default) from the committed corpus
+``tests/data/fuzz/intake/``; the inputs it finds go to ``.fuzz/intake/`` (not tracked), and
+``python scripts/fuzz_intake.py -merge=1 tests/data/fuzz/intake .fuzz/intake`` adds to the corpus those that
+reach new coverage. Each input goes through:
 
 - ``services.preprocess.intake.parse_request`` (what a client writes to a request topic),
 - ``shared.runtime.records.parse_envelope`` (what every later stage reads),
@@ -26,6 +28,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "data" / "fuzz" / "intake"
 DICTIONARY = ROOT / "tests" / "data" / "fuzz" / "intake.dict"
+#: Where a run writes what it finds (libFuzzer writes to the first corpus folder it is given).
+FINDINGS = ROOT / ".fuzz" / "intake"
 
 #: Field names the parsers know, so structured inputs reach past "unknown field".
 FIELDS = (
@@ -147,10 +151,10 @@ def main() -> None:
 
     with atheris.instrument_imports(include=["services.preprocess", "shared.runtime", "shared.contracts"]):
         check = make_check()
-    CORPUS.mkdir(parents=True, exist_ok=True)
     argv = list(sys.argv)
     if not any(not arg.startswith("-") for arg in argv[1:]):
-        argv.append(str(CORPUS))
+        FINDINGS.mkdir(parents=True, exist_ok=True)
+        argv += [str(FINDINGS), str(CORPUS)]
     if not any(arg.startswith("-dict=") for arg in argv):
         argv.append(f"-dict={DICTIONARY}")
     atheris.Setup(argv, check)
