@@ -39,7 +39,11 @@ OUTPUT_CHECKS = ("leakage", "secrets", "pii", "profanity")
 
 
 class OutputGuard(Protocol):
-    """What the output checks need from a guard: a cheap constructor, ``warm_up`` and ``scan``."""
+    """What the output checks need from a guard: a cheap constructor, ``warm_up`` and ``scan``.
+
+    A guard may also name the checks its spans belong to (``checks``, e.g. ``{"pii"}``): when the policy turns
+    all of them off, it is not run at all. A guard without ``checks`` always runs.
+    """
 
     def warm_up(self) -> None:
         """Build heavy state."""
@@ -60,6 +64,8 @@ class ValidatorScanner:
     def __init__(self, validators: Sequence[tuple[str, Validator]] | None = None) -> None:
         self._validators = validators
         self.validators: list[tuple[str, Validator]] = []
+        #: The checks its spans are named after (the default validator's is ``pii``).
+        self.checks = frozenset(check for check, _ in validators) if validators else frozenset({"pii"})
 
     def warm_up(self) -> None:
         """Build the validators (the shared PII validator by default)."""
@@ -90,6 +96,7 @@ class ProfanityWords:
 
     """
 
+    checks = frozenset({"profanity"})
     _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         (
             "profanity.profanity",
@@ -118,6 +125,12 @@ def default_output_guards() -> list[OutputGuard]:
     # detect-secrets' entropy plugins cost tens of ms: the shared patterns alone keep a sentence under 2 ms.
     secrets = ValidatorScanner([("secrets", SecretsValidator(use_detect_secrets=False))])
     return [ValidatorScanner(), secrets, ProfanityWords()]
+
+
+def _runs(guard: OutputGuard, policy: OutputPolicy) -> bool:
+    """Whether a guard has a check the policy leaves on (a guard that names none always runs)."""
+    checks: frozenset[str] | None = getattr(guard, "checks", None)
+    return checks is None or any(policy.enabled(check) for check in checks)
 
 
 def _rank(finding: GuardFinding) -> int:
@@ -153,6 +166,7 @@ class OutputScanner:
         found = [
             GuardFinding(check, kind.upper(), span.start, span.end, 1.0, policy.action_for(span.check))
             for guard in self.guards
+            if _runs(guard, policy)
             for span in guard.scan(text).spans
             if policy.enabled(span.check)
             for check, _, kind in [span.check.partition(".")]

@@ -1,6 +1,7 @@
 import pytest
 
 from shared.guards import GuardPolicy, OutputPolicy, OutputScanner, TextGuard
+from shared.guards.guard import ScanResult
 from shared.guards.output_scan import ProfanityWords, ValidatorScanner, default_output_guards
 
 SYSTEM = (
@@ -92,6 +93,24 @@ class TestOutputScanner:
         policy = GuardPolicy.model_validate({"output": {"checks": {"profanity": {"enabled": False}}}}).output
         result = scanner.scan("what a shitty day", policy)
         assert (result.findings, result.redacted) == ([], "what a shitty day")
+
+    def test_a_guard_whose_checks_are_all_off_is_not_run(self) -> None:
+        """Switching a check off saves its work too: its guard is skipped, the others still run."""
+        calls: list[str] = []
+
+        class Counting(ProfanityWords):
+            def scan(self, text: str) -> ScanResult:
+                calls.append(text)
+                return super().scan(text)
+
+        scanner = OutputScanner([Counting(), ValidatorScanner()])
+        scanner.warm_up()
+        off = GuardPolicy.model_validate({"output": {"checks": {"profanity": {"enabled": False}}}}).output
+        result = scanner.scan("shitty day, mail ann@corp.example", off)
+        assert calls == []
+        assert [f.name for f in result.findings] == ["pii.email"]
+        scanner.scan("shitty day", OutputPolicy())
+        assert calls == ["shitty day"]
 
     def test_allowed_spans_pass(self, scanner: OutputScanner) -> None:
         """Spans inside an allowed range (the user's own values put back) are neither recorded nor masked."""
