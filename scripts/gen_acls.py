@@ -9,6 +9,7 @@ with their own request topic are the file's ``tenant-<name>`` principals.
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 from pathlib import Path
 
@@ -47,19 +48,20 @@ def render(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Rewrite the file (or with ``--check``, fail when the committed one is stale)."""
+    """Rewrite the file; with ``--check``, print what would change (a unified diff) and fail if anything would."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args(argv)
     current = OUT.read_text(encoding="utf-8")
     text = render(current)
-    if args.check:
-        if current != text:
-            print(f"{OUT} differs from the topology's stage ACLs: run `make docs`", file=sys.stderr)
-            return 1
+    if not args.check:
+        OUT.write_text(text, encoding="utf-8")
         return 0
-    OUT.write_text(text, encoding="utf-8")
-    return 0
+    diff = list(difflib.unified_diff(current.splitlines(), text.splitlines(), "committed", "topology", lineterm=""))
+    if diff:
+        hint = f"{OUT.name}: the stage blocks are not the topology's; run `make docs`"
+        print("\n".join([*diff, hint]), file=sys.stderr)
+    return 1 if diff else 0
 
 
 if __name__ == "__main__":
