@@ -29,24 +29,29 @@ def _cut_out(text: str, parts: Sequence[str]) -> str:
 
 @dataclass(frozen=True)
 class OutputContext:
-    """Whose policy applies, and what the answer must not repeat: the system prompt and dropped documents."""
+    """Whose policy applies, and what the answer must not repeat: the system prompt and dropped documents.
+
+    ``policy`` is the named policy safety checked the request under (``Safety.policy``: the tenant's, or a shadow
+    request's ``policy`` metadata), so a replay under a candidate policy gets that policy's output checks too.
+    """
 
     system_prompts: tuple[str, ...] = ()
     poisoned: tuple[str, ...] = ()
-    tenant: str = "default"
+    policy: str = "default"
 
     @classmethod
     def from_envelope(cls, env: Envelope) -> OutputContext:
-        """The tenant, and the prompt's instructions with the retrieved documents, memory and the user's words cut out.
+        """The policy, and the prompt's instructions with the retrieved documents, memory and the user's words cut out.
 
         The system messages when the template has them; otherwise (models without a system
         role get the instructions inside a user turn) the whole plain-text prompt. Documents
         the safety stage dropped as poisoned (``safety.dropped_documents``, ids of grounding's
         documents) must not be echoed; the prompt's other documents may be quoted freely.
         """
+        policy = (env.safety.policy if env.safety is not None else None) or env.tenant
         grounding = env.grounding
         if grounding is None:
-            return cls(tenant=env.tenant)
+            return cls(policy=policy)
         dropped_ids = set(env.safety.dropped_documents) if env.safety is not None else set()
         allowed = [d.text for d in grounding.documents if d.id not in dropped_ids]
         allowed += [text for turn in grounding.memory for text in (turn.user, turn.assistant)]
@@ -57,7 +62,7 @@ class OutputContext:
         # "ok" out of the prompt would cut it out of every word.
         cut = sorted((t for t in allowed if len(t) >= _MIN_CUT_CHARS), key=len, reverse=True)
         prompts = tuple(_cut_out(prompt, cut) for prompt in system or [grounding.prompt])
-        return cls(prompts, tuple(d.text for d in grounding.documents if d.id in dropped_ids), env.tenant)
+        return cls(prompts, tuple(d.text for d in grounding.documents if d.id in dropped_ids), policy)
 
     @property
     def references(self) -> list[tuple[str, str]]:
@@ -100,7 +105,7 @@ class OutputChecker:
 
     def check(self, text: str, context: OutputContext, *, allowed: Sequence[tuple[int, int]] = ()) -> CheckResult:
         """Scan ``text`` and apply the policy; spans inside ``allowed`` (the user's own values put back) pass."""
-        policy = self.policy.for_tenant(context.tenant).output
+        policy = self.policy.for_tenant(context.policy).output
         result = self.scanner.scan(text, policy, references=context.references, allowed=allowed)
         findings = [f.to_finding() for f in result.findings]
         blocking = result.blocking

@@ -117,6 +117,7 @@ class SafetyChecker:
         common = {
             "findings": findings,
             "policy_version": self.policy.version,
+            "policy": name,
             "dropped_documents": [d.id for d in dropped],
         }
         changed = messages != env.grounding.messages

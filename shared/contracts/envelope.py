@@ -217,6 +217,10 @@ class Safety(_Section):
     findings: list[Finding] = Field(default_factory=list)
     category: str | None = Field(default=None, description="Why a request was blocked.")
     policy_version: int = 1
+    policy: str | None = Field(
+        default=None,
+        description="The named policy it was checked under: its tenant's, or a shadow request's `policy` metadata.",
+    )
     messages: list[ChatMessage] | None = Field(default=None, description="The prompt after redaction, when redacted.")
     prompt: str | None = Field(default=None, description="The plain-text prompt after redaction, when redacted.")
     refusal: str | None = Field(default=None, description="What the user is told when the request is blocked.")

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.postprocess.output_checks import OutputChecker, OutputContext
-from shared.contracts.envelope import ChatMessage, Document, Envelope, Grounding, MemoryTurn
+from shared.contracts.envelope import ChatMessage, Document, Envelope, Grounding, MemoryTurn, Safety
 from shared.guards import PolicySet
 from shared.guards.leakage import _segments, _widen
 from tests.conftest import make_envelope
@@ -130,17 +130,29 @@ class TestUnifiedPolicy:
         )
         checker = OutputChecker(policy=policy)
         text = "what a shitty day"
-        assert checker.check(text, OutputContext(tenant="strict")).text == "No."
-        assert checker.check(text, OutputContext(tenant="strict")).blocked_by == "profanity.profanity"
-        assert checker.check(text, OutputContext(tenant="other")).text == "what a **** day"
+        assert checker.check(text, OutputContext(policy="strict")).text == "No."
+        assert checker.check(text, OutputContext(policy="strict")).blocked_by == "profanity.profanity"
+        assert checker.check(text, OutputContext(policy="other")).text == "what a **** day"
         assert checker.check(text, OutputContext()).text == "what a **** day"
 
     def test_the_tenant_comes_from_the_envelope(self) -> None:
         """``OutputContext.from_envelope`` takes the request's tenant, with or without grounding."""
         env = make_envelope()
         env.tenant = "clinic"
-        assert OutputContext.from_envelope(env).tenant == "clinic"
-        assert OutputContext.from_envelope(Envelope(kind="final", tenant="clinic")).tenant == "clinic"
+        assert OutputContext.from_envelope(env).policy == "clinic"
+        assert OutputContext.from_envelope(Envelope(kind="final", tenant="clinic")).policy == "clinic"
+
+    def test_a_shadow_request_gets_the_policy_safety_checked_it_under(self) -> None:
+        """A replay under a candidate policy (``Safety.policy``) gets that policy's output checks, not its tenant's."""
+        policy = _policies({"tenants": {"clinic": {"output": {"checks": {"profanity": {"action": "block"}}}}}})
+        env = make_envelope()
+        env.tenant = "acme"
+        env.safety = Safety(verdict="allow", policy="clinic")
+        context = OutputContext.from_envelope(env)
+        assert context.policy == "clinic"
+        assert OutputChecker(policy=policy).check("what a shitty day", context).blocked_by == "profanity.profanity"
+        env.safety = Safety(verdict="allow")  # written before the field existed: the tenant's
+        assert OutputContext.from_envelope(env).policy == "acme"
 
     def test_the_old_postprocess_format_is_refused_with_a_pointer(self, tmp_path: Path) -> None:
         """A file of the retired flat format fails at start, saying where output actions live now."""

@@ -227,6 +227,7 @@ class TestPolicyOverride:
         safety = checker.process(env).safety
         assert safety is not None
         assert (safety.verdict, safety.category) == ("block", "banned_topics.medical_diagnosis")
+        assert safety.policy == "clinic"  # postprocess checks the answer under the same policy
 
     def test_live_request_cannot_choose_its_policy(self, checker: SafetyChecker) -> None:
         """The policy metadata of a live request is ignored: its tenant's policy applies."""
@@ -236,6 +237,7 @@ class TestPolicyOverride:
         safety = checker.process(env).safety
         assert safety is not None
         assert safety.verdict == "allow"
+        assert safety.policy == "default"
 
     def test_unknown_policy_is_an_error(self, checker: SafetyChecker) -> None:
         """A shadow request naming a policy the file does not have fails with unknown_policy."""
