@@ -94,7 +94,7 @@ class StreamGate:
         if last is None:
             return []
         ready, stream.buffer = stream.buffer[: last.end()], stream.buffer[last.end() :]
-        return self._release(env, stream, ready)
+        return self._release(env, stream, ready, stream.context)
 
     def finish(self, env: Envelope) -> tuple[list[Envelope], CheckResult | None]:
         """At the final message: the last chunk (what was still held back) and the refusal if the stream was blocked."""
@@ -103,10 +103,10 @@ class StreamGate:
             return [], None
         if stream.context is None:
             stream.context = OutputContext.from_envelope(env)
-        out = [] if stream.ended else self._release(env, stream, stream.buffer)
+        out = [] if stream.ended else self._release(env, stream, stream.buffer, stream.context)
         return out, stream.refusal
 
-    def _release(self, env: Envelope, stream: _Stream, text: str) -> list[Envelope]:
+    def _release(self, env: Envelope, stream: _Stream, text: str, context: OutputContext) -> list[Envelope]:
         end = _END_OF_TURN.search(text)
         if end is not None:
             text, stream.ended = text[: end.start()], True
@@ -114,9 +114,7 @@ class StreamGate:
         if not text.strip():
             return []
         restored = restore_placeholders(text, env.safety)
-        checked = self.checker.check(
-            restored.text, stream.context or OutputContext(tenant=env.tenant), allowed=restored.spans
-        )
+        checked = self.checker.check(restored.text, context, allowed=restored.spans)
         if checked.blocked_by is not None:
             stream.ended, stream.refusal = True, checked
             response = Response(text=checked.text, refused=True, findings=checked.findings)
