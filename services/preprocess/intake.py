@@ -107,7 +107,8 @@ def parse_request(raw: bytes, record: ReceivedRecord) -> Envelope:
     if "request" not in data:
         data = _from_minimal(data)
     _reject_stage_sections(data)
-    data.setdefault("request_id", record_request_id(record, raw))
+    if "request_id" not in data:  # hashed only when needed: most clients send their own id
+        data["request_id"] = record_request_id(record, raw)
     if not data.get("conversation_id") and record.key:
         try:
             data["conversation_id"] = record.key.decode()
