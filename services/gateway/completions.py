@@ -11,15 +11,18 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
-from aiokafka.errors import KafkaError
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from services.gateway.gateway import Gateway
 from services.gateway.protocol import ApiError, ChatCompletionRequest, answer_error, chunk_body, completion_body, sse
+from shared.client import BROKER_ERRORS
 from shared.contracts.envelope import Envelope
 
 __all__ = ["Completions", "error_response", "read_body", "remaining_text"]
+
+#: What sending a request raises when the pipeline cannot take it (the broker away, the client stopped): a 503.
+UNAVAILABLE: tuple[type[Exception], ...] = (*BROKER_ERRORS, RuntimeError)
 
 
 def error_response(exc: ApiError) -> JSONResponse:
@@ -120,7 +123,7 @@ class Completions:
         gw = self.gw
         try:
             fut = await gw.client.send(call.env)
-        except (KafkaError, RuntimeError) as exc:
+        except UNAVAILABLE as exc:
             raise gw.unavailable(exc) from None
         try:
             answer = await asyncio.wait_for(fut, call.timeout)
@@ -137,10 +140,10 @@ class Completions:
         pieces = gw.client.iter_answer(call.env, timeout=call.timeout)
         try:
             first = await anext(pieces)
-        except (KafkaError, RuntimeError) as exc:
-            raise gw.unavailable(exc) from None
-        except TimeoutError:
+        except TimeoutError:  # first: TimeoutError is an OSError, one of the broker errors
             raise gw.timed_out(call.timeout) from None
+        except UNAVAILABLE as exc:
+            raise gw.unavailable(exc) from None
         if first.kind != "chunk":
             error = answer_error(first)
             if error is not None:  # nothing sent yet: the error gets its real status code
