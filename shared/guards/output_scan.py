@@ -39,11 +39,13 @@ OUTPUT_CHECKS = ("leakage", "secrets", "pii", "profanity")
 
 
 class OutputGuard(Protocol):
-    """What the output checks need from a guard: a cheap constructor, ``warm_up`` and ``scan``.
+    """What the output checks need from a guard: a cheap constructor, ``warm_up``, ``scan``, and ``checks``.
 
-    A guard may also name the checks its spans belong to (``checks``, e.g. ``{"pii"}``): when the policy turns
-    all of them off, it is not run at all. A guard without ``checks`` always runs.
+    ``checks`` names the checks its spans belong to (``{"pii"}``): when the policy turns all of them off, the
+    guard is not run at all.
     """
+
+    checks: frozenset[str]
 
     def warm_up(self) -> None:
         """Build heavy state."""
@@ -128,9 +130,8 @@ def default_output_guards() -> list[OutputGuard]:
 
 
 def _runs(guard: OutputGuard, policy: OutputPolicy) -> bool:
-    """Whether a guard has a check the policy leaves on (a guard that names none always runs)."""
-    checks: frozenset[str] | None = getattr(guard, "checks", None)
-    return checks is None or any(policy.enabled(check) for check in checks)
+    """Whether a guard has a check the policy leaves on."""
+    return any(policy.enabled(check) for check in guard.checks)
 
 
 def _rank(finding: GuardFinding) -> int:
