@@ -15,7 +15,7 @@ from pathlib import Path
 
 from shared.contracts.topology import STAGES
 from shared.runtime.settings import TopicSettings
-from shared.stack.acls import Acl, principals, read_acls, stage_acls
+from shared.stack.acls import Acl, parse_acls, principals, stage_acls
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "infra" / "secure" / "kafka-acls.txt"
@@ -28,7 +28,7 @@ def acl_line(acl: Acl) -> str:
 
 def render(text: str) -> str:
     """``text`` (the file) with every stage principal's lines replaced by the topology's, in place."""
-    tenants = [p.removeprefix("tenant-") for p in principals(read_acls(OUT)) if p.startswith("tenant-")]
+    tenants = [p.removeprefix("tenant-") for p in principals(parse_acls(text)) if p.startswith("tenant-")]
     topics = TopicSettings(request_tenants=tenants)
     stage_users = {f"llmops-{stage}": stage for stage in STAGES}
     out: list[str] = []

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from shared.contracts.topology import Role, input_topics, spec_for, topic_of
 from shared.runtime.settings import TopicSettings
 
-__all__ = ["Acl", "apply_acls", "grants", "matrix_markdown", "principals", "read_acls", "stage_acls"]
+__all__ = ["Acl", "apply_acls", "grants", "matrix_markdown", "parse_acls", "principals", "read_acls", "stage_acls"]
 
 ResourceType = Literal["topic", "group", "cluster"]
 PatternType = Literal["literal", "prefixed"]
@@ -51,10 +51,15 @@ class Acl:
         return cls(principal, operation, pattern, resource, name)  # type: ignore[arg-type]
 
 
-def read_acls(path: Path) -> list[Acl]:
-    """Every ACL of the file (comments and blank lines skipped)."""
-    lines = (line.strip() for line in path.read_text().splitlines())
+def parse_acls(text: str) -> list[Acl]:
+    """Every ACL of a kafka-acls.txt text (comments and blank lines skipped)."""
+    lines = (line.strip() for line in text.splitlines())
     return [Acl.parse(line) for line in lines if line and not line.startswith("#")]
+
+
+def read_acls(path: Path) -> list[Acl]:
+    """Every ACL of the file."""
+    return parse_acls(path.read_text())
 
 
 def stage_acls(stage: str, topics: TopicSettings) -> list[Acl]:
