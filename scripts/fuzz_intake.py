@@ -64,20 +64,18 @@ class ByteReader:
 
     def value(self, depth: int) -> Any:
         """Any JSON value; containers only above depth 6."""
-        kind = self.byte() % (9 if depth < 6 else 6)  # noqa: PLR2004 - nesting stops at depth 6
-        simple: list[Any] = [
-            None,
-            bool(self.byte() & 1),
-            int.from_bytes(bytes(self.byte() for _ in range(4)), "little", signed=True),
-            self.byte() / 7.0,
-            self.text(),
-            STRINGS[self.byte() % len(STRINGS)],
-        ]
-        if kind < len(simple):
-            return simple[kind]
-        if kind == 6:  # noqa: PLR2004
-            return [self.value(depth + 1) for _ in range(self.byte() % 4)]
-        return self.obj(depth + 1)
+        makers: tuple[Callable[[], Any], ...] = (
+            lambda: None,
+            lambda: bool(self.byte() & 1),
+            lambda: int.from_bytes(bytes(self.byte() for _ in range(4)), "little", signed=True),
+            lambda: self.byte() / 7.0,
+            self.text,
+            lambda: STRINGS[self.byte() % len(STRINGS)],
+            lambda: [self.value(depth + 1) for _ in range(self.byte() % 4)],
+            lambda: self.obj(depth + 1),
+        )
+        kind = self.byte() % (len(makers) if depth < 6 else 6)  # noqa: PLR2004 - containers stop at depth 6
+        return makers[kind]()
 
     def obj(self, depth: int) -> dict[str, Any]:
         """A JSON object of up to five keys, most of them field names the parsers know (empty below depth 6)."""
