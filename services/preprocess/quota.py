@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from services.preprocess.tenant_switches import TenantPolicyFile
+from services.preprocess.tenant_switches import TenantPolicy, TenantPolicyFile
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import PipelineError
 from shared.contracts.shadow import is_shadow
@@ -96,6 +96,8 @@ class QuotaTracker:
         self.policy = policy
         #: Counts by (tenant, shadow traffic or not), only for tenants with limits, dropped once empty.
         self._tenants: dict[tuple[str, bool], _TenantCounts] = {}
+        #: Requests admitted over the limits because a partition's previous owner may have admitted them.
+        self.over_limit_redeliveries = 0
 
     def __len__(self) -> int:
         """How many (tenant, traffic) counts are held."""
@@ -131,23 +133,39 @@ class QuotaTracker:
         now: datetime | None = None,
         shadow: bool = False,
         source: str | None = None,
-    ) -> None:
+        maybe_redelivered: bool = False,
+    ) -> bool:
         """Count the request in, or raise ``QuotaExceededError`` (a redelivered admitted request passes again).
 
         ``shadow``: counted in the tenant's shadow traffic, apart from its live traffic, under the same limits.
         ``source``: the record the request was read from (``Prepared.source``); the same id read from another
-        record is another request.
+        record is another request. ``maybe_redelivered``: a partition's previous owner may have admitted and
+        answered it already (``shared.runtime.redelivery``); it is counted and admitted even over the limits,
+        so one request never gets both an answer and a 429. Returns whether it was admitted over the limits.
         """
         limits = self.policy.tenants.get(tenant)
         if limits is None or (limits.requests_per_minute is None and limits.tokens_per_day is None):
-            return
+            return False
         now = now or datetime.now(UTC)
         counts = self._counts(tenant, now, shadow=shadow)
         if shadow:
             tenant = f"{tenant} (shadow traffic)"
         served = served_key(request_id, source)
         if served in counts.request_ids:
-            return
+            return False
+        try:
+            self._check(tenant, limits, counts, now)
+        except QuotaExceededError:
+            if not maybe_redelivered:
+                raise
+            counts.add_request(served, now)
+            return True
+        counts.add_request(served, now)
+        return False
+
+    @staticmethod
+    def _check(tenant: str, limits: TenantPolicy, counts: _TenantCounts, now: datetime) -> None:
+        """Raise ``QuotaExceededError`` when ``counts`` leave no room under ``limits``."""
         if limits.tokens_per_day is not None and counts.tokens >= limits.tokens_per_day:
             retry = (_day(now) + timedelta(days=1) - now).total_seconds()
             msg = f"tenant {tenant} used {counts.tokens} of {limits.tokens_per_day} tokens today (UTC)"
@@ -158,16 +176,27 @@ class QuotaTracker:
             retry = max(1.0, (frees + _MINUTE - now).total_seconds())
             msg = f"tenant {tenant} is over {limits.requests_per_minute} requests per minute"
             raise QuotaExceededError(f"{msg}; retry in {math.ceil(retry)} s", retry_after_s=math.ceil(retry))
-        counts.add_request(served, now)
 
     def admit_all(
-        self, envs: Sequence[Envelope], *, now: datetime | None = None, sources: Sequence[str | None] | None = None
+        self,
+        envs: Sequence[Envelope],
+        *,
+        now: datetime | None = None,
+        sources: Sequence[str | None] | None = None,
+        maybe_redelivered: Sequence[bool] | None = None,
     ) -> list[QuotaExceededError | None]:
-        """``admit`` each request in order: None where admitted, the error where refused; then ``sweep``."""
+        """``admit`` each request in order: None where admitted, the error where refused; then ``sweep``.
+
+        ``over_limit_redeliveries`` counts the requests admitted over the limits as possible redeliveries.
+        """
         results: list[QuotaExceededError | None] = []
-        for env, source in zip(envs, sources or [None] * len(envs), strict=True):
+        marks = maybe_redelivered or [False] * len(envs)
+        for env, source, mark in zip(envs, sources or [None] * len(envs), marks, strict=True):
             try:
-                self.admit(env.tenant, env.request_id, now=now, shadow=is_shadow(env), source=source)
+                over = self.admit(
+                    env.tenant, env.request_id, now=now, shadow=is_shadow(env), source=source, maybe_redelivered=mark
+                )
+                self.over_limit_redeliveries += over
             except QuotaExceededError as exc:
                 results.append(exc)
             else:

@@ -91,8 +91,9 @@ class PreprocessStage(Stage):
             self.log.info("reply_topics.builtin", patterns=list(self.replies.builtin))
         self._preprocessor = preprocessor
         self._warm: Preprocessor | None = None
-        #: The record each parsed request came from (by envelope identity), for ``Prepared.source``; emptied each batch.
-        self._sources: dict[int, str] = {}
+        #: The record each parsed request came from (by envelope identity), for ``Prepared.source``, and
+        #: whether its partition's previous owner may have handled it (``maybe_redelivered``); emptied each batch.
+        self._sources: dict[int, tuple[str, bool]] = {}
 
     def parse(self, raw: bytes, record: ReceivedRecord) -> Envelope:
         """The request in a record, its tenant from the topic it was written to; where it came from is kept."""
@@ -103,7 +104,7 @@ class PreprocessStage(Stage):
             raise
         if len(self._sources) > _MAX_SOURCES:  # batches whose every request expired never reach ``process``
             self._sources.clear()
-        self._sources[id(env)] = f"{record.topic}/{record.partition}/{record.offset}"
+        self._sources[id(env)] = (f"{record.topic}/{record.partition}/{record.offset}", record.maybe_redelivered)
         return env
 
     def may_answer_poison(self, answer: Envelope, record: ReceivedRecord) -> bool:
@@ -123,15 +124,30 @@ class PreprocessStage(Stage):
         if self._warm is None:
             msg = "preprocess: warm_up() was not awaited"
             raise RuntimeError(msg)
-        read_from = [self._sources.get(id(env)) for env in batch]
+        origins = [self._sources.get(id(env)) for env in batch]
+        read_from = [origin[0] if origin else None for origin in origins]
+        redelivered = [bool(origin and origin[1]) for origin in origins]
         self._sources.clear()  # this batch's records: all parsed before the batch logic runs
         # Reply topics first: a refused request is not counted against the tenant's quota.
         refusals: list[PipelineError | None] = list(self.replies.check_all(batch))
         for refusal in refusals:
             if isinstance(refusal, ReplyTopicNotAllowedError):
                 self.log.warning("security.reply_topic_refused", tenant=refusal.tenant, reply_to=refusal.topic)
-        allowed = [(env, src) for env, src, refusal in zip(batch, read_from, refusals, strict=True) if refusal is None]
-        quota_refusals = iter(self.quota.admit_all([env for env, _ in allowed], sources=[src for _, src in allowed]))
+        allowed = [
+            (env, src, again)
+            for env, src, again, refusal in zip(batch, read_from, redelivered, refusals, strict=True)
+            if refusal is None
+        ]
+        over_before = self.quota.over_limit_redeliveries
+        quota_refusals = iter(
+            self.quota.admit_all(
+                [env for env, _, _ in allowed],
+                sources=[src for _, src, _ in allowed],
+                maybe_redelivered=[again for _, _, again in allowed],
+            )
+        )
+        if over := self.quota.over_limit_redeliveries - over_before:
+            self.log.info("quota.admitted_as_redelivery", requests=over)
         refusals = [r if r is not None else next(quota_refusals) for r in refusals]
         admitted = [env for env, refusal in zip(batch, refusals, strict=True) if refusal is None]
         # Off the event loop: heartbeats and publishing go on while the CPU works.

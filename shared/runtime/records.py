@@ -73,6 +73,9 @@ class ReceivedRecord:
     timestamp_ms: int | None = None
     #: The record's headers (``traceparent`` among them), as the consumer returned them.
     headers: tuple[tuple[str, bytes], ...] = ()
+    #: Among the first records read from its partition since this replica got it: the previous owner may have
+    #: handled it already (at least once; ``shared.runtime.redelivery``).
+    maybe_redelivered: bool = False
 
     @classmethod
     def from_consumer_record(cls, record: Any) -> ReceivedRecord:

@@ -27,6 +27,7 @@ from shared.runtime.health import HealthServer
 from shared.runtime.inflight import ConcurrentRecords
 from shared.runtime.logging import configure_logging, get_logger
 from shared.runtime.metrics import StageMetrics
+from shared.runtime.redelivery import RedeliveryWindow
 from shared.runtime.runner import ReceivedRecord, StageRunner
 from shared.runtime.security import BrokerAuthError, check_broker_access
 from shared.runtime.settings import StageSettings
@@ -88,6 +89,8 @@ class StageService:
         self.outbox = TransactionalOutbox(self.broker, group_id=self.group_id) if self.exactly_once else None
         #: Exactly-once: a rebalance gives partitions up only between transactions.
         self.gate = PartitionGate() if self.exactly_once else None
+        #: At least once: marks the records a partition's previous owner may have handled (exactly once: none).
+        self.redelivery = RedeliveryWindow(0 if self.exactly_once else max(1, stage.delivery.max_records))
         self.runner = StageRunner(
             stage=self.name,
             publisher=self.outbox or self.broker,
@@ -153,10 +156,19 @@ class StageService:
             # Exactly-once: the offsets are committed by each transaction, never by the consumer itself.
             ack_policy=ack_policy or (AckPolicy.MANUAL if self.exactly_once else AckPolicy.NACK_ON_ERROR),
             decoder=raw_body,
-            listener=listener or self.gate,
+            listener=self._listener(listener or self.gate),
             **options,
             **consumer_options(self.settings.core.kafka),
         )
+
+    def _listener(self, inner: Any) -> RedeliveryWindow:
+        """The input's rebalance listener: the redelivery window around the delivery's own listener."""
+        self.redelivery.inner = inner
+        return self.redelivery
+
+    def _received(self, raw: Any) -> ReceivedRecord:
+        """An input record as the runner sees it, marked if its partition's previous owner may have handled it."""
+        return self.redelivery.mark(ReceivedRecord.from_consumer_record(raw))
 
     def _bind_input(self) -> None:
         """Subscribe the input the way the stage's ``delivery`` asks.
@@ -177,7 +189,7 @@ class StageService:
 
         @self._subscriber
         async def on_message(body: bytes, message: KafkaMessage) -> None:
-            record = ReceivedRecord.from_consumer_record(message.raw_message)
+            record = self._received(message.raw_message)
             t0 = time.perf_counter()
             async with self._delivery(message, [record]) as current:
                 if not current:  # fetched before a rebalance: its partition's owner handles it
@@ -196,7 +208,7 @@ class StageService:
 
         @self._subscriber
         async def on_batch(bodies: list[bytes], message: KafkaMessage) -> None:
-            records = [ReceivedRecord.from_consumer_record(r) for r in message.raw_message]
+            records = [self._received(r) for r in message.raw_message]
             t0 = time.perf_counter()
             async with self._delivery(message, records) as current:
                 handled = {id(r) for r in current}
@@ -232,7 +244,7 @@ class StageService:
         @self._subscriber
         async def on_batch(bodies: list[bytes], message: KafkaMessage) -> None:
             for body, raw in zip(bodies, message.raw_message, strict=True):
-                await concurrent.admit(message.consumer, body, ReceivedRecord.from_consumer_record(raw))
+                await concurrent.admit(message.consumer, body, self._received(raw))
 
     @contextlib.asynccontextmanager
     async def _delivery(

@@ -108,3 +108,41 @@ class TestHostileInterleaved:
         finally:
             await producer.stop()
             await service.broker.stop()
+
+
+class TestQuotaAfterFailover:
+    async def test_records_a_previous_owner_may_have_admitted_get_no_429(
+        self, kafka: str, warm_pre: Preprocessor
+    ) -> None:
+        """Issue 23, finding 9: a replica taking over a partition admits (and counts) its first batch written
+        before it got the partition, though over the limit: the previous owner may have answered them already.
+        Requests written afterwards meet the limit."""
+        core = core_settings(kafka, prefix="pre-failover.")
+        core.kafka.partitions = 1
+        core.tenants = {"tenants": {"acme": {"quota": {"requests_per_minute": 1}}}}
+        await ensure_topics(core.kafka, core.topics.all())
+        settings = PreprocessSettings(core=core, group_id="pre-failover-test", batch_max_records=4)
+        producer = AIOKafkaProducer(bootstrap_servers=kafka)
+        await producer.start()
+        before = [make_envelope("Say hi.", tenant="acme") for _ in range(3)]
+        for env in before:  # handled by a replica that stopped before committing them
+            await producer.send_and_wait(core.topics.requests, env.to_bytes(), key=b"acme")
+        answers = await tail_consumer(core, core.topics.responses)
+        out = await tail_consumer(core, core.topics.preprocessed)
+        service = create_service(settings, preprocessor=warm_pre)
+        await service.warm_up()
+        await service.broker.start()
+        try:
+            passed = [Envelope.from_bytes(v).request_id for v in await collect(out, 3, 60)]
+            assert sorted(passed) == sorted(env.request_id for env in before)
+            after = make_envelope("Say hi.", tenant="acme")
+            await producer.send_and_wait(core.topics.requests, after.to_bytes(), key=b"acme")
+            [refused] = [Envelope.from_bytes(v) for v in await collect(answers, 1, 60)]
+            assert refused.request_id == after.request_id
+            assert refused.error is not None
+            assert refused.error.code == "quota_exceeded"
+        finally:
+            await producer.stop()
+            await service.broker.stop()
+            for consumer in (answers, out):
+                await consumer.stop()

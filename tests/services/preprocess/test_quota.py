@@ -195,3 +195,26 @@ class TestHostileClients:
         assert len(quota) == 1
         quota.admit_all([make_envelope(tenant="beta")], now=NOW + timedelta(minutes=2))
         assert len(quota) == 0
+
+
+class TestPossibleRedeliveries:
+    """Issue 23, finding 9: a request a partition's previous owner admitted must not get a 429 here too."""
+
+    def test_a_possible_redelivery_is_admitted_over_the_limit_and_counted(self) -> None:
+        quota = tracker(requests_per_minute=1)
+        quota.admit("acme", "r1", now=NOW, source="llmops.requests/0/1")
+        with pytest.raises(QuotaExceededError):
+            quota.admit("acme", "r2", now=NOW, source="llmops.requests/0/2")
+        assert quota.admit("acme", "r2", now=NOW, source="llmops.requests/0/2", maybe_redelivered=True)
+        assert quota.used("acme", now=NOW) == (2, 0)
+        with pytest.raises(QuotaExceededError):
+            quota.admit("acme", "r3", now=NOW, source="llmops.requests/0/3")
+
+    def test_admit_all_admits_the_marked_and_counts_them(self) -> None:
+        quota = tracker(requests_per_minute=1)
+        envs = [make_envelope(tenant="acme") for _ in range(3)]
+        results = quota.admit_all(
+            envs, now=NOW, sources=[f"llmops.requests/0/{i}" for i in range(3)], maybe_redelivered=[True, True, False]
+        )
+        assert [r is None for r in results] == [True, True, False]
+        assert quota.over_limit_redeliveries == 1
