@@ -2,8 +2,8 @@ import time
 
 from aiokafka import TopicPartition
 
-from shared.runtime.redelivery import RedeliveryWindow
 from shared.runtime.records import ReceivedRecord
+from shared.runtime.redelivery import RedeliveryWindow
 
 TP = TopicPartition("llmops.requests", 0)
 
