@@ -23,6 +23,7 @@ __all__ = [
     "polish_answer",
     "strip_template_tokens",
     "trim_truncated",
+    "turn_start",
 ]
 
 # Special tokens of common chat templates (ChatML, Gemma, Llama 2/3, Mistral, Phi) that must never reach a user.
@@ -34,9 +35,11 @@ _TEMPLATE_TOKENS = re.compile(
 # Role labels right after a ChatML/Gemma start token ("<|im_start|>assistant\n", "<start_of_turn>model\n").
 _TOKEN_ROLE = re.compile(r"(?:<\|im_start\|>|<start_of_turn>)(?:assistant|model|user|system)?[ \t]*\n?")
 # A model that starts writing the user's next turn, or goes on after its end-of-turn token: cut there.
-_NEXT_TURN = re.compile(
-    r"\n\s*(?:User|USER|Human|HUMAN)\s*:"
-    r"|(?<=\S)\s*(?:<\|im_end\|>|<end_of_turn>|<\|eot_id\|>|<\|endoftext\|>|</s>|<\|im_start\|>|<start_of_turn>)"
+# The label is found from the last newline before it (a line's own blanks, no backtracking): ``\n\s*`` tried from
+# each newline of a long blank run was quadratic (issue 23); ``turn_start`` moves back to the run's first newline.
+_NEXT_TURN_LABEL = re.compile(r"\n[^\S\n]*+(?:User|USER|Human|HUMAN)\s*+:")
+_NEXT_TURN_TOKEN = re.compile(
+    r"(?<=\S)\s*(?:<\|im_end\|>|<end_of_turn>|<\|eot_id\|>|<\|endoftext\|>|</s>|<\|im_start\|>|<start_of_turn>)"
     r"(?=\s*\S)",
 )
 _ROLE_PREFIX = re.compile(r"^\s*(?:Assistant|ASSISTANT|assistant|model|AI)\s*:\s*")
@@ -56,9 +59,26 @@ def strip_template_tokens(text: str) -> str:
     return _TEMPLATE_TOKENS.sub("", _TOKEN_ROLE.sub("", text))
 
 
+def turn_start(text: str, label: re.Pattern[str], token: re.Pattern[str]) -> int | None:
+    """Where the first next-turn marker starts (None: there is none), in time linear in ``text``.
+
+    A ``label`` match counts from the first newline of the blank run before it; a ``token`` match from its
+    start; whichever comes first.
+    """
+    starts: list[int] = []
+    if (found := label.search(text)) is not None:
+        start = found.start()
+        while start > 0 and text[start - 1].isspace():
+            start -= 1
+        starts.append(text.index("\n", start))
+    if (found := token.search(text)) is not None:
+        starts.append(found.start())
+    return min(starts, default=None)
+
+
 def _cut_next_turn(text: str) -> str:
-    match = _NEXT_TURN.search(text)
-    return text[: match.start()] if match else text
+    start = turn_start(text, _NEXT_TURN_LABEL, _NEXT_TURN_TOKEN)
+    return text if start is None else text[:start]
 
 
 def _strip_role_prefix(text: str) -> str:
@@ -79,7 +99,8 @@ def balance_code_fences(text: str) -> str:
 # ---- repetition loops ---------------------------------------------------------------------------
 _LETTER_WORD = re.compile(r"[^\W\d_]{2,}")
 _MIN_LOOP_WORDS = 3
-_SENTENCE_END = re.compile(r"[.!?]+(?=\s)|\n")
+# From the first mark of a run only, without backtracking (from every mark of a long run it was quadratic).
+_SENTENCE_END = re.compile(r"(?<![.!?])[.!?]++(?=\s)|\n")
 # A phrase of one to six words said three times or more in a row ("and so on and so on and so on");
 # words of letters only, so that grouped digits (a card number, "1 1 1") are never collapsed.
 _PHRASE_LOOP = re.compile(r"\b((?:[^\W\d_]+[ \t,;]+){0,5}?[^\W\d_]+)(?:[ \t,;]+\1\b){2,}(?![\w-])", re.IGNORECASE)

@@ -19,14 +19,15 @@ from dataclasses import dataclass, field
 
 from services.postprocess.finisher import restore_placeholders
 from services.postprocess.output_checks import CheckResult, OutputChecker, OutputContext
-from services.postprocess.polish import strip_template_tokens
+from services.postprocess.polish import strip_template_tokens, turn_start
 from shared.contracts.envelope import Chunk, Envelope, Response
 
 __all__ = ["StreamGate"]
 
 # The end of a sentence (a mark followed by a space) or of a line; what follows is held back.
 _BOUNDARY = re.compile(r"[.!?…][\"')\]*_]*\s+|\n")
-_END_OF_TURN = re.compile(r"<\|im_end\|>|<end_of_turn>|<\|eot_id\|>|<\|endoftext\|>|</s>|\n\s*(?:User|Human)\s*:")
+_END_TOKEN = re.compile(r"<\|im_end\|>|<end_of_turn>|<\|eot_id\|>|<\|endoftext\|>|</s>")
+_END_LABEL = re.compile(r"\n[^\S\n]*+(?:User|Human)\s*+:")  # linear: see ``polish.turn_start``
 _LETTERS = re.compile(r"[^\W\d_]{2,}")
 _MIN_LOOP_WORDS = 3
 
@@ -107,9 +108,9 @@ class StreamGate:
         return out, stream.refusal
 
     def _release(self, env: Envelope, stream: _Stream, text: str, context: OutputContext) -> list[Envelope]:
-        end = _END_OF_TURN.search(text)
+        end = turn_start(text, _END_LABEL, _END_TOKEN)
         if end is not None:
-            text, stream.ended = text[: end.start()], True
+            text, stream.ended = text[:end], True
         text = self._cut_loop(stream, strip_template_tokens(text))
         if not text.strip():
             return []

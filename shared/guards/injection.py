@@ -80,7 +80,8 @@ HEURISTICS: dict[str, list[re.Pattern[str]]] = {
     ],
     "marker": [
         re.compile(r"<\s*/?\s*(?:system|INFORMATION|important|admin|instructions?)\s*>", _I),
-        re.compile(r"(?:^|\n)\s*(?:###\s*)?(?:system|assistant)\s*(?:message|prompt)?\s*:", _I),
+        # A line's own blanks only, and no backtracking: ``\s*`` from each of a million newlines was quadratic.
+        re.compile(r"(?:^|\n)[^\S\n]*+(?:###\s*+)?(?:system|assistant)\s*+(?:message|prompt)?\s*+:", _I),
         re.compile(r"\b(?:IMPORTANT|ATTENTION|URGENT)\s*!{1,}", 0),
         re.compile(r"\[(?:system|INST|admin)\]", _I),
         re.compile(r"\bthis\s+is\s+an?\s+important\s+message\s+from\b", _I),
@@ -93,8 +94,11 @@ HEURISTICS: dict[str, list[re.Pattern[str]]] = {
 
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{24,}={0,2}")
 _MIN_DECODED_WORDS = 3
-# Adversarial suffixes (GCG-style) are runs of punctuation-heavy tokens.
-_SYMBOL_RUN = re.compile(r"(?:\S*[^\w\s]\S*\s+){6,}")
+# Adversarial suffixes (GCG-style) are runs of punctuation-heavy tokens: six or more whitespace-ended words in
+# a row that each hold a character neither word nor space.
+_SYMBOL_RUN_WORDS = 6
+_SYMBOLIC = re.compile(r"[^\w\s]")
+_WHITESPACE = re.compile(r"(\s+)")
 _SYMBOL_RATIO = 0.25
 
 FLAG_NAMES = [*HEURISTICS, "base64_payload", "symbol_noise"]
@@ -114,12 +118,30 @@ def _base64_payload(text: str) -> bool:
     return False
 
 
+def _first_symbol_run(text: str) -> str | None:
+    """The first run of symbol-bearing words (each with the whitespace after it), found in one pass.
+
+    The same run the regex ``(?:\\S*[^\\w\\s]\\S*\\s+){6,}`` finds; that regex backtracked
+    quadratically (or worse) over one long word of symbols (issue 23).
+    """
+    parts = _WHITESPACE.split(text)  # word, space, word, space, ..., last word (no space after it)
+    run: list[str] = []
+    for word, space in zip(parts[::2], parts[1::2], strict=False):
+        if word and _SYMBOLIC.search(word):
+            run += (word, space)
+            continue
+        if len(run) >= 2 * _SYMBOL_RUN_WORDS:
+            return "".join(run)
+        run = []
+    return "".join(run) if len(run) >= 2 * _SYMBOL_RUN_WORDS else None
+
+
 def _symbol_noise(text: str) -> bool:
-    run = _SYMBOL_RUN.search(text)
+    run = _first_symbol_run(text)
     if not run:
         return False
-    symbols = sum(1 for ch in run.group() if not ch.isalnum() and not ch.isspace())
-    return symbols / max(len(run.group()), 1) > _SYMBOL_RATIO
+    symbols = sum(1 for ch in run if not ch.isalnum() and not ch.isspace())
+    return symbols / max(len(run), 1) > _SYMBOL_RATIO
 
 
 def heuristic_hits(text: str) -> dict[str, tuple[int, int]]:

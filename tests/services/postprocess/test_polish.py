@@ -1,12 +1,21 @@
+import re
+import time
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.postprocess.polish import (
+    _NEXT_TURN_LABEL,
+    _NEXT_TURN_TOKEN,
+    _SENTENCE_END,
     balance_code_fences,
     cut_loops,
     normalize_lists,
     polish_answer,
     strip_template_tokens,
     trim_truncated,
+    turn_start,
 )
 
 
@@ -91,3 +100,42 @@ class TestSteps:
         """Odd bullets become dashes and a list after a paragraph line gets a blank line."""
         assert normalize_lists("Items:\n• a\n• b") == "Items:\n\n- a\n- b"
         assert normalize_lists("Items:\n\n- a\n- b") == "Items:\n\n- a\n- b"
+
+
+#: The patterns before issue 23's hunt: quadratic on long blank runs and long runs of marks.
+_OLD_NEXT_TURN = re.compile(
+    r"\n\s*(?:User|USER|Human|HUMAN)\s*:"
+    r"|(?<=\S)\s*(?:<\|im_end\|>|<end_of_turn>|<\|eot_id\|>|<\|endoftext\|>|</s>|<\|im_start\|>|<start_of_turn>)"
+    r"(?=\s*\S)",
+)
+_TURN_ATOMS = ["\n", " ", "\t", "User", "Human", "USER", ":", "a", "</s>", "<|im_end|>", ".", "!"]
+
+
+class TestHostileSizes:
+    """Issue 23: an answer's polish is linear in its length."""
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            pytest.param("\n\n" * 100_000, id="blank-lines"),
+            pytest.param("\n " * 100_000, id="blank-runs"),
+            pytest.param(".!" * 100_000, id="marks"),
+            pytest.param("a\n" * 100_000, id="short-lines"),
+        ],
+    )
+    def test_worst_answers_are_fast(self, text: str) -> None:
+        t0 = time.process_time()
+        polish_answer(text)
+        assert time.process_time() - t0 < 2.0
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.lists(st.sampled_from(_TURN_ATOMS), max_size=16).map("".join))
+    def test_next_turn_found_where_the_regex_found_it(self, text: str) -> None:
+        old = _OLD_NEXT_TURN.search(text)
+        assert turn_start(text, _NEXT_TURN_LABEL, _NEXT_TURN_TOKEN) == (old.start() if old else None)
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.sampled_from(_TURN_ATOMS), max_size=16).map("".join))
+    def test_sentence_ends_are_the_regexs(self, text: str) -> None:
+        old = re.compile(r"[.!?]+(?=\s)|\n")
+        assert [m.span() for m in _SENTENCE_END.finditer(text)] == [m.span() for m in old.finditer(text)]

@@ -1,10 +1,22 @@
 """The injection classifier: over-defence, role requests, documents with planted instructions, thresholds."""
 
+import re
+import time
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.guards import GuardResources
-from shared.guards.injection import FLAG_NAMES, STRONG_SCORE, InjectionClassifier, features
+from shared.guards.injection import (
+    FLAG_NAMES,
+    STRONG_SCORE,
+    InjectionClassifier,
+    _first_symbol_run,
+    features,
+    heuristic_hits,
+)
 from shared.guards.offline import go_offline
 
 
@@ -101,3 +113,42 @@ class TestFeatures:
         assert x.shape == (1, 384 + len(FLAG_NAMES))
         assert clf._weights is not None
         assert clf._weights.shape == (x.shape[1],)
+
+
+#: The adversarial-suffix pattern before issue 23's hunt: backtracked over one long word of symbols.
+_OLD_SYMBOL_RUN = re.compile(r"(?:\S*[^\w\s]\S*\s+){6,}")
+
+
+class TestHostileSizes:
+    """Issue 23: the heuristics are linear; two of them were not (minutes on 200,000 characters)."""
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            pytest.param("a." * 100_000, id="one-word-of-symbols"),
+            pytest.param("!" * 200_000, id="one-run-of-marks"),
+            pytest.param("\n " * 100_000, id="blank-lines"),
+            pytest.param("\n" * 200_000, id="newlines"),
+            pytest.param("system " * 28_000, id="marker-words"),
+            pytest.param("ignore all " * 18_000, id="override-words"),
+            pytest.param("a! " * 66_000, id="symbol-words"),
+        ],
+    )
+    def test_worst_inputs_at_the_size_limit_are_fast(self, text: str) -> None:
+        """The blank-lines shape took 477 s here before the marker pattern was made linear."""
+        t0 = time.process_time()
+        heuristic_hits(text)
+        assert time.process_time() - t0 < 2.0
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.lists(st.sampled_from(["a", ".", " ", "\n", "_", "!", "é", "\t", "  ", "b!"]), max_size=40).map("".join))
+    def test_symbol_runs_are_the_ones_the_regex_found(self, text: str) -> None:
+        """The one-pass scan finds exactly the run the old regex found (so the classifier's feature is unchanged)."""
+        old = _OLD_SYMBOL_RUN.search(text)
+        assert _first_symbol_run(text) == (old.group() if old else None)
+
+    @pytest.mark.parametrize(
+        "text", ["\n system:", "hello\n\n  ### assistant prompt :", "system message:", "\n\n\nSYSTEM :"]
+    )
+    def test_markers_still_found(self, text: str) -> None:
+        assert "marker" in heuristic_hits(text)
