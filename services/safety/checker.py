@@ -14,6 +14,7 @@ from shared.contracts.shadow import POLICY_METADATA_KEY, is_shadow
 from shared.guards import GuardResources, GuardSuite, Placeholders
 from shared.guards.findings import GuardFinding
 from shared.guards.guard_suite import Stage
+from shared.guards.policy import GuardPolicy
 from shared.models.chat_render import render_plain
 from shared.text.embedder import decode_vector
 
@@ -93,12 +94,18 @@ class SafetyChecker:
         placeholders = Placeholders()
         blocking: GuardFinding | None = None
         suite = self.suite(name, "input")
+        ner_budget = suite.new_ner_budget()  # one for the request's texts: its NER CPU is bounded (issue 23)
         for index, msg in enumerate(messages):
             # Every message a client can write is checked, whatever its role (issue 23: a blocked SSN once
             # passed in a system message). The template's system text is the operator's: within the system
             # message only the client's own system text, which the template embeds, is scanned.
             texts = [msg.content] if msg.role != "system" else _client_system_texts(env, msg.content)
             content = msg.content
+            if (too_long := _blocked_for_length(policy, texts)) is not None:
+                # Blocked whatever else is found: the costly checks never read more than the limit (issue 23).
+                findings.append(too_long.to_finding(message_index=index))
+                blocking = blocking or too_long
+                break
             for text in texts:
                 last = msg.role == "user" and env.prepared is not None and text == env.prepared.text
                 result = suite.scan(
@@ -106,6 +113,7 @@ class SafetyChecker:
                     embedding=self._prepared_embedding(env) if last else None,
                     token_count=env.prepared.token_count if last and env.prepared else None,
                     placeholders=placeholders,
+                    ner_budget=ner_budget,
                 )
                 findings += [f.to_finding(message_index=index) for f in result.findings]
                 blocking = blocking or result.blocking
@@ -144,6 +152,7 @@ class SafetyChecker:
             category=safety.category,
             findings=sorted({f.check for f in findings}),
             dropped=len(dropped),
+            ner_skipped_chars=ner_budget.skipped_chars or None,
         )
         return env.model_copy(update={"safety": safety})
 
@@ -170,6 +179,15 @@ class SafetyChecker:
         if env.prepared is None or not env.prepared.embedding:
             return None
         return decode_vector(env.prepared.embedding)
+
+
+def _blocked_for_length(policy: GuardPolicy, texts: list[str]) -> GuardFinding | None:
+    """The length check's blocking finding when one of ``texts`` is over its character limit, before any scan."""
+    length = policy.checks.length
+    longest = max(texts, key=len, default="")
+    if not length.enabled or length.action != "block" or len(longest) <= length.max_chars:
+        return None
+    return GuardFinding("length", "CHARS", 0, len(longest), len(longest) / length.max_chars, "block")
 
 
 def _client_system_texts(env: Envelope, system: str) -> list[str]:

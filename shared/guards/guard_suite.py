@@ -25,6 +25,7 @@ from shared.guards.policy import GuardPolicy
 from shared.guards.validators import (
     BannedTopicsValidator,
     LengthValidator,
+    NerBudget,
     PIIValidator,
     PresidioPIIValidator,
     ProfanityValidator,
@@ -140,6 +141,10 @@ class GuardSuite:
             if name in {"injection", "context_injection", "banned_topics"}
         )
 
+    def new_ner_budget(self) -> NerBudget:
+        """A request's budget of words for the NER (``PIICheck.ner_max_words``): pass it to each of its scans."""
+        return NerBudget(self.policy.checks.pii.ner_max_words)
+
     def embed_many(self, texts: list[str]) -> list[npt.NDArray[np.float32] | None]:
         """One batched embedding per text when scans need them (pass each to ``scan``), else ``None`` each."""
         if not texts or not self.needs_embedding:
@@ -185,6 +190,7 @@ class GuardSuite:
         if types & _PRESIDIO_TYPES:
             presidio = PresidioPIIValidator(entities=sorted(types & _PRESIDIO_TYPES), min_score=pii.min_score)
             presidio.pii_analyzer = self.resources.analyzer
+            presidio.ner_max_words = pii.ner_max_words
             out.append(("pii", presidio))
         return out
 
@@ -212,8 +218,13 @@ class GuardSuite:
         embedding: npt.NDArray[np.float32] | None = None,
         token_count: int | None = None,
         placeholders: Placeholders | None = None,
+        ner_budget: NerBudget | None = None,
     ) -> SuiteResult:
-        """Run every enabled check on ``text``; ``embedding`` (of ``text``) saves computing it again."""
+        """Run every enabled check on ``text``; ``embedding`` (of ``text``) saves computing it again.
+
+        ``ner_budget``: the words the NER may still read for this text's request (``new_ner_budget``), shared
+        by its texts; without it the text has a budget of its own.
+        """
         self.warm_up()
         assert self._guard is not None  # noqa: S101 - set by warm_up
         placeholders = placeholders if placeholders is not None else Placeholders()
@@ -222,6 +233,8 @@ class GuardSuite:
         metadata: dict[str, Any] = {"token_count": token_count}
         if embedding is not None:
             metadata["embedding"] = embedding
+        if ner_budget is not None:
+            metadata["ner_budget"] = ner_budget
         outcome = self._guard.validate(text, metadata=metadata)
         findings = self._findings(outcome.validation_summaries or [])
         redacted = self._redact(text, findings, placeholders)

@@ -42,8 +42,10 @@ from shared.guards.profanity import profanity_model
 from shared.text.overlaps import first_non_overlapping
 
 __all__ = [
+    "NER_MAX_WORDS",
     "BannedTopicsValidator",
     "LengthValidator",
+    "NerBudget",
     "PIIValidator",
     "PresidioPIIValidator",
     "ProfanityValidator",
@@ -124,31 +126,44 @@ class PresidioPIIValidator(DetectPII):
         self.pii_entities = entities
         self.min_score = min_score
         self.pii_analyzer: Any = None
+        #: The NER's word budget of a text scanned without a request's ``NerBudget`` in its metadata.
+        self.ner_max_words = NER_MAX_WORDS
 
-    def _analyze(self, text: str) -> list[Any]:
+    def _analyze(self, text: str, budget: NerBudget) -> list[Any]:
         """Presidio's results on ``text``, analysed in windows of bounded size (issue 23).
 
         Presidio removes duplicate results pairwise, quadratic in them: a prompt of 50,000 names took
         minutes. Windows of ``_WINDOW`` characters, cut at whitespace and overlapping by ``_OVERLAP`` so
         a name on a cut is whole in one of them, keep that cost per window; results are put back at their
-        offsets and exact repeats (from the overlaps) dropped.
+        offsets and exact repeats (from the overlaps) dropped. The NER reads windows while the request's
+        ``budget`` lasts (its CPU is about 0.1 ms a word); the windows after it are left to the other checks.
         """
         if len(text) <= _WINDOW:
+            if not budget.take(text):
+                return []
             return list(self.pii_analyzer.analyze(text=text, entities=self.pii_entities, language="en"))
         results: dict[tuple[int, int, str], Any] = {}
         for start, end in _windows(text):
+            if not budget.take(text[start:end]):
+                budget.skipped_chars += len(text) - end
+                break
             for r in self.pii_analyzer.analyze(text=text[start:end], entities=self.pii_entities, language="en"):
                 r.start, r.end = r.start + start, r.end + start
                 results.setdefault((r.start, r.end, r.entity_type), r)
         return list(results.values())
 
-    def validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:  # noqa: ARG002 - the hub class overrides validate
-        """Typed spans of names and places: Presidio's NER, street addresses, and lower-case names after cues."""
+    def validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
+        """Typed spans of names and places: Presidio's NER, street addresses, and lower-case names after cues.
+
+        ``metadata["ner_budget"]``: the request's ``NerBudget`` (shared by its texts); else one of
+        ``ner_max_words`` for this text.
+        """
         text = str(value)
+        budget = metadata.get("ner_budget") or NerBudget(self.ner_max_words)
         spans: list[tuple[str, int, int, float]] = []
         if "LOCATION" in self.pii_entities:
             spans += [("location", s, e, _ADDRESS_SCORE) for s, e in detect_addresses(text)]
-        results = self._analyze(text)
+        results = self._analyze(text, budget)
         for r in sorted(results, key=lambda r: r.start):
             cleaned = clean_entity_span(text, r.start, r.end)
             if r.score < self.min_score or cleaned is None or not _looks_like_a_name(text[cleaned[0] : cleaned[1]]):
@@ -186,6 +201,36 @@ class PresidioPIIValidator(DetectPII):
             if any(r.entity_type == kind and r.start < until and at < r.end for r in found):
                 out.append((kind.lower(), s, e, _CUED_SCORE))
         return out
+
+
+#: Words (and marks) of one request the NER reads by default (``PIICheck.ner_max_words``).
+NER_MAX_WORDS = 8_000
+_NER_WORD = re.compile(r"\w+|[^\w\s]")
+
+
+class NerBudget:
+    """How many more words (and marks, as spaCy splits them) the NER may read for one request (issue 23).
+
+    Example:
+        >>> budget = NerBudget(5)
+        >>> budget.take("Hi, Ann."), budget.take("Bob")
+        (True, False)
+
+    """
+
+    def __init__(self, words: int = NER_MAX_WORDS) -> None:
+        self.words = words
+        #: Characters the NER did not read for want of budget.
+        self.skipped_chars = 0
+
+    def take(self, text: str) -> bool:
+        """Spend the words of ``text`` if they fit in what is left (True), else keep the rest (False)."""
+        words = sum(1 for _ in _NER_WORD.finditer(text))
+        if words > self.words:
+            self.skipped_chars += len(text)
+            return False
+        self.words -= words
+        return True
 
 
 #: Presidio analyses at most this many characters at a time; windows overlap by ``_OVERLAP``.

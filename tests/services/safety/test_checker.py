@@ -1,3 +1,4 @@
+import time
 from typing import Any
 
 import pytest
@@ -7,6 +8,7 @@ from services.safety.policy_file import SafetyPolicy
 from shared.contracts.envelope import ChatMessage, Document, Envelope, Grounding, Prepared, Request
 from shared.contracts.errors import PipelineError
 from shared.guards import GuardResources
+from shared.guards.validators import NerBudget
 from shared.text.embedder import encode_vector
 
 
@@ -287,3 +289,47 @@ class TestEveryClientMessage:
         assert "bob@example.org" not in system
         assert "<EMAIL_1>" in system
         assert "help@llmops.example" in system
+
+
+class TestNerBudgetPerRequest:
+    """Issue 23: one budget of NER words for all of a request's texts (not one per message)."""
+
+    def test_later_messages_share_what_is_left(self, checker: SafetyChecker, monkeypatch: pytest.MonkeyPatch) -> None:
+        filler = "The weather report says it will be sunny and warm today. " * 60
+        env = with_client_messages(
+            ChatMessage(role="user", content=filler),
+            ChatMessage(role="assistant", content="Noted."),
+            ChatMessage(role="user", content="Yesterday Grace Hopper wrote a letter."),
+        )
+        full = checker.process(env).safety
+        assert full is not None
+        assert any(f.type == "PERSON" for f in full.findings)
+        suite = checker.suite("default", "input")
+        monkeypatch.setattr(suite, "new_ner_budget", lambda: NerBudget(725))  # the filler (720) and "Noted." (2) fit
+        bounded = checker.process(env).safety
+        assert bounded is not None
+        assert not any(f.type == "PERSON" for f in bounded.findings)
+
+
+class TestLengthFirst:
+    """Issue 23: a text over the length limit is blocked before the costly checks read it."""
+
+    def test_over_the_limit_blocked_at_once(self, checker: SafetyChecker) -> None:
+        env = with_client_messages(ChatMessage(role="user", content="John Smith lives in Paris. " * 10_000))
+        t0 = time.process_time()
+        safety = checker.process(env).safety
+        assert time.process_time() - t0 < 0.5  # every check on 270,000 characters took several seconds
+        assert safety is not None
+        assert (safety.verdict, safety.category) == ("block", "length.chars")
+        assert [f.check for f in safety.findings] == ["length.chars"]
+
+    def test_a_warning_length_check_lets_the_checks_run(
+        self, checker: SafetyChecker, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        policy = SafetyPolicy.load()
+        monkeypatch.setattr(policy.for_tenant("default").checks.length, "action", "warn")
+        monkeypatch.setattr(policy.for_tenant("default").checks.length, "max_chars", 20)
+        env = with_client_messages(ChatMessage(role="user", content="card 4111 1111 1111 1111, thanks a lot"))
+        safety = SafetyChecker(policy, checker.resources).process(env).safety
+        assert safety is not None
+        assert (safety.verdict, safety.category) == ("block", "pii.credit_card")

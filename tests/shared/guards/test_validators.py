@@ -12,6 +12,7 @@ from shared.guards.validators import (
     _WINDOW,
     BannedTopicsValidator,
     LengthValidator,
+    NerBudget,
     PIIValidator,
     PresidioPIIValidator,
     ProfanityValidator,
@@ -217,3 +218,36 @@ class TestPresidioWindows:
         t0 = time.process_time()
         spans(validator, "John Smith " * 5800)
         assert time.process_time() - t0 < 10.0
+
+
+class TestNerBudget:
+    """Issue 23: the NER's CPU per request is bounded by a budget of words; the rest gets the other checks."""
+
+    def test_take_spends_words_and_refuses_what_does_not_fit(self) -> None:
+        budget = NerBudget(6)
+        assert budget.take("Hi, Ann Lee.")  # Hi , Ann Lee .
+        assert not budget.take("Bob Stone")
+        assert (budget.words, budget.skipped_chars) == (1, 9)
+
+    def test_names_past_the_budget_are_not_read_by_the_ner(self, resources: GuardResources) -> None:
+        """A budget shared through the metadata: the NER reads the first windows only."""
+        validator = PresidioPIIValidator(entities=["PERSON"])
+        validator.pii_analyzer = resources.analyzer
+        filler = "The weather report says it will be sunny and warm today. " * 80
+        text = "Ada Lovelace wrote. " + filler + " Yesterday Grace Hopper wrote a letter."
+        assert [s for s in spans(validator, text) if s[0] == "person"] == [
+            ("person", "Ada Lovelace"),
+            ("person", "Grace Hopper"),
+        ]
+        budget = NerBudget(1000)
+        found = [s for s in spans(validator, text, ner_budget=budget) if s[0] == "person"]
+        assert found == [("person", "Ada Lovelace")]
+        assert budget.skipped_chars > 0
+
+    def test_the_worst_text_at_the_length_limit_fits_the_stage_budget(self, resources: GuardResources) -> None:
+        """32,000 characters of the costliest shape found (three words in four characters) under a second of NER."""
+        validator = PresidioPIIValidator(entities=["PERSON", "LOCATION"])
+        validator.pii_analyzer = resources.analyzer
+        t0 = time.process_time()
+        spans(validator, ("`a` " * 8000)[:32_000])
+        assert time.process_time() - t0 < 1.5
