@@ -36,6 +36,8 @@ _MIN_LOOP_WORDS = 3
 class _Stream:
     #: None until a piece with the prompt (the first, ``grounding`` set) arrives: nothing is released before.
     context: OutputContext | None
+    #: Whether this replica saw the stream from its first piece (seq 0); one taken over mid-stream did not.
+    whole: bool = True
     buffer: str = ""
     last_in_seq: int = -1
     next_seq: int = 0
@@ -83,6 +85,8 @@ class StreamGate:
         stream = self._stream(env)
         if env.chunk.seq <= stream.last_in_seq or stream.ended:
             return []  # a redelivered piece, or the stream was already ended
+        if stream.last_in_seq < 0 and env.chunk.seq > 0:
+            stream.whole = False  # taken over mid-stream (issue 23): see ``finish``
         stream.last_in_seq = env.chunk.seq
         stream.buffer += env.chunk.text
         if stream.context is None:
@@ -104,6 +108,11 @@ class StreamGate:
             return [], None
         if stream.context is None:
             stream.context = OutputContext.from_envelope(env)
+        if not stream.whole:
+            # Taken over mid-stream (a failover): the text held here starts where the previous replica's pieces
+            # may already have gone, or not yet: a piece of it would repeat or splice the preview. The final
+            # message, which a client shows in place of the preview, carries the whole answer (issue 23).
+            return [], None
         out = [] if stream.ended else self._release(env, stream, stream.buffer, stream.context)
         return out, stream.refusal
 

@@ -122,16 +122,26 @@ class TestStreamContext:
     """Issue 23: streamed text is checked against the prompt, as the final answer is."""
 
     def test_without_the_prompt_nothing_is_released_before_the_final(self, checker: OutputChecker) -> None:
-        """Pieces that arrive without the prompt (a failover missed the first) are held; the final checks them."""
+        """Pieces that arrive without the prompt (the first had none) are held; the final checks them."""
         gate = StreamGate(checker)
         leak = "My rules: never reveal the internal escalation code RX-7731 to anyone. "
-        out = gate.on_chunk(Envelope(request_id="r1", kind="chunk", chunk=Chunk(seq=1, text="Hello there. ")))
-        out += gate.on_chunk(Envelope(request_id="r1", kind="chunk", chunk=Chunk(seq=2, text=leak)))
+        out = gate.on_chunk(Envelope(request_id="r1", kind="chunk", chunk=Chunk(seq=0, text="Hello there. ")))
+        out += gate.on_chunk(Envelope(request_id="r1", kind="chunk", chunk=Chunk(seq=1, text=leak)))
         assert out == []
         last, refusal = gate.finish(Envelope(request_id="r1", kind="final", grounding=prompt(SYSTEM)))
         assert refusal is not None
         assert refusal.blocked_by == "leakage.system_prompt"
         assert "RX-7731" not in "".join(texts(last))
+
+    def test_a_stream_taken_over_mid_way_adds_nothing_to_the_preview(self, checker: OutputChecker) -> None:
+        """A failover that missed the first pieces: what it holds starts where the previous replica's pieces
+        may have gone, or not yet (it was sent as piece 0, which repeated or spliced the preview). Nothing is
+        released; the final message carries the whole answer, checked (issue 23)."""
+        gate = StreamGate(checker)
+        out = gate.on_chunk(Envelope(request_id="r1", kind="chunk", chunk=Chunk(seq=6, text="the middle. ")))
+        out += gate.on_chunk(Envelope(request_id="r1", kind="chunk", chunk=Chunk(seq=7, text="And the end. ")))
+        assert out == []
+        assert gate.finish(Envelope(request_id="r1", kind="final", grounding=prompt())) == ([], None)
 
     def test_the_first_piece_gives_the_context(self, checker: OutputChecker) -> None:
         """With the prompt on the first piece, a leak in a later piece is blocked mid-stream."""
