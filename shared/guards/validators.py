@@ -137,7 +137,10 @@ class PresidioPIIValidator(DetectPII):
         a name on a cut is whole in one of them, keep that cost per window; results are put back at their
         offsets and exact repeats (from the overlaps) dropped. The NER reads windows while the request's
         ``budget`` lasts (its CPU is about 0.1 ms a word); the windows after it are left to the other checks.
+        Words too long to be a name or a place are blanked first (same offsets): spaCy's tokenizer splits
+        the marks off a word one at a time, quadratic in its length (32,000 characters of ".!" took 3 s).
         """
+        text = _LONG_WORD.sub(lambda m: " " * len(m.group()), text)
         if len(text) <= _WINDOW:
             if not budget.take(text):
                 return []
@@ -206,6 +209,8 @@ class PresidioPIIValidator(DetectPII):
 #: Words (and marks) of one request the NER reads by default (``PIICheck.ner_max_words``).
 NER_MAX_WORDS = 8_000
 _NER_WORD = re.compile(r"\w+|[^\w\s]")
+#: A run without spaces this long is no name or place; the NER does not read it.
+_LONG_WORD = re.compile(r"\S{64,}")
 
 
 class NerBudget:
