@@ -78,6 +78,18 @@ class ConversationMemory:
         while len(self._turns) > self.max_conversations:
             self._turns.popitem(last=False)
 
+    def retract(self, turn: Turn) -> bool:
+        """Forget the turn of ``turn.request_id`` (its answer never reached the client); whether it was held."""
+        turns = self._turns.get((turn.tenant, turn.conversation_id))
+        if not turns:
+            return False
+        kept = [stored for stored in turns if stored.turn.request_id != turn.request_id]
+        if len(kept) == len(turns):
+            return False
+        turns.clear()
+        turns.extend(kept)
+        return True
+
     def set_vector(self, turn: Turn, vector: Vector) -> None:
         """Attach a stored turn's embedding (computed after ``add``), so it can be recalled by relevance."""
         for stored in self._turns.get((turn.tenant, turn.conversation_id), ()):

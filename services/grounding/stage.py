@@ -137,7 +137,11 @@ class GroundingStage(Stage):
         ]
 
     async def on_turn(self, turn: Turn) -> Outputs:
-        """Remember a finished turn."""
+        """Remember a finished turn (forget it again when it is retracted: its answer was never sent)."""
+        if turn.retracted:
+            if self.memory.retract(turn):
+                self.log.info("memory.turn_retracted", request_id=turn.request_id)
+            return []
         # In memory at once, so a quick follow-up finds it; the embedding (for relevance once it is older) follows.
         self.memory.add(turn)
         self.memory.set_vector(turn, await asyncio.to_thread(self.embedder.embed_one, f"{turn.user}\n{turn.assistant}"))

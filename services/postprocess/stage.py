@@ -78,7 +78,13 @@ class PostprocessStage(Stage):
         finished = self._finisher.finish(env, stream_refusal=refusal)
         outputs: Outputs = []
         if finished.turn is not None and self.settings.publish_turns:
-            outputs.append(Output.record(Role.TURNS, finished.turn, key=env.conversation_id, request_id=env.request_id))
+            # Before the answer (memory must be ahead of the client's next turn); taken back if the answer fails.
+            turn = finished.turn
+            outputs.append(
+                Output.record(
+                    Role.TURNS, turn, key=env.conversation_id, request_id=env.request_id, undo=turn.retraction()
+                )
+            )
         outputs += [Output.of(Role.REPLY, piece) for piece in (*pieces, finished.envelope)]
         return outputs + self.accounting(finished.envelope)
 

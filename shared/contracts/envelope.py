@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -409,3 +409,22 @@ class Turn(BaseModel):
     user: str
     assistant: str
     at: datetime = Field(default_factory=_now)
+    retracted: bool = Field(
+        default=False,
+        description=(
+            "Takes back the turn of this request id: its answer could not be sent, so the client never saw it "
+            "(written only when true)."
+        ),
+    )
+
+    @model_serializer(mode="wrap")
+    def _only_retractions_say_so(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A turn as it always was on the wire; ``retracted`` only on a retraction (older readers forbid extras)."""
+        data: dict[str, Any] = handler(self)
+        if not self.retracted:
+            data.pop("retracted", None)
+        return data
+
+    def retraction(self) -> Turn:
+        """The record that takes this turn back out of memory."""
+        return self.model_copy(update={"retracted": True})

@@ -42,6 +42,9 @@ class Output:
     message: BaseModel
     key: str = ""
     request_id: str | None = None
+    #: What to publish (on the same role) when a later output of the same input fails before its final answer
+    #: is out, so the input is answered with an error: a turn is retracted, for one (``Turn.retracted``).
+    undo: BaseModel | None = None
 
     @classmethod
     def of(cls, role: Role, env: Envelope) -> Output:
@@ -49,9 +52,11 @@ class Output:
         return cls(role, env, env.conversation_id, env.request_id)
 
     @classmethod
-    def record(cls, role: Role, message: BaseModel, *, key: str, request_id: str | None = None) -> Output:
-        """A side record (not an envelope) with its own key."""
-        return cls(role, message, key, request_id)
+    def record(
+        cls, role: Role, message: BaseModel, *, key: str, request_id: str | None = None, undo: BaseModel | None = None
+    ) -> Output:
+        """A side record (not an envelope) with its own key; ``undo`` takes it back if the answer fails."""
+        return cls(role, message, key, request_id, undo)
 
     @property
     def envelope(self) -> Envelope | None:

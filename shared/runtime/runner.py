@@ -297,6 +297,7 @@ class StageRunner:
             await self._fail(*source, failure, clock)
             return failure.code
         answered = False
+        published: list[tuple[str, Output]] = []
         for output in outputs:
             topic = self.topic_for(output, source[0])
             try:
@@ -305,14 +306,27 @@ class StageRunner:
                 if answered:
                     raise
                 failure = publish_failed(topic, exc)
+                await self._undo(published)
                 await self._fail(*source, failure, clock)
                 return failure.code
+            published.append((topic, output))
             env = output.envelope
             answered = answered or (env is not None and env.kind == "final")
         context = _log_context(outputs[0].envelope or source[0]) if outputs and log_context else {}
         with structlog.contextvars.bound_contextvars(**context):
             self._log_done(clock, processed_ms, source[2], published=len(outputs))
         return None
+
+    async def _undo(self, published: list[tuple[str, Output]]) -> None:
+        """Take back what an input published before its answer failed (a turn the client will never see).
+
+        Raises when the broker refuses: the record is then redelivered rather than answered with a turn left.
+        """
+        for topic, output in reversed(published):
+            if output.undo is not None:
+                headers = {"request_id": output.request_id} if output.request_id else {}
+                value = output.undo.model_dump_json().encode()
+                await self.send(topic, value, key=output.key.encode(), headers=headers)
 
     async def _publish_output(self, topic: str, output: Output, clock: _Clock) -> None:
         env = output.envelope

@@ -45,6 +45,24 @@ class TestGroundingService:
         assert [m.content for m in grounding.messages[1:]] == ["Hi", "Hello!", "And now?"]
         assert out[topics.dlq] == [b"not a turn"]
 
+    async def test_a_retracted_turn_leaves_memory(self, tmp_path: Path) -> None:
+        """Issue 23: a turn whose answer could not be sent is taken back; the next request does not see it."""
+        service = create_service(settings(tmp_path))
+        topics = service.settings.core.topics
+        out = capture(service.broker, topics.grounded, topics.dlq)
+        await service.warm_up()
+        async with TestKafkaBroker(service.broker) as broker:
+            kept = Turn(request_id="r0", conversation_id="c1", tenant="default", user="Hi", assistant="Hello!")
+            lost = Turn(request_id="r1", conversation_id="c1", tenant="default", user="Why?", assistant="Because.")
+            for record in (kept, lost, lost.retraction()):
+                await broker.publish(record.model_dump_json().encode(), topics.turns, key=b"c1")
+            await broker.publish(prepared("And now?", "c1").to_bytes(), topics.preprocessed, key=b"c1")
+        [raw] = out[topics.grounded]
+        grounding = Envelope.from_bytes(raw).grounding
+        assert grounding is not None
+        assert [m.content for m in grounding.messages[1:]] == ["Hi", "Hello!", "And now?"]
+        assert out[topics.dlq] == []
+
     async def test_ingest_topic_writes_the_store_and_reports_progress(self, tmp_path: Path) -> None:
         """Chunks sent on the ingest topic are stored, reported, and retrieved for the next request."""
         service = create_service(settings(tmp_path))

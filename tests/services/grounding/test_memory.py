@@ -72,6 +72,17 @@ class TestConversationMemory:
         memory.add(turn("1"))
         assert len(memory.recall("t", "c")) == 1
 
+    def test_a_retracted_turn_is_forgotten_and_may_come_back(self) -> None:
+        """A retraction removes its request's turn (others stay); the turn sent again later is kept again."""
+        memory = ConversationMemory()
+        memory.add(turn("1"))
+        memory.add(turn("2"))
+        assert memory.retract(turn("2").retraction())
+        assert not memory.retract(turn("9").retraction())
+        assert [t.request_id for t in memory.recall("t", "c")] == ["1"]
+        memory.add(turn("2"))
+        assert [t.request_id for t in memory.recall("t", "c")] == ["1", "2"]
+
     def test_excludes_the_request_itself(self) -> None:
         """A redelivered request does not see its own earlier answer as memory."""
         memory = ConversationMemory()

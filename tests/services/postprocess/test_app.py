@@ -124,11 +124,12 @@ class TestPostprocessService:
 
 class TestBillingFollowsTheAnswer:
     async def test_an_answer_that_cannot_be_sent_is_not_billed(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """Usage is written once the answer is acknowledged: a reply topic the broker refuses bills nothing (issue 23)."""
+        """Usage is written once the answer is acknowledged: a reply topic the broker refuses bills nothing, and
+        the turn already written is taken back (issue 23)."""
         monkeypatch.setattr("shared.runtime.publishing.random.random", lambda: 0.0)
         service = create_service(PostprocessSettings())
         topics = service.settings.core.topics
-        out = capture(service.broker, topics.responses, topics.usage)
+        out = capture(service.broker, topics.responses, topics.usage, topics.turns)
         await service.warm_up()
         publish = service.runner.publisher.publish
 
@@ -148,3 +149,9 @@ class TestBillingFollowsTheAnswer:
         assert [u.request_id for u in usage] == [sent.request_id]
         errors = [a.error.code for a in map(Envelope.from_bytes, out[topics.responses]) if a.error]
         assert errors == ["publish_failed"]
+        turns = [Turn.model_validate_json(r) for r in out[topics.turns]]
+        assert [(t.request_id, t.retracted) for t in turns] == [
+            (lost.request_id, False),
+            (lost.request_id, True),
+            (sent.request_id, False),
+        ]

@@ -690,6 +690,29 @@ class TestStageRunnerOutputs:
         assert error.code == "publish_failed"
         assert len(pub.on("llmops.dlq")) == 1
 
+    async def test_an_answer_that_fails_takes_its_turn_back(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Issue 23: the turn went out, the answer could not: the turn is retracted before the error answer, so
+        memory does not keep a turn the client never saw."""
+        monkeypatch.setattr("shared.runtime.publishing.random.random", lambda: 0.0)
+        pub = FailingPublisher({"acme.replies"})
+        run = StageRunner(stage="postprocess", publisher=pub, core=core_settings(), replica="p-0")
+        turn = Turn(request_id="r-1", conversation_id="c-1", tenant="default", user="hi", assistant="hello")
+
+        async def answer(batch: list[Envelope]) -> list[Outputs | Exception]:
+            final = batch[0].model_copy(update={"kind": "final"})
+            taken_back = turn.retraction()
+            return [[Output.record(Role.TURNS, turn, key="c-1", undo=taken_back), Output.of(Role.REPLY, final)]]
+
+        request = make_envelope(reply_to="acme.replies")
+        assert await run.handle(request.to_bytes(), RECORD, process=answer) == "publish_failed"
+        turns = [Turn.model_validate_json(value) for _, value, _, _ in pub.on("llmops.turns")]
+        assert [t.retracted for t in turns] == [False, True]
+        assert pub.on("llmops.turns")[1][2:] == (b"c-1", {})
+        [(_, value, _, _)] = pub.on("llmops.responses")  # the error answer, on the default topic
+        error = Envelope.from_bytes(value).error
+        assert error is not None
+        assert error.code == "publish_failed"
+
     async def test_failure_after_the_answer_redelivers_instead_of_answering_twice(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
