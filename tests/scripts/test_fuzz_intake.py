@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,13 +10,7 @@ import pytest
 from services.preprocess.intake import parse_request
 from shared.contracts.errors import PipelineError
 from shared.runtime.records import ReceivedRecord
-from tests.infra.helpers import ROOT
-
-_spec = importlib.util.spec_from_file_location("fuzz_intake", ROOT / "scripts" / "fuzz_intake.py")
-assert _spec is not None
-assert _spec.loader is not None
-fuzz_intake = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fuzz_intake)
+from tests.fuzz_harness import fuzz_intake
 
 CORPUS = sorted(fuzz_intake.CORPUS.iterdir())
 RECORD = ReceivedRecord(topic="llmops.requests", partition=0, offset=0, key=None)

@@ -12,6 +12,7 @@ from services.preprocess.settings import PreprocessSettings
 from shared.contracts.envelope import Envelope
 from shared.stack.topics import ensure_topics
 from tests.conftest import core_settings, make_envelope, tail_consumer
+from tests.fuzz_harness import fuzzed_records
 from tests.kafka_audit import collect, committed_positions, hostile_records, written_topics
 from tests.services.preprocess.test_app import BAD_INPUTS
 
@@ -92,7 +93,8 @@ class TestHostileInterleaved:
         await producer.start()
         try:
             valid = [make_envelope(f"Question number {i}?", conversation_id=f"conv-{i % 3}") for i in range(12)]
-            records = [(f"valid-{i}", env.to_bytes()) for i, env in enumerate(valid)] + hostile_records(prefix) * 2
+            hostile = hostile_records(prefix) * 2 + fuzzed_records(40, seed=23)  # by hand, and built by the fuzzer
+            records = [(f"valid-{i}", env.to_bytes()) for i, env in enumerate(valid)] + hostile
             random.Random(23).shuffle(records)  # noqa: S311 - a repeatable interleaving, not a secret
             for i, (_, raw) in enumerate(records):
                 await producer.send_and_wait(topics.requests, raw, key=f"conv-{i % 3}".encode())
