@@ -35,6 +35,7 @@ SHAPES = {
     "names": "John Smith ",
     "sentences": "Hi. ",
     "blank lines": "\n ",
+    "spaces and tabs": " \t",
     "runs of marks": ".!",
     "inline code at the NER's worst": "`a` `b` ",
 }

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.preprocess.normalize import _repair_prose, normalize_text
+from services.preprocess.normalize import _SPACES, _TRAILING, _repair_prose, normalize_text
 from services.preprocess.protected_spans import Segment
 
 FREQ = {"so": 1000, "soo": 1, "cool": 500, "col": 100, "good": 900, "god": 300}
@@ -104,6 +104,9 @@ class TestHostileSizes:
             pytest.param("`a` " * 50_000, id="inline-code"),
             pytest.param("aaaab" * 40_000, id="floods-in-one-word"),
             pytest.param("a." * 100_000, id="email-boundaries"),
+            pytest.param(" " * 200_000, id="blanks"),  # 33 s before the blank patterns were made linear
+            pytest.param(" \t" * 100_000, id="spaces-and-tabs"),  # 160 s
+            pytest.param("a" + " " * 199_998 + "\n", id="blanks-before-a-newline"),
         ],
     )
     def test_worst_inputs_at_the_size_limit(self, text: str) -> None:
@@ -111,6 +114,18 @@ class TestHostileSizes:
         t0 = time.process_time()
         normalize_text(text, frequency=lambda _w: 1)
         assert time.process_time() - t0 < 2.0
+
+    def test_blank_patterns_do_what_the_backtracking_ones_did(self) -> None:
+        """The linear blank patterns replace exactly what the quadratic ones replaced."""
+        spaces, trailing = re.compile(r"(?<=\S)[ \t]{2,}(?![ \t]*\n)"), re.compile(r"[ \t]+\n")
+
+        @settings(max_examples=400, deadline=None)
+        @given(st.text(alphabet=" \t\na", max_size=20))
+        def same(text: str) -> None:
+            assert _SPACES.sub(" ", text) == spaces.sub(" ", text)
+            assert _TRAILING.sub("\n", text) == trailing.sub("\n", text)
+
+        same()
 
     @settings(max_examples=300, deadline=None)
     @given(st.sampled_from(["\n", " ", "x", "`", "é"]), st.text(alphabet=" \t\n.!?aosx1é", max_size=12))
