@@ -28,40 +28,38 @@ def prepared(text: str, conversation: str) -> Envelope:
 
 
 class TestGroundingService:
-    async def test_turns_feed_memory_of_the_next_request(self, tmp_path: Path) -> None:
-        """A turn on the turns topic shows up in the next request of that conversation."""
+    @staticmethod
+    async def after_turns(tmp_path: Path, *records: bytes) -> tuple[list[str], list[bytes]]:
+        """The next request's grounded messages (after the system one) once ``records`` were on the turns
+        topic of conversation c1, and what went to the DLQ."""
         service = create_service(settings(tmp_path))
         topics = service.settings.core.topics
         out = capture(service.broker, topics.grounded, topics.dlq)
         await service.warm_up()
         async with TestKafkaBroker(service.broker) as broker:
-            turn = Turn(request_id="r0", conversation_id="c1", tenant="default", user="Hi", assistant="Hello!")
-            await broker.publish(turn.model_dump_json().encode(), topics.turns, key=b"c1")
-            await broker.publish(b"not a turn", topics.turns)
+            for record in records:
+                await broker.publish(record, topics.turns, key=b"c1")
             await broker.publish(prepared("And now?", "c1").to_bytes(), topics.preprocessed, key=b"c1")
         [raw] = out[topics.grounded]
         grounding = Envelope.from_bytes(raw).grounding
         assert grounding is not None
-        assert [m.content for m in grounding.messages[1:]] == ["Hi", "Hello!", "And now?"]
-        assert out[topics.dlq] == [b"not a turn"]
+        return [m.content for m in grounding.messages[1:]], out[topics.dlq]
+
+    async def test_turns_feed_memory_of_the_next_request(self, tmp_path: Path) -> None:
+        """A turn on the turns topic shows up in the next request of that conversation."""
+        turn = Turn(request_id="r0", conversation_id="c1", tenant="default", user="Hi", assistant="Hello!")
+        messages, dead = await self.after_turns(tmp_path, turn.model_dump_json().encode(), b"not a turn")
+        assert messages == ["Hi", "Hello!", "And now?"]
+        assert dead == [b"not a turn"]
 
     async def test_a_retracted_turn_leaves_memory(self, tmp_path: Path) -> None:
         """Issue 23: a turn whose answer could not be sent is taken back; the next request does not see it."""
-        service = create_service(settings(tmp_path))
-        topics = service.settings.core.topics
-        out = capture(service.broker, topics.grounded, topics.dlq)
-        await service.warm_up()
-        async with TestKafkaBroker(service.broker) as broker:
-            kept = Turn(request_id="r0", conversation_id="c1", tenant="default", user="Hi", assistant="Hello!")
-            lost = Turn(request_id="r1", conversation_id="c1", tenant="default", user="Why?", assistant="Because.")
-            for record in (kept, lost, lost.retraction()):
-                await broker.publish(record.model_dump_json().encode(), topics.turns, key=b"c1")
-            await broker.publish(prepared("And now?", "c1").to_bytes(), topics.preprocessed, key=b"c1")
-        [raw] = out[topics.grounded]
-        grounding = Envelope.from_bytes(raw).grounding
-        assert grounding is not None
-        assert [m.content for m in grounding.messages[1:]] == ["Hi", "Hello!", "And now?"]
-        assert out[topics.dlq] == []
+        kept = Turn(request_id="r0", conversation_id="c1", tenant="default", user="Hi", assistant="Hello!")
+        lost = Turn(request_id="r1", conversation_id="c1", tenant="default", user="Why?", assistant="Because.")
+        records = [t.model_dump_json().encode() for t in (kept, lost, lost.retraction())]
+        messages, dead = await self.after_turns(tmp_path, *records)
+        assert messages == ["Hi", "Hello!", "And now?"]
+        assert dead == []
 
     async def test_ingest_topic_writes_the_store_and_reports_progress(self, tmp_path: Path) -> None:
         """Chunks sent on the ingest topic are stored, reported, and retrieved for the next request."""
