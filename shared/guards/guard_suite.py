@@ -20,12 +20,12 @@ from guardrails import Guard, OnFailAction
 
 from shared.guards.findings import SPAN_CHECKS, GuardFinding, SuiteResult
 from shared.guards.injection import InjectionClassifier
+from shared.guards.ner_windows import NerBudget
 from shared.guards.offline import go_offline
 from shared.guards.policy import GuardPolicy
 from shared.guards.validators import (
     BannedTopicsValidator,
     LengthValidator,
-    NerBudget,
     PIIValidator,
     PresidioPIIValidator,
     ProfanityValidator,

@@ -34,6 +34,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from shared.guards.ner_windows import NER_MAX_WORDS
+
 __all__ = [
     "PII_TYPES",
     "Action",
@@ -76,7 +78,7 @@ class PIICheck(_Check):
     types: list[str] = Field(default_factory=lambda: list(PII_TYPES))
     min_score: float = Field(default=0.5, ge=0.0, le=1.0, description="Presidio score below which a name is ignored.")
     ner_max_words: int = Field(
-        default=8_000,
+        default=NER_MAX_WORDS,
         ge=0,
         description=(
             "Words (and marks) of one request Presidio's NER reads at most, for names and places (issue 23: its CPU "

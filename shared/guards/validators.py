@@ -31,6 +31,7 @@ from guardrails_ai.secrets_present.main import SecretsPresent
 
 from shared.guards.detectors import Detection, detect_pii, detect_secrets, is_placeholder, redact
 from shared.guards.injection import InjectionClassifier, Mode
+from shared.guards.ner_windows import NER_MAX_WORDS, WINDOW, NerBudget, blank_long_words, windows
 from shared.guards.pii_entities import (
     clean_entity_span,
     cued_names,
@@ -42,10 +43,8 @@ from shared.guards.profanity import profanity_model
 from shared.text.overlaps import first_non_overlapping
 
 __all__ = [
-    "NER_MAX_WORDS",
     "BannedTopicsValidator",
     "LengthValidator",
-    "NerBudget",
     "PIIValidator",
     "PresidioPIIValidator",
     "ProfanityValidator",
@@ -130,23 +129,18 @@ class PresidioPIIValidator(DetectPII):
         self.ner_max_words = NER_MAX_WORDS
 
     def _analyze(self, text: str, budget: NerBudget) -> list[Any]:
-        """Presidio's results on ``text``, analysed in windows of bounded size (issue 23).
+        """Presidio's results on ``text``, read in windows while the request's ``budget`` lasts (``ner_windows``).
 
-        Presidio removes duplicate results pairwise, quadratic in them: a prompt of 50,000 names took
-        minutes. Windows of ``_WINDOW`` characters, cut at whitespace and overlapping by ``_OVERLAP`` so
-        a name on a cut is whole in one of them, keep that cost per window; results are put back at their
-        offsets and exact repeats (from the overlaps) dropped. The NER reads windows while the request's
-        ``budget`` lasts (its CPU is about 0.1 ms a word); the windows after it are left to the other checks.
-        Words too long to be a name or a place are blanked first (same offsets): spaCy's tokenizer splits
-        the marks off a word one at a time, quadratic in its length (32,000 characters of ".!" took 3 s).
+        Results are put back at their offsets and exact repeats (from the overlaps) dropped; the windows
+        after the budget are left to the other checks (issue 23: a prompt of 50,000 names took minutes).
         """
-        text = _LONG_WORD.sub(lambda m: " " * len(m.group()), text)
-        if len(text) <= _WINDOW:
+        text = blank_long_words(text)
+        if len(text) <= WINDOW:
             if not budget.take(text):
                 return []
             return list(self.pii_analyzer.analyze(text=text, entities=self.pii_entities, language="en"))
         results: dict[tuple[int, int, str], Any] = {}
-        for start, end in _windows(text):
+        for start, end in windows(text):
             if not budget.take(text[start:end]):
                 budget.skipped_chars += len(text) - end
                 break
@@ -204,59 +198,6 @@ class PresidioPIIValidator(DetectPII):
             if any(r.entity_type == kind and r.start < until and at < r.end for r in found):
                 out.append((kind.lower(), s, e, _CUED_SCORE))
         return out
-
-
-#: Words (and marks) of one request the NER reads by default (``PIICheck.ner_max_words``).
-NER_MAX_WORDS = 8_000
-_NER_WORD = re.compile(r"\w+|[^\w\s]")
-#: A run without spaces this long is no name or place; the NER does not read it.
-_LONG_WORD = re.compile(r"\S{64,}")
-
-
-class NerBudget:
-    """How many more words (and marks, as spaCy splits them) the NER may read for one request (issue 23).
-
-    Example:
-        >>> budget = NerBudget(5)
-        >>> budget.take("Hi, Ann."), budget.take("Bob")
-        (True, False)
-
-    """
-
-    def __init__(self, words: int = NER_MAX_WORDS) -> None:
-        self.words = words
-        #: Characters the NER did not read for want of budget.
-        self.skipped_chars = 0
-
-    def take(self, text: str) -> bool:
-        """Spend the words of ``text`` if they fit in what is left (True), else keep the rest (False)."""
-        words = sum(1 for _ in _NER_WORD.finditer(text))
-        if words > self.words:
-            self.skipped_chars += len(text)
-            return False
-        self.words -= words
-        return True
-
-
-#: Presidio analyses at most this many characters at a time; windows overlap by ``_OVERLAP``.
-_WINDOW = 4000
-_OVERLAP = 200
-
-
-def _windows(text: str) -> list[tuple[int, int]]:
-    """``(start, end)`` windows of at most ``_WINDOW`` characters covering ``text``, cut at whitespace when possible."""
-    windows: list[tuple[int, int]] = []
-    start = 0
-    while start < len(text):
-        end = min(len(text), start + _WINDOW)
-        if end < len(text):
-            cut = text.rfind(" ", start + _WINDOW // 2, end)
-            end = cut if cut > start else end
-        windows.append((start, end))
-        if end >= len(text):
-            break
-        start = max(end - _OVERLAP, start + 1)
-    return windows
 
 
 _ADDRESS_SCORE = 0.85

@@ -8,7 +8,7 @@ from services.safety.policy_file import SafetyPolicy
 from shared.contracts.envelope import ChatMessage, Document, Envelope, Grounding, Prepared, Request
 from shared.contracts.errors import PipelineError
 from shared.guards import GuardResources
-from shared.guards.validators import NerBudget
+from shared.guards.ner_windows import NerBudget
 from shared.text.embedder import encode_vector
 
 
