@@ -14,7 +14,6 @@ from shared.contracts.shadow import POLICY_METADATA_KEY, is_shadow
 from shared.guards import GuardResources, GuardSuite, Placeholders
 from shared.guards.findings import GuardFinding
 from shared.guards.guard_suite import Stage
-from shared.guards.policy import GuardPolicy
 from shared.models.chat_render import render_plain
 from shared.text.embedder import decode_vector
 
@@ -101,11 +100,6 @@ class SafetyChecker:
             # message only the client's own system text, which the template embeds, is scanned.
             texts = [msg.content] if msg.role != "system" else _client_system_texts(env, msg.content)
             content = msg.content
-            if (too_long := _blocked_for_length(policy, texts)) is not None:
-                # Blocked whatever else is found: the costly checks never read more than the limit (issue 23).
-                findings.append(too_long.to_finding(message_index=index))
-                blocking = blocking or too_long
-                break
             for text in texts:
                 last = msg.role == "user" and env.prepared is not None and text == env.prepared.text
                 result = suite.scan(
@@ -179,15 +173,6 @@ class SafetyChecker:
         if env.prepared is None or not env.prepared.embedding:
             return None
         return decode_vector(env.prepared.embedding)
-
-
-def _blocked_for_length(policy: GuardPolicy, texts: list[str]) -> GuardFinding | None:
-    """The length check's blocking finding when one of ``texts`` is over its character limit, before any scan."""
-    length = policy.checks.length
-    longest = max(texts, key=len, default="")
-    if not length.enabled or length.action != "block" or len(longest) <= length.max_chars:
-        return None
-    return GuardFinding("length", "CHARS", 0, len(longest), len(longest) / length.max_chars, "block")
 
 
 def _client_system_texts(env: Envelope, system: str) -> list[str]:

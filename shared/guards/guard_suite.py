@@ -230,6 +230,9 @@ class GuardSuite:
         placeholders = placeholders if placeholders is not None else Placeholders()
         if not text.strip() or not self._names:
             return SuiteResult(text=text, findings=[], redacted=text)
+        if (too_long := self._blocked_for_length(text)) is not None:
+            # Blocked whatever else is found: no other check reads more than the limit (issue 23: its CPU bound).
+            return SuiteResult(text=text, findings=[too_long], redacted=text)
         metadata: dict[str, Any] = {"token_count": token_count}
         if embedding is not None:
             metadata["embedding"] = embedding
@@ -240,6 +243,15 @@ class GuardSuite:
         redacted = self._redact(text, findings, placeholders)
         used = {p: v for p, v in placeholders.mapping.items() if p in redacted}
         return SuiteResult(text=text, findings=findings, redacted=redacted, placeholders=used)
+
+    def _blocked_for_length(self, text: str) -> GuardFinding | None:
+        """The length check's finding, found before any other check, when ``text`` is over a blocking limit."""
+        length = self.policy.checks.length
+        if "length" not in self._names.values() or len(text) <= length.max_chars:
+            return None
+        if length.action_for("CHARS") == "warn":  # redact blocks too: a whole-text finding cannot be cut out
+            return None
+        return GuardFinding("length", "CHARS", 0, len(text), len(text) / length.max_chars, "block")
 
     def _findings(self, summaries: list[Any]) -> list[GuardFinding]:
         findings: list[GuardFinding] = []
