@@ -155,13 +155,13 @@ class QuotaTracker:
             return False
         try:
             self._check(tenant, limits, counts, now)
+            over = False
         except QuotaExceededError:
             if not maybe_redelivered:
                 raise
-            counts.add_request(served, now)
-            return True
+            over = True
         counts.add_request(served, now)
-        return False
+        return over
 
     @staticmethod
     def _check(tenant: str, limits: TenantPolicy, counts: _TenantCounts, now: datetime) -> None:

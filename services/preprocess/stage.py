@@ -91,9 +91,9 @@ class PreprocessStage(Stage):
             self.log.info("reply_topics.builtin", patterns=list(self.replies.builtin))
         self._preprocessor = preprocessor
         self._warm: Preprocessor | None = None
-        #: The record each parsed request came from (by envelope identity), for ``Prepared.source``, and
-        #: whether its partition's previous owner may have handled it (``maybe_redelivered``); emptied each batch.
-        self._sources: dict[int, tuple[str, bool]] = {}
+        #: The record each parsed request came from (by envelope identity): ``Prepared.source``, and whether its
+        #: partition's previous owner may have handled it (``maybe_redelivered``); emptied each batch.
+        self._records: dict[int, ReceivedRecord] = {}
 
     def parse(self, raw: bytes, record: ReceivedRecord) -> Envelope:
         """The request in a record, its tenant from the topic it was written to; where it came from is kept."""
@@ -102,9 +102,9 @@ class PreprocessStage(Stage):
         except TenantMismatchError as exc:
             self.log.warning("security.tenant_mismatch", tenant=exc.tenant, claimed=exc.claimed, topic=exc.topic)
             raise
-        if len(self._sources) > _MAX_SOURCES:  # batches whose every request expired never reach ``process``
-            self._sources.clear()
-        self._sources[id(env)] = (f"{record.topic}/{record.partition}/{record.offset}", record.maybe_redelivered)
+        if len(self._records) > _MAX_SOURCES:  # batches whose every request expired never reach ``process``
+            self._records.clear()
+        self._records[id(env)] = record
         return env
 
     def may_answer_poison(self, answer: Envelope, record: ReceivedRecord) -> bool:
@@ -124,26 +124,22 @@ class PreprocessStage(Stage):
         if self._warm is None:
             msg = "preprocess: warm_up() was not awaited"
             raise RuntimeError(msg)
-        origins = [self._sources.get(id(env)) for env in batch]
-        read_from = [origin[0] if origin else None for origin in origins]
-        redelivered = [bool(origin and origin[1]) for origin in origins]
-        self._sources.clear()  # this batch's records: all parsed before the batch logic runs
+        records = [self._records.get(id(env)) for env in batch]
+        read_from = [f"{r.topic}/{r.partition}/{r.offset}" if r else None for r in records]
+        redelivered = [r is not None and r.maybe_redelivered for r in records]
+        self._records.clear()  # this batch's records: all parsed before the batch logic runs
         # Reply topics first: a refused request is not counted against the tenant's quota.
         refusals: list[PipelineError | None] = list(self.replies.check_all(batch))
         for refusal in refusals:
             if isinstance(refusal, ReplyTopicNotAllowedError):
                 self.log.warning("security.reply_topic_refused", tenant=refusal.tenant, reply_to=refusal.topic)
-        allowed = [
-            (env, src, again)
-            for env, src, again, refusal in zip(batch, read_from, redelivered, refusals, strict=True)
-            if refusal is None
-        ]
+        allowed = [i for i, refusal in enumerate(refusals) if refusal is None]
         over_before = self.quota.over_limit_redeliveries
         quota_refusals = iter(
             self.quota.admit_all(
-                [env for env, _, _ in allowed],
-                sources=[src for _, src, _ in allowed],
-                maybe_redelivered=[again for _, _, again in allowed],
+                [batch[i] for i in allowed],
+                sources=[read_from[i] for i in allowed],
+                maybe_redelivered=[redelivered[i] for i in allowed],
             )
         )
         if over := self.quota.over_limit_redeliveries - over_before:

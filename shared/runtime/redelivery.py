@@ -54,6 +54,11 @@ class RedeliveryWindow(ConsumerRebalanceListener):  # type: ignore[misc]  # aiok
         #: The first offset read from each partition since it was assigned (absent: none read yet).
         self._start: dict[tuple[str, int], int] = {}
 
+    def around(self, inner: Any) -> RedeliveryWindow:
+        """Be the consumer's listener, passing rebalances on to ``inner`` (the delivery's own); returns the window."""
+        self.inner = inner
+        return self
+
     def mark(self, record: ReceivedRecord) -> ReceivedRecord:
         """``record``, marked ``maybe_redelivered`` when among its partition's first since assignment and older."""
         key = (record.topic, record.partition)

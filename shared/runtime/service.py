@@ -156,15 +156,10 @@ class StageService:
             # Exactly-once: the offsets are committed by each transaction, never by the consumer itself.
             ack_policy=ack_policy or (AckPolicy.MANUAL if self.exactly_once else AckPolicy.NACK_ON_ERROR),
             decoder=raw_body,
-            listener=self._listener(listener or self.gate),
+            listener=self.redelivery.around(listener or self.gate),
             **options,
             **consumer_options(self.settings.core.kafka),
         )
-
-    def _listener(self, inner: Any) -> RedeliveryWindow:
-        """The input's rebalance listener: the redelivery window around the delivery's own listener."""
-        self.redelivery.inner = inner
-        return self.redelivery
 
     def _received(self, raw: Any) -> ReceivedRecord:
         """An input record as the runner sees it, marked if its partition's previous owner may have handled it."""
