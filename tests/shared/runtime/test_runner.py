@@ -1,6 +1,6 @@
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -639,6 +639,28 @@ class TestRunnerProperties:
         assert not any(topic.startswith("llmops.requests.") for topic, *_ in pub.sent)
 
 
+TURN = Turn(request_id="r-1", conversation_id="c-1", tenant="default", user="hi", assistant="hello")
+
+
+def failing_postprocess(monkeypatch: pytest.MonkeyPatch, *topics: str) -> tuple[FailingPublisher, StageRunner]:
+    """A postprocess runner whose broker refuses ``topics`` (retries without waiting)."""
+    monkeypatch.setattr("shared.runtime.publishing.random.random", lambda: 0.0)
+    pub = FailingPublisher(set(topics))
+    return pub, StageRunner(stage="postprocess", publisher=pub, core=core_settings(), replica="p-0")
+
+
+def answering(
+    *, before: Sequence[Output] = (), after: Sequence[Output] = ()
+) -> Callable[[list[Envelope]], Awaitable[list[Outputs | Exception]]]:
+    """Logic that answers its one input as final, with ``before`` published ahead of the answer, ``after`` behind."""
+
+    async def answer(batch: list[Envelope]) -> list[Outputs | Exception]:
+        final = batch[0].model_copy(update={"kind": "final"})
+        return [[*before, Output.of(Role.REPLY, final), *after]]
+
+    return answer
+
+
 class TestStageRunnerOutputs:
     """Outputs are (role, message) pairs: the topology gives the topic, side records carry their own key."""
 
@@ -674,15 +696,8 @@ class TestStageRunnerOutputs:
 
     async def test_failure_before_the_answer_answers_with_an_error(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """A turn the broker refuses fails the request: publish_failed answer and DLQ record, no answer text."""
-        monkeypatch.setattr("shared.runtime.publishing.random.random", lambda: 0.0)
-        pub = FailingPublisher({"llmops.turns"})
-        run = StageRunner(stage="postprocess", publisher=pub, core=core_settings(), replica="p-0")
-        turn = Turn(request_id="r-1", conversation_id="c-1", tenant="default", user="hi", assistant="hello")
-
-        async def answer(batch: list[Envelope]) -> list[Outputs | Exception]:
-            final = batch[0].model_copy(update={"kind": "final"})
-            return [[Output.record(Role.TURNS, turn, key="c-1"), Output.of(Role.REPLY, final)]]
-
+        pub, run = failing_postprocess(monkeypatch, "llmops.turns")
+        answer = answering(before=[Output.record(Role.TURNS, TURN, key="c-1")])
         assert await run.handle(make_envelope().to_bytes(), RECORD, process=answer) == "publish_failed"
         [(_, value, _, _)] = pub.on("llmops.responses")
         error = Envelope.from_bytes(value).error
@@ -693,16 +708,8 @@ class TestStageRunnerOutputs:
     async def test_an_answer_that_fails_takes_its_turn_back(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Issue 23: the turn went out, the answer could not: the turn is retracted before the error answer, so
         memory does not keep a turn the client never saw."""
-        monkeypatch.setattr("shared.runtime.publishing.random.random", lambda: 0.0)
-        pub = FailingPublisher({"acme.replies"})
-        run = StageRunner(stage="postprocess", publisher=pub, core=core_settings(), replica="p-0")
-        turn = Turn(request_id="r-1", conversation_id="c-1", tenant="default", user="hi", assistant="hello")
-
-        async def answer(batch: list[Envelope]) -> list[Outputs | Exception]:
-            final = batch[0].model_copy(update={"kind": "final"})
-            taken_back = turn.retraction()
-            return [[Output.record(Role.TURNS, turn, key="c-1", undo=taken_back), Output.of(Role.REPLY, final)]]
-
+        pub, run = failing_postprocess(monkeypatch, "acme.replies")
+        answer = answering(before=[Output.record(Role.TURNS, TURN, key="c-1", undo=TURN.retraction())])
         request = make_envelope(reply_to="acme.replies")
         assert await run.handle(request.to_bytes(), RECORD, process=answer) == "publish_failed"
         turns = [Turn.model_validate_json(value) for _, value, _, _ in pub.on("llmops.turns")]
@@ -717,15 +724,8 @@ class TestStageRunnerOutputs:
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """Usage refused after the answer went out: the handler raises (redelivery), no error answer follows."""
-        monkeypatch.setattr("shared.runtime.publishing.random.random", lambda: 0.0)
-        pub = FailingPublisher({"llmops.usage"})
-        run = StageRunner(stage="postprocess", publisher=pub, core=core_settings(), replica="p-0")
-        turn = Turn(request_id="r-1", conversation_id="c-1", tenant="default", user="hi", assistant="hello")
-
-        async def answer(batch: list[Envelope]) -> list[Outputs | Exception]:
-            final = batch[0].model_copy(update={"kind": "final"})
-            return [[Output.of(Role.REPLY, final), Output.record(Role.USAGE, turn, key="default")]]
-
+        pub, run = failing_postprocess(monkeypatch, "llmops.usage")
+        answer = answering(after=[Output.record(Role.USAGE, TURN, key="default")])
         with pytest.raises(KafkaTimeoutError):
             await run.handle(make_envelope().to_bytes(), RECORD, process=answer)
         [(_, value, _, _)] = pub.on("llmops.responses")
