@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from shared.stack.kafka import JARS_SHA256, KAFKA_VERSION, KafkaJarsError, kafka_libs, verify_jars
+from shared.stack.kafka_jars import JARS_SHA256, KAFKA_VERSION, KafkaJarsError, kafka_libs, verify_jars
 
 ROOT = Path(__file__).resolve().parents[1]
 POM = ROOT / "infra" / "kafka" / "pom.xml"

@@ -19,7 +19,8 @@ from shared.models.registry import ModelRegistry
 from shared.runtime.service import raw_body
 from shared.runtime.settings import CoreSettings, KafkaSettings, TopicSettings
 from shared.stack.embedded import free_port
-from shared.stack.kafka import KafkaJarsError, KafkaServer, kafka_libs, verify_jars
+from shared.stack.kafka import KafkaServer
+from shared.stack.kafka_jars import KafkaJarsError, kafka_libs, verify_jars
 from shared.stack.tansu import TansuBroker
 
 SMALL_MODEL = "gemma-3-270m"

@@ -30,7 +30,7 @@ from shared.runtime.logging import configure_logging
 from shared.runtime.settings import CoreSettings
 from shared.stack.brokers import BROKER_KINDS
 from shared.stack.embedded import STAGES, EmbeddedStack
-from shared.stack.kafka import KAFKA_VERSION
+from shared.stack.kafka_jars import KAFKA_VERSION
 from shared.stack.topics import ensure_topics
 
 __all__ = ["main"]

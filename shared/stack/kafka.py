@@ -1,7 +1,7 @@
 """Apache Kafka from Maven: a KRaft broker (or a small cluster) started with ``java``, for tests and ``llmops up``.
 
-``make kafka`` copies the broker's jars from Maven Central into :func:`kafka_libs` (``infra/kafka/pom.xml``) and
-checks them against ``infra/kafka/jars.sha256``. Each node here is one JVM that is both broker and controller;
+``make kafka`` copies the broker's jars from Maven Central (``infra/kafka/pom.xml``); ``shared.stack.kafka_jars``
+finds and checks them. Each node here is one JVM that is both broker and controller;
 its log directory is formatted once (``kafka.tools.StorageTool``) and the node is ready when the broker answers
 a metadata request with every node of the cluster registered.
 
@@ -13,184 +13,29 @@ for the broker-failure tests.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
 import os
 import shutil
 import signal
 import subprocess
 import tempfile
-import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from shared.runtime.settings import default_data_dir
+from shared.stack.kafka_jars import java_binary, kafka_libs, verify_jars
+from shared.stack.kafka_nodes import KafkaNode, KafkaTuning, SecureListener, new_cluster_id, node_properties
 from shared.stack.processes import free_port, spawn, stop_process, wait_port
 
 __all__ = [
-    "KAFKA_VERSION",
     "KafkaCluster",
-    "KafkaJarsError",
-    "KafkaNode",
     "KafkaServer",
-    "KafkaTuning",
-    "SecureListener",
-    "java_binary",
-    "kafka_libs",
-    "new_cluster_id",
-    "verify_jars",
 ]
 
-#: The Kafka release of infra/kafka/pom.xml and docker-compose.yml's image (a test keeps the three equal).
-KAFKA_VERSION = "4.1.1"
 _REPO = Path(__file__).resolve().parents[2]
-JARS_SHA256 = _REPO / "infra" / "kafka" / "jars.sha256"
 LOG4J_CONFIG = _REPO / "infra" / "kafka" / "log4j2.properties"
-
-
-class KafkaJarsError(RuntimeError):
-    """The broker's jars are missing or not the ones ``infra/kafka/jars.sha256`` lists."""
-
-
-def kafka_libs(data_dir: Path | None = None) -> Path:
-    """Where ``make kafka`` puts the broker's jars: ``<data dir>/kafka/<version>/libs``."""
-    override = os.environ.get("LLMOPS_KAFKA_LIBS")
-    if override:
-        return Path(override)
-    return (data_dir or default_data_dir()) / "kafka" / KAFKA_VERSION / "libs"
-
-
-def java_binary() -> str:
-    """``$JAVA_HOME/bin/java`` when set, else ``java`` from the PATH (Kafka 4 needs Java 17 or later)."""
-    home = os.environ.get("JAVA_HOME")
-    if home and (Path(home) / "bin" / "java").is_file():
-        return str(Path(home) / "bin" / "java")
-    found = shutil.which("java")
-    if found is None:
-        msg = "no java on the PATH (Apache Kafka needs Java 17+): install a JDK or set JAVA_HOME"
-        raise KafkaJarsError(msg)
-    return found
-
-
-def expected_jars(listing: Path = JARS_SHA256) -> dict[str, str]:
-    """``{jar file name: sha256}`` from a ``sha256sum``-style listing (comments allowed)."""
-    out: dict[str, str] = {}
-    for line in listing.read_text().splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        digest, name = line.split(maxsplit=1)
-        out[name.strip().lstrip("*")] = digest
-    return out
-
-
-def verify_jars(libs: Path, listing: Path = JARS_SHA256) -> list[Path]:
-    """The classpath's jars, after checking that they are exactly the listed ones with the listed sha256."""
-    if not libs.is_dir():
-        msg = f"Apache Kafka's jars are not in {libs}: run `make kafka` (Maven Central, about 45 MB, once)"
-        raise KafkaJarsError(msg)
-    want = expected_jars(listing)
-    have = {p.name: p for p in libs.glob("*.jar")}
-    missing = sorted(set(want) - set(have))
-    extra = sorted(set(have) - set(want))
-    if missing or extra:
-        msg = f"{libs} does not hold the jars of {listing.name}: missing {missing}, unexpected {extra} (make kafka)"
-        raise KafkaJarsError(msg)
-    for name, digest in want.items():
-        actual = hashlib.sha256(have[name].read_bytes()).hexdigest()
-        if actual != digest:
-            msg = f"{have[name]} has sha256 {actual}, {listing.name} lists {digest}: delete {libs} and run make kafka"
-            raise KafkaJarsError(msg)
-    return sorted(have.values())
-
-
-def new_cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (what ``random-uuid`` prints).
-
-    Like Kafka's own ``Uuid.randomUuid``, never one that starts with ``-``: the storage tool would take it for
-    an option.
-    """
-    while True:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        if not cluster_id.startswith("-"):
-            return cluster_id
-
-
-@dataclass(frozen=True)
-class KafkaTuning:
-    """JVM and broker settings sized for a small machine (2 cores): a few threads, a modest heap.
-
-    ``internal_partitions`` sizes ``__consumer_offsets`` and ``__transaction_state`` (Kafka's default of 50
-    each takes seconds to create on 2 cores when the first group or transaction appears).
-    """
-
-    heap_mb: int = 512
-    network_threads: int = 2
-    io_threads: int = 2
-    internal_partitions: int = 8
-    partitions: int = 4
-    #: Largest message value (the pipeline's ``max_message_bytes``) plus room for headers and batch overhead.
-    message_max_bytes: int = 1_048_576 + 64 * 1024
-    transaction_timeout_max_ms: int = 900_000
-
-    def jvm_options(self) -> list[str]:
-        """Heap, a low-pause collector and headless operation."""
-        return [
-            f"-Xms{min(256, self.heap_mb)}m",
-            f"-Xmx{self.heap_mb}m",
-            "-XX:+UseG1GC",
-            "-XX:MaxGCPauseMillis=20",
-            "-XX:+ExplicitGCInvokesConcurrent",
-            "-Djava.awt.headless=true",
-        ]
-
-
-@dataclass(frozen=True)
-class SecureListener:
-    """A client listener with SASL_SSL (SCRAM-SHA-512) and ACLs, like the secure compose profile.
-
-    The broker's own traffic and administration stay on a plaintext ``ADMIN`` listener bound to loopback whose
-    unauthenticated principal is a super user (the compose profile does the same inside the broker's container).
-    ``keystore`` and ``keystore_password_file`` are what ``infra/secure/gen-certs.sh`` makes; ``users`` are
-    created with SCRAM-SHA-512 credentials when the log directory is formatted.
-    """
-
-    keystore: Path
-    keystore_password_file: Path
-    users: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class KafkaNode:
-    """One KRaft process (broker and controller) of a cluster; its ports and its own log directory."""
-
-    node_id: int
-    host: str
-    port: int
-    controller_port: int
-    data_dir: Path
-    log_path: Path
-    admin_port: int | None = None
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def bootstrap(self) -> str:
-        """``host:port`` of its client listener."""
-        return f"{self.host}:{self.port}"
-
-    @property
-    def admin_bootstrap(self) -> str:
-        """Its plaintext listener (the ADMIN one when the client listener is secure)."""
-        return f"{self.host}:{self.admin_port or self.port}"
-
-    @property
-    def running(self) -> bool:
-        """Whether its process is alive."""
-        return self.proc is not None and self.proc.poll() is None
 
 
 class KafkaCluster:
@@ -262,71 +107,7 @@ class KafkaCluster:
 
     def properties(self, node: KafkaNode) -> dict[str, str]:
         """``server.properties`` of one node."""
-        size = len(self.nodes)
-        replication = min(size, 3)
-        voters = ",".join(f"{n.node_id}@{n.host}:{n.controller_port}" for n in self.nodes)
-        props = {
-            "process.roles": "broker,controller",
-            "node.id": str(node.node_id),
-            "controller.quorum.voters": voters,
-            "controller.listener.names": "CONTROLLER",
-            "log.dirs": str(node.data_dir),
-            "num.network.threads": str(self.tuning.network_threads),
-            "num.io.threads": str(self.tuning.io_threads),
-            "background.threads": "2",
-            "num.replica.fetchers": "1",
-            "log.cleaner.threads": "1",
-            "num.recovery.threads.per.data.dir": "1",
-            "auto.create.topics.enable": "false",
-            "num.partitions": str(self.tuning.partitions),
-            "default.replication.factor": str(replication),
-            "min.insync.replicas": str(max(1, replication - 1)),
-            "offsets.topic.replication.factor": str(replication),
-            "offsets.topic.num.partitions": str(self.tuning.internal_partitions),
-            "transaction.state.log.replication.factor": str(replication),
-            "transaction.state.log.min.isr": str(max(1, replication - 1)),
-            "transaction.state.log.num.partitions": str(self.tuning.internal_partitions),
-            "share.coordinator.state.topic.replication.factor": str(replication),
-            "share.coordinator.state.topic.min.isr": str(max(1, replication - 1)),
-            "group.initial.rebalance.delay.ms": "0",
-            "message.max.bytes": str(self.tuning.message_max_bytes),
-            "replica.fetch.max.bytes": str(self.tuning.message_max_bytes),
-            "transaction.max.timeout.ms": str(self.tuning.transaction_timeout_max_ms),
-            # A killed node's partitions move within seconds, not the default 18 s of missed heartbeats.
-            "broker.session.timeout.ms": "6000",
-            "broker.heartbeat.interval.ms": "1000",
-        }
-        if self.secure is None:
-            props |= {
-                "listeners": f"PLAINTEXT://{node.host}:{node.port},CONTROLLER://{node.host}:{node.controller_port}",
-                "advertised.listeners": f"PLAINTEXT://{node.host}:{node.port}",
-                "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-                "inter.broker.listener.name": "PLAINTEXT",
-            }
-        else:
-            password = self.secure.keystore_password_file.read_text().strip()
-            props |= {
-                "listeners": (
-                    f"SASL_SSL://{node.host}:{node.port},CONTROLLER://{node.host}:{node.controller_port},"
-                    f"ADMIN://{node.host}:{node.admin_port}"
-                ),
-                "advertised.listeners": f"SASL_SSL://{node.host}:{node.port},ADMIN://{node.host}:{node.admin_port}",
-                "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,ADMIN:PLAINTEXT,SASL_SSL:SASL_SSL",
-                "inter.broker.listener.name": "ADMIN",
-                "sasl.enabled.mechanisms": "SCRAM-SHA-512",
-                "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": (
-                    "org.apache.kafka.common.security.scram.ScramLoginModule required;"
-                ),
-                "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-                "allow.everyone.if.no.acl.found": "false",
-                "super.users": "User:ANONYMOUS",
-                "ssl.keystore.type": "PKCS12",
-                "ssl.keystore.location": str(self.secure.keystore),
-                "ssl.keystore.password": password,
-                "ssl.key.password": password,
-                "ssl.client.auth": "none",
-            }
-        return props | self.extra_properties
+        return node_properties(node, self.nodes, self.tuning, self.secure) | self.extra_properties
 
     def _java(self, *args: str, heap_mb: int = 128) -> list[str]:
         if self._classpath is None:

@@ -3,7 +3,7 @@ infra/secure/kafka-acls.txt, every refusal made by the broker itself, every perm
 
 The broker: a SASL_SSL listener (SCRAM-SHA-512, the certificate infra/secure/gen-certs.sh makes, the
 StandardAuthorizer, nothing allowed that no ACL allows) and a loopback ADMIN listener for the broker itself
-(shared/stack/kafka.py ``SecureListener``), as in docker-compose.secure.yml. Every principal gets the password
+(shared/stack/kafka_nodes.py ``SecureListener``), as in docker-compose.secure.yml. Every principal gets the password
 gen-certs.sh made for it; the ACLs are read from kafka-acls.txt (shared/stack/acls.py).
 
 - The ACL matrix: every principal × every pipeline topic × Read and Write, tried for real with the principal's
@@ -33,7 +33,8 @@ from shared.runtime.settings import CoreSettings, KafkaSettings, TopicSettings
 from shared.stack.acls import Acl, apply_acls, grants, matrix_markdown, principals, read_acls
 from shared.stack.brokers import client_env
 from shared.stack.embedded import STAGES, EmbeddedStack
-from shared.stack.kafka import KafkaServer, SecureListener
+from shared.stack.kafka import KafkaServer
+from shared.stack.kafka_nodes import SecureListener
 from shared.stack.processes import free_port
 from shared.stack.topics import ensure_topics
 from tests.conftest import SMALL_MODEL
