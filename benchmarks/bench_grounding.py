@@ -22,7 +22,7 @@ from benchmarks.report import Section, percentile, table
 from services.grounding.entities import EntityExtractor
 from services.grounding.memory import ConversationMemory
 from services.grounding.retrieval import Retriever
-from shared.contracts.envelope import Turn
+from shared.contracts.turn import Turn
 from shared.knowledge.chunking import Chunker
 from shared.knowledge.ingest import IngestWriter, prepare
 from shared.knowledge.settings import KnowledgeSettings

@@ -26,8 +26,9 @@ from services.postprocess.app import create_service as postprocess
 from services.preprocess.app import create_service as preprocess
 from services.safety.app import create_service as safety
 from shared.cache import CacheEntry
-from shared.contracts.envelope import Envelope, Turn
+from shared.contracts.envelope import Envelope
 from shared.contracts.topology import Role, spec_for, topic_of
+from shared.contracts.turn import Turn
 from shared.models.usage import UsageRecord
 from shared.runtime.service import StageService
 from shared.runtime.settings import TopicSettings

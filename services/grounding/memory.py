@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from shared.contracts.envelope import MemoryTurn, Turn
+from shared.contracts.envelope import MemoryTurn
+from shared.contracts.turn import Turn
 
 __all__ = ["ConversationMemory", "estimate_tokens"]
 

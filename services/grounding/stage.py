@@ -15,9 +15,10 @@ from services.grounding.memory import ConversationMemory
 from services.grounding.retrieval import Retriever
 from services.grounding.settings import GroundingSettings
 from services.grounding.templates import TemplateStore
-from shared.contracts.envelope import Envelope, Turn
+from shared.contracts.envelope import Envelope
 from shared.contracts.stage import Output, Outputs, SideHandler, Stage, StageContext
 from shared.contracts.topology import Role
+from shared.contracts.turn import Turn
 from shared.knowledge.ingest import IngestCommand, IngestProgress, IngestWriter
 from shared.knowledge.store import KnowledgeStore, StoreUnavailableError
 from shared.knowledge.tokens import TokenCounter

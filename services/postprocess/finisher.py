@@ -17,8 +17,9 @@ from services.postprocess.citations import attribute_sources, is_marker_only, ma
 from services.postprocess.output_checks import CheckResult, OutputChecker, OutputContext
 from services.postprocess.polish import polish_answer
 from shared.cache.keys import is_shadow
-from shared.contracts.envelope import CacheHit, Envelope, Response, Safety, Turn, Usage
+from shared.contracts.envelope import CacheHit, Envelope, Response, Safety, Usage
 from shared.contracts.errors import PipelineError
+from shared.contracts.turn import Turn
 
 __all__ = ["EmptyAnswerError", "Finished", "Finisher", "Restored", "restore_placeholders"]
 

@@ -12,7 +12,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared.client import LlmopsClient
-from shared.contracts.envelope import Envelope, Turn
+from shared.contracts.envelope import Envelope
+from shared.contracts.turn import Turn
 from shared.runtime.metadata import topic_partitions
 from shared.runtime.settings import CoreSettings
 from shared.runtime.topic_reader import read_topic

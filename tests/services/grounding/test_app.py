@@ -7,7 +7,8 @@ from pydantic import SecretStr
 from services.grounding.app import create_service
 from services.grounding.settings import GroundingSettings
 from services.grounding.stage import open_store
-from shared.contracts.envelope import ChatMessage, Envelope, Prepared, Turn
+from shared.contracts.envelope import ChatMessage, Envelope, Prepared
+from shared.contracts.turn import Turn
 from shared.knowledge.ingest import ChunkText, IngestCommand, IngestProgress
 from shared.knowledge.settings import KnowledgeSettings
 from shared.runtime.secrets import DefaultSecretError

@@ -9,8 +9,9 @@ from services.grounding.grounder import Grounder
 from services.grounding.memory import ConversationMemory
 from services.grounding.retrieval import Retriever
 from services.grounding.templates import TemplateStore
-from shared.contracts.envelope import ChatMessage, Document, Entity, Envelope, Prepared, Request, Turn
+from shared.contracts.envelope import ChatMessage, Document, Entity, Envelope, Prepared, Request
 from shared.contracts.errors import PipelineError
+from shared.contracts.turn import Turn
 from shared.knowledge.store import KnowledgeStore, StoredChunk
 from shared.stack.embedded import free_port
 from shared.text.embedder import Embedder, encode_vector

@@ -1,7 +1,7 @@
 import numpy as np
 
 from services.grounding.memory import ConversationMemory
-from shared.contracts.envelope import Turn
+from shared.contracts.turn import Turn
 
 
 def turn(rid: str, conv: str = "c", tenant: str = "t", user: str = "u") -> Turn:

@@ -7,7 +7,8 @@ from faststream.kafka import TestKafkaBroker
 from services.postprocess.app import create_service
 from services.postprocess.settings import PostprocessSettings
 from shared.cache import CacheEntry
-from shared.contracts.envelope import CacheHit, CacheInfo, ChatMessage, Chunk, Envelope, Grounding, Request, Turn
+from shared.contracts.envelope import CacheHit, CacheInfo, ChatMessage, Chunk, Envelope, Grounding, Request
+from shared.contracts.turn import Turn
 from shared.models.usage import UsageRecord
 from tests.conftest import capture
 from tests.services.postprocess.test_finisher import generated

@@ -1,10 +1,9 @@
-import json
 from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
 
-from shared.contracts.envelope import ChatMessage, Envelope, Prepared, Request, Turn
+from shared.contracts.envelope import ChatMessage, Envelope, Prepared, Request
 from tests.conftest import make_envelope
 
 
@@ -63,13 +62,3 @@ class TestEnvelope:
             )
         )
         assert env.last_user_text == "second"
-
-
-class TestTurnRetraction:
-    def test_a_turn_reads_as_it_always_did_and_a_retraction_says_so(self) -> None:
-        """``retracted`` is written only on a retraction: readers that forbid unknown fields still read turns."""
-        turn = Turn(request_id="r", conversation_id="c", tenant="t", user="u", assistant="a")
-        assert "retracted" not in json.loads(turn.model_dump_json())
-        back = Turn.model_validate_json(turn.retraction().model_dump_json())
-        assert back.retracted
-        assert back.model_copy(update={"retracted": False}) == turn

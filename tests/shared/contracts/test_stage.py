@@ -1,6 +1,7 @@
-from shared.contracts.envelope import Envelope, Turn
+from shared.contracts.envelope import Envelope
 from shared.contracts.stage import Output, each
 from shared.contracts.topology import Role
+from shared.contracts.turn import Turn
 from tests.conftest import make_envelope
 
 

@@ -7,8 +7,9 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from shared.cache import CacheEntry
-from shared.contracts.envelope import Envelope, Turn
+from shared.contracts.envelope import Envelope
 from shared.contracts.errors import PoisonMessageError
+from shared.contracts.turn import Turn
 from shared.models.usage import UsageRecord
 from shared.runtime.records import (
     MAX_JSON_DEPTH,

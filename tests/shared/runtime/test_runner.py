@@ -11,10 +11,11 @@ from aiokafka.errors import KafkaTimeoutError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.contracts.envelope import Chunk, Envelope, Turn
+from shared.contracts.envelope import Chunk, Envelope
 from shared.contracts.errors import PipelineError
 from shared.contracts.stage import Output, Outputs
 from shared.contracts.topology import Role, topic_of
+from shared.contracts.turn import Turn
 from shared.runtime.runner import BatchLogic, ReceivedRecord, StageRunner
 from tests.conftest import core_settings, make_envelope
 

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 
-from shared.contracts.envelope import Envelope, Turn
+from shared.contracts.envelope import Envelope
 from shared.contracts.stage import Delivery, Output, Outputs, SideHandler, Stage, StageContext
 from shared.contracts.topology import Role
+from shared.contracts.turn import Turn
 from shared.knowledge.ingest import IngestCommand, IngestProgress
 from shared.runtime.broker import consumer_options
 from shared.runtime.service import StageService, poll_without_idle_sleep
