@@ -57,9 +57,12 @@ HEURISTICS: dict[str, list[re.Pattern[str]]] = {
         re.compile(r"\b(?:instead|rather),?\s+(?:you\s+(?:must|should|will)|do\s+the\s+following)", _I),
         re.compile(r"\bdo\s+not\s+follow\s+(?:the|your|any)\s+(?:previous|above|original|system)", _I),
     ],
+    # A persona jailbreak's claims, not its topic: "jailbreak" and "Developer Mode" alone are everyday words
+    # (phones, escape rooms, Chrome, security courses) and flagged half the benign trigger-word questions.
     "persona": [
-        re.compile(r"\b(?:DAN|STAN|AIM|DUDE|AntiGPT|BetterDAN|Developer\s+Mode|do\s+anything\s+now)\b"),
-        re.compile(r"\bjail\s?break(?:ed|ing)?\b", _I),
+        re.compile(r"\b(?:DAN|STAN|AIM|DUDE|AntiGPT|BetterDAN|do\s+anything\s+now)\b"),
+        re.compile(r"\bDeveloper\s+Mode\s+(?:enabled|output|response)|\b(?:with|in)\s+Developer\s+Mode\s+enabled", _I),
+        re.compile(r"\bjail\s?broken\b", _I),
         re.compile(
             r"\b(?:unfiltered|uncensored|unrestricted|amoral|unethical|unbound|no\s+(?:ethical|moral)"
             r"\s+(?:guidelines|restrictions|boundaries|limits))\b",
