@@ -1,7 +1,9 @@
 """Train the prompt-injection classifier and measure it leave-one-source-out.
 
 Usage (the public data stays outside the repository, see ../shared/data/safety/README.md; the
-project's own lines are tests/data/safety/injection_own.jsonl, from scripts/make_injection_own.py):
+project's own lines are tests/data/safety/injection_own.jsonl, from scripts/make_injection_own.py; the
+lines from seven MIT-licensed PyPI packages are tests/data/safety/injection_pypi.jsonl, from
+scripts/make_injection_pypi.py):
 
     PYTHONPATH=. python scripts/train_injection.py --cache /tmp/llmops-emb
 
@@ -50,6 +52,7 @@ DEFAULT_FILES = (
     SHARED / "injection_train.jsonl",
     SHARED / "injection_dev.jsonl",
     ROOT / "tests" / "data" / "safety" / "injection_own.jsonl",
+    ROOT / "tests" / "data" / "safety" / "injection_pypi.jsonl",
 )
 DOCUMENT_CATEGORIES = frozenset({"document", "indirect"})
 C = 1.0
@@ -136,7 +139,9 @@ def main() -> int:
             for path in args.data
         ],
         "provenance": "shared/data/safety/README.md (public sources, MIT / Apache-2.0 / CC BY 4.0); "
-        "tests/data/safety/injection_own.jsonl written for this project (scripts/make_injection_own.py)",
+        "tests/data/safety/injection_own.jsonl written for this project (scripts/make_injection_own.py); "
+        "tests/data/safety/injection_pypi.jsonl from seven MIT-licensed PyPI packages (scripts/make_injection_pypi.py, "
+        "tests/data/safety/injection_pypi.md)",
         "dev_in_distribution": rates(dev_data.labels, dev_p, thresholds["prompt"]),
         "loso": measured["loso"],
         "loso_documents": measured["loso_documents"],

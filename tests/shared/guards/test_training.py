@@ -64,6 +64,7 @@ class TestShippedModelRecord:
         """Each training file is named with its hash and line count; files present here match their hashes."""
         files_ = {entry["file"]: entry for entry in RECORD["data"]}
         assert "tests/data/safety/injection_own.jsonl" in files_
+        assert "tests/data/safety/injection_pypi.jsonl" in files_
         assert any(name.startswith("shared/data/safety/") for name in files_)
         for name, entry in files_.items():
             assert len(entry["sha256"]) == 64
@@ -76,7 +77,9 @@ class TestShippedModelRecord:
         """Both thresholds and the leave-one-source-out report with every source are recorded."""
         assert set(RECORD["thresholds"]) == {"prompt", "document"}
         sources = {
-            source_of(json.loads(line)["source"]) for line in (ROOT / "tests/data/safety/injection_own.jsonl").open()
+            source_of(json.loads(line)["source"])
+            for name in ("injection_own.jsonl", "injection_pypi.jsonl")
+            for line in (ROOT / "tests/data/safety" / name).open()
         }
         assert sources <= set(RECORD["loso"]["per_source"])
         assert 0 <= RECORD["loso"]["mean_recall"] <= 1
