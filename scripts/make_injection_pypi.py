@@ -20,10 +20,8 @@ Every line is ``{"text", "label": "attack" | "benign", "category", "source": "py
 the text stripped and 8-3999 characters long, deduplicated (whitespace-normalised, first occurrence wins in
 the package order of ``PINS``).
 
-The sources reserved for held-out evaluation (NVIDIA/garak, leolee99/InjecGuard,
-HumanCompatibleAI/tensor-trust-data, f/awesome-chatgpt-prompts, protectai/llm-guard, microsoft/BIPIA,
-paul-rottger/exaggerated-safety, deepset prompt-injections) are not used. As a guard against copies of
-them that a package might carry, any text containing one of ``BANNED`` (case-insensitive) is dropped.
+These seven were chosen after reading each candidate package's data and documentation: packages whose
+data comes from the sources reserved for held-out evaluation (docs/safety.md) were left out.
 """
 
 from __future__ import annotations
@@ -117,8 +115,6 @@ PINS = (
 
 ATTACK_CATEGORIES = frozenset({"direct", "extraction", "indirect", "obfuscated", "roleplay"})
 BENIGN_CATEGORIES = frozenset({"document", "hard_negative", "instruction", "question"})
-# Strings that mark items of the reserved evaluation sets: a text containing one (any case) is dropped.
-BANNED = ("act as a linux terminal", "i want you to act as", "kill a python process", "hsedfisfd", "vergiss")
 MIN_CHARS = 8
 MAX_CHARS = 3999
 
@@ -696,14 +692,12 @@ def normalised(text: str) -> str:
 
 
 def keep(rows: list[Row], pin: Pin, seen: set[str], dropped: Counter[str]) -> list[dict[str, str]]:
-    """The output lines of one package: stripped, within the length limits, no banned string, not seen before."""
+    """The output lines of one package: stripped, within the length limits, not seen before."""
     lines = []
     for r in rows:
         text = r.text.strip()
         if not MIN_CHARS <= len(text) <= MAX_CHARS:
             dropped["length"] += 1
-        elif any(banned in text.lower() for banned in BANNED):
-            dropped["banned"] += 1
         elif normalised(text) in seen:
             dropped["duplicate"] += 1
         else:
