@@ -24,7 +24,6 @@ import argparse
 import json
 import random
 import re
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +31,7 @@ import numpy.typing as npt
 from train_injection import DEFAULT_FILES, DOCUMENT_CATEGORIES, C, embed, served_scores
 
 from shared.guards.injection import features
-from shared.guards.training import Dataset, fit_logistic, load_datasets, loso
+from shared.guards.training import Dataset, fit_logistic, load_datasets, loso, predict_logistic, source_weights
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _WINDOW_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -44,19 +43,6 @@ BLENDS = (1.0, 0.7, 0.5)
 SUMMARY = ("mean_recall", "mean_fpr", "pooled_recall", "pooled_fpr")
 
 Floats = npt.NDArray[np.float64]
-
-
-def predict(x: npt.NDArray[np.float32], coef: Floats, bias: float) -> Floats:
-    """The logistic model's probabilities."""
-    return np.asarray(1.0 / (1.0 + np.exp(-(x @ coef + bias))), dtype=np.float64)
-
-
-def group_weights(groups: list[str], labels: npt.NDArray[np.int64]) -> Floats:
-    """Every (group, label) weighted alike (1/sqrt of its size), mean weight 1, as ``training.source_weights``."""
-    keys = [(g, int(y)) for g, y in zip(groups, labels, strict=True)]
-    counts = Counter(keys)
-    weights = np.array([1.0 / np.sqrt(counts[k]) for k in keys])
-    return np.asarray(weights * len(weights) / weights.sum(), dtype=np.float64)
 
 
 def report(name: str, data: Dataset, scores: Floats) -> None:
@@ -90,10 +76,10 @@ def windows(data: Dataset, x: npt.NDArray[np.float32], cache: Path | None) -> No
     full, best = np.zeros(len(data)), np.full(len(data), -1.0)
     for source in sorted(set(data.sources)):
         test, train = np.flatnonzero(src == source), np.flatnonzero(src != source)
-        coef, bias = fit_logistic(x[train], data.labels[train], C, group_weights(list(src[train]), data.labels[train]))
-        full[test] = predict(x[test], coef, bias)
+        coef, bias = fit_logistic(x[train], data.labels[train], C, source_weights(data.subset(train)))
+        full[test] = predict_logistic(x[test], coef, bias)
         mine = np.isin(owner, test)
-        np.maximum.at(best, owner[mine], predict(wx[mine], coef, bias))
+        np.maximum.at(best, owner[mine], predict_logistic(wx[mine], coef, bias))
     has = best >= 0
     report("full text", data, full)
     for a in BLENDS:
@@ -129,14 +115,18 @@ def composites(data: Dataset, x: npt.NDArray[np.float32], cache: Path | None, se
     plain, augmented = np.zeros(len(data)), np.zeros(len(data))
     for source in sorted(set(data.sources)):
         test, train = np.flatnonzero(src == source), np.flatnonzero(src != source)
-        coef, bias = fit_logistic(x[train], labels[train], C, group_weights(list(src[train]), labels[train]))
-        plain[test] = predict(x[test], coef, bias)
-        keep = (doc_src != source) & (pay_src != source)
-        xs = np.vstack([x[train], cx[keep]])
-        ys = np.concatenate([labels[train], np.ones(int(keep.sum()), dtype=labels.dtype)])
-        groups = [*src[train], *(["composite"] * int(keep.sum()))]
-        coef, bias = fit_logistic(xs, ys, C, group_weights(groups, ys))
-        augmented[test] = predict(x[test], coef, bias)
+        fold = data.subset(train)
+        coef, bias = fit_logistic(x[train], fold.labels, C, source_weights(fold))
+        plain[test] = predict_logistic(x[test], coef, bias)
+        keep = np.flatnonzero((doc_src != source) & (pay_src != source))
+        grown = Dataset(
+            fold.texts + [texts[i] for i in keep],
+            np.concatenate([fold.labels, np.ones(len(keep), dtype=fold.labels.dtype)]),
+            fold.sources + ["composite"] * len(keep),
+            fold.categories + ["indirect"] * len(keep),
+        )
+        coef, bias = fit_logistic(np.vstack([x[train], cx[keep]]), grown.labels, C, source_weights(grown))
+        augmented[test] = predict_logistic(x[test], coef, bias)
     print(json.dumps({"documents": len(documents), "payloads": len(payloads), "composites": len(texts)}))
     report("shipped", data, plain)
     report(f"composites seed {seed} x{per_document}", data, augmented)

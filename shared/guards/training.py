@@ -29,6 +29,7 @@ __all__ = [
     "held_out_scores",
     "load_datasets",
     "loso",
+    "predict_logistic",
     "rates",
     "sha256",
     "source_of",
@@ -126,7 +127,8 @@ def fit_logistic(x: Any, y: Ints, c: float, weights: Floats | None = None) -> tu
     return model.coef_[0].astype(np.float64), float(model.intercept_[0])
 
 
-def _predict(x: Any, coef: Floats, bias: float) -> Floats:
+def predict_logistic(x: Any, coef: Floats, bias: float) -> Floats:
+    """P(attack) of each row of ``x`` under ``fit_logistic``'s ``(coefficients, intercept)``."""
     logits = np.asarray(x @ coef).ravel() + bias
     return np.asarray(1.0 / (1.0 + np.exp(-logits)), dtype=np.float64)
 
@@ -138,7 +140,7 @@ def group_oof(x: Any, y: Ints, groups: Sequence[str], c: float, folds: int = 5) 
     oof = np.zeros(len(y))
     for fit_idx, val_idx in GroupKFold(n_splits=folds).split(x, y, groups=list(groups)):
         coef, bias = fit_logistic(x[fit_idx], y[fit_idx], c)
-        oof[val_idx] = _predict(x[val_idx], coef, bias)
+        oof[val_idx] = predict_logistic(x[val_idx], coef, bias)
     return oof
 
 
@@ -164,7 +166,7 @@ def held_out_scores(
         test, train = np.flatnonzero(src == source), np.flatnonzero(src != source)
         weights = source_weights(data.subset(train)) if balance else None
         coef, bias = fit_logistic(x[train], data.labels[train], c, weights)
-        scores[test] = _predict(x[test], coef, bias)
+        scores[test] = predict_logistic(x[test], coef, bias)
     return scores
 
 
