@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from shared.contracts.envelope import Envelope
 from shared.runtime.settings import CoreSettings
 from shared.stack.embedded import free_port
 from shared.stack.processes import http_status, spawn, stop_process
@@ -21,7 +22,19 @@ from tests.conftest import core_settings, make_envelope, tail_consumer
 
 pytestmark = pytest.mark.e2e
 
-REQUESTS = 300
+REQUESTS = 1200
+KILL_AFTER = 60
+CHUNK = 20
+CHUNK_PAUSE_S = 0.1
+
+
+async def _feed(producer: AIOKafkaProducer, topic: str, envs: list[Envelope]) -> None:
+    """Produce at a steady pace (about 200 requests a second), not all at once."""
+    for start in range(0, len(envs), CHUNK):
+        for env in envs[start : start + CHUNK]:
+            await producer.send(topic, env.to_bytes(), key=env.conversation_id.encode())
+        await producer.flush()
+        await asyncio.sleep(CHUNK_PAUSE_S)
 
 
 def _start(core: CoreSettings, log_path: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -70,14 +83,15 @@ class TestPreprocessKill:
                 for i in range(REQUESTS)
             ]
             wanted = {e.request_id for e in envs}
-            for env in envs:
-                await producer.send(core.topics.requests, env.to_bytes(), key=env.conversation_id.encode())
-            await producer.flush()
-            while len(seen) < REQUESTS // 10:
+            # Requests keep arriving while the replica is killed, so the kill lands mid-stream
+            # however fast the replica or however late the tail consumer's first fetch.
+            feeding = asyncio.create_task(_feed(producer, core.topics.requests, envs))
+            while len(seen) < KILL_AFTER:
                 await _ids(out, 0.3, wanted, seen)
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
             before = len(seen)
+            await feeding
             assert before < REQUESTS, "killed too late: everything was already done"
             proc, port = _start(core, tmp_path / "second.log")
             await _ready(proc, port)
