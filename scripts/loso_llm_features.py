@@ -1,7 +1,7 @@
 """Measure the chat model's hidden states as the injection classifier's features, leave-one-source-out (experiment).
 
 Usage (the same data and MiniLM cache as ``scripts/train_injection.py``). First fill the cache of
-mean-pooled last-layer states of the default chat model (about 0.55 s a line here, first 256 tokens;
+mean-pooled last-layer states of the default chat model (about 0.57 s a line here, first 256 tokens;
 resumable, in a seeded random order), then report on the lines embedded:
 
     PYTHONPATH=. python scripts/loso_llm_features.py --fill --llm-cache /tmp/llmops-qemb \\
