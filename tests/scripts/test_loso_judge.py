@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from shared.guards.training import Dataset
-from tests.infra.helpers import ROOT
+from tests.infra.helpers import load_script
 
-sys.path.append(str(ROOT / "scripts"))  # the script imports its sibling scripts, as when run by path
-_spec = importlib.util.spec_from_file_location("loso_judge", ROOT / "scripts" / "loso_judge.py")
-assert _spec is not None
-assert _spec.loader is not None
-judge = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = judge
-_spec.loader.exec_module(judge)
+judge = load_script("loso_judge")
 
 
 def _data(per_source: int = 30) -> tuple[Dataset, np.ndarray, np.ndarray]:

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from tests.infra.helpers import ROOT
+from tests.infra.helpers import load_script
 
-sys.path.append(str(ROOT / "scripts"))  # the script imports its sibling scripts, as when run by path
-_spec = importlib.util.spec_from_file_location("loso_llm_features", ROOT / "scripts" / "loso_llm_features.py")
-assert _spec is not None
-assert _spec.loader is not None
-llm_features = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = llm_features
-_spec.loader.exec_module(llm_features)
+llm_features = load_script("loso_llm_features")
 
 
 class TestStandardised:
