@@ -27,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from loso_variants import SUMMARY
-from train_injection import DEFAULT_FILES, DOCUMENT_CATEGORIES, embed, served_scores
+from loso_variants import report
+from train_injection import DEFAULT_FILES, embed
 
 from shared.guards.injection import features
-from shared.guards.training import Dataset, held_out_scores, load_datasets, loso
+from shared.guards.training import held_out_scores, load_datasets
 
 MAX_TOKENS = 256
 ROWS: tuple[tuple[str, tuple[float, ...]], ...] = (
@@ -82,16 +82,6 @@ def standardised(states: Floats) -> Floats:
     return np.asarray(scaled, dtype=np.float32)
 
 
-def report(data: Dataset, name: str, vectors: Floats, c: float) -> None:
-    """One LOSO summary line (all lines, and documents only) for one feature set and C."""
-    scores = served_scores(data, held_out_scores(features(data.texts, vectors), data, c))
-    full = loso(data, scores, 0.05)
-    docs = np.flatnonzero([cat in DOCUMENT_CATEGORIES for cat in data.categories])
-    documents = loso(data.subset(docs), scores[docs], 0.05)
-    line = {"features": name, "C": c, **{k: full[k] for k in SUMMARY}, "documents": {k: documents[k] for k in SUMMARY}}
-    print(json.dumps(line), flush=True)
-
-
 def main() -> int:
     """Fill the cache, or print the LOSO summaries on the lines it holds."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -120,7 +110,7 @@ def main() -> int:
     }
     for name, cs in ROWS:
         for c in cs:
-            report(data, name, vectors[name], c)
+            report(f"{name}, C {c:g}", data, held_out_scores(features(data.texts, vectors[name]), data, c))
     return 0
 
 

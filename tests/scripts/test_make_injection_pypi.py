@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections import Counter
 
 import pytest
 
-from tests.infra.helpers import ROOT
+from tests.infra.helpers import ROOT, load_script
 
-_spec = importlib.util.spec_from_file_location("make_injection_pypi", ROOT / "scripts" / "make_injection_pypi.py")
-assert _spec is not None
-assert _spec.loader is not None
-make = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = make  # dataclasses look their module up
-_spec.loader.exec_module(make)
+make = load_script("make_injection_pypi")
 
 DATA = ROOT / "tests" / "data" / "safety" / "injection_pypi.jsonl"
 LINES = [json.loads(line) for line in DATA.read_text().splitlines()]
