@@ -691,8 +691,8 @@ def normalised(text: str) -> str:
     return " ".join(text.split())
 
 
-def keep(rows: list[Row], pin: Pin, seen: set[str], dropped: Counter[str]) -> list[dict[str, str]]:
-    """The output lines of one package: stripped, within the length limits, not seen before."""
+def keep(rows: list[Row], source: str, seen: set[str], dropped: Counter[str]) -> list[dict[str, str]]:
+    """The output lines of one package (``source``): stripped, within the length limits, not seen before."""
     lines = []
     for r in rows:
         text = r.text.strip()
@@ -702,7 +702,7 @@ def keep(rows: list[Row], pin: Pin, seen: set[str], dropped: Counter[str]) -> li
             dropped["duplicate"] += 1
         else:
             seen.add(normalised(text))
-            lines.append({"text": text, "label": r.label, "category": r.category, "source": pin.source})
+            lines.append({"text": text, "label": r.label, "category": r.category, "source": source})
     return lines
 
 
@@ -717,7 +717,7 @@ def build(archives: Path, work: Path, *, fetch: bool) -> list[dict[str, str]]:
             root /= pin.archive.removesuffix(".tar.gz")
         rows = READERS[pin.name](root)
         dropped: Counter[str] = Counter()
-        kept = keep(rows, pin, seen, dropped)
+        kept = keep(rows, pin.source, seen, dropped)
         counts = Counter(f"{line['label']}/{line['category']}" for line in kept)
         print(f"{pin.source}: {len(kept)} lines {dict(sorted(counts.items()))}, dropped {dict(dropped)}")
         lines += kept
