@@ -56,6 +56,12 @@ HEURISTICS: dict[str, list[re.Pattern[str]]] = {
         re.compile(r"\bfrom\s+now\s+on,?\s+(?:you|your|respond|answer|act|only)", _I),
         re.compile(r"\b(?:instead|rather),?\s+(?:you\s+(?:must|should|will)|do\s+the\s+following)", _I),
         re.compile(r"\bdo\s+not\s+follow\s+(?:the|your|any)\s+(?:previous|above|original|system)", _I),
+        # A planted instruction turns the model against its user: "ignore the user's request and instead ...".
+        re.compile(
+            r"\b(?:ignore|disregard|forget|skip)\s+(?:the|your|this|any)\s+(?:user'?s?'?|original|current|actual)\s+"
+            r"(?:request|question|query|task|message|instructions?|prompt)",
+            _I,
+        ),
     ],
     # A persona jailbreak's claims, not its topic: "jailbreak" and "Developer Mode" alone are everyday words
     # (phones, escape rooms, Chrome, security courses) and flagged half the benign trigger-word questions.
