@@ -65,6 +65,7 @@ class TestShippedModelRecord:
         files_ = {entry["file"]: entry for entry in RECORD["data"]}
         assert "tests/data/safety/injection_own.jsonl" in files_
         assert "tests/data/safety/injection_pypi.jsonl" in files_
+        assert "tests/data/safety/injection_packages.jsonl" in files_
         assert any(name.startswith("shared/data/safety/") for name in files_)
         for name, entry in files_.items():
             assert len(entry["sha256"]) == 64
@@ -78,7 +79,7 @@ class TestShippedModelRecord:
         assert set(RECORD["thresholds"]) == {"prompt", "document"}
         sources = {
             source_of(json.loads(line)["source"])
-            for name in ("injection_own.jsonl", "injection_pypi.jsonl")
+            for name in ("injection_own.jsonl", "injection_pypi.jsonl", "injection_packages.jsonl")
             for line in (ROOT / "tests/data/safety" / name).open()
         }
         assert sources <= set(RECORD["loso"]["per_source"])
