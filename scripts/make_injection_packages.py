@@ -21,6 +21,7 @@ sources reserved for held-out evaluation (docs/safety.md). Each ``read_*`` funct
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import re
 import subprocess
@@ -47,7 +48,7 @@ from make_injection_pypi import (
     parse,
     row,
     run,
-    sha256_of,
+    verified,
 )
 
 if TYPE_CHECKING:
@@ -145,6 +146,11 @@ _TRIGGER_WORDS = re.compile(
     re.IGNORECASE,
 )
 CANARY = "CANARY-7Q2M"  # fills bastioncorpus's {canary} slot, as its runner does with a random token
+
+
+def text_sha256(text: str) -> str:
+    """The sha256 of ``text`` after whitespace normalisation (how a dropped text is named)."""
+    return hashlib.sha256(normalised(text).encode()).hexdigest()
 
 
 def foreign(text: str) -> bool:
@@ -532,7 +538,9 @@ SCANNER = {
     "base64-encoded-injection": "obfuscated",
     "fictional-framing": "roleplay",
 }
-SCANNER_RESERVED = "I want you to act as a Linux terminal"  # from f/awesome-chatgpt-prompts (reserved)
+# One role prompt in this corpus is a copy from an evaluation source that docs/safety.md reserves; it is named
+# by the sha256 of its whitespace-normalised text, so that none of its words are in this repository.
+SCANNER_DROPPED = frozenset({"7f8d67f6731ced6fdbf909502a1a2eb938965965c73dcc05b74218c411e42980"})
 _SCANNER_BLOCK = re.compile(
     r"^# (VULN|SAFE): generic\.prompt\.security\.([\w-]+)\n(.*?)(?=\n#|\Z)", re.MULTILINE | re.DOTALL
 )
@@ -542,14 +550,14 @@ def read_agent_security_scanner(root: Path) -> list[Row]:
     """``benchmarks/corpus/prompt_injection.txt``.
 
     Blocks under ``# VULN: <rule>`` (attacks, by rule; the DAN rule's blocks are jailbreakchat copies and are left
-    out) and ``# SAFE: <rule>`` (benign). The Linux-terminal role prompt comes from a reserved source and is left
-    out.
+    out) and ``# SAFE: <rule>`` (benign). A role prompt copied from a reserved source (``SCANNER_DROPPED``) is
+    left out.
     """
     text = (root / "benchmarks" / "corpus" / "prompt_injection.txt").read_text(encoding="utf-8")
     rows = []
     for verdict, rule, body in _SCANNER_BLOCK.findall(text):
         block = body.strip()
-        if block.startswith(SCANNER_RESERVED):
+        if text_sha256(block) in SCANNER_DROPPED:
             continue
         if verdict == "SAFE":
             rows.append(row(block, "benign", benign_category(block)))
@@ -641,16 +649,6 @@ def download(pin: Pin, into: Path) -> Path:
         with urllib.request.urlopen(pin.url, timeout=60) as response:  # noqa: S310 - a pinned https URL
             target.write_bytes(response.read())
     return target
-
-
-def verified(pin: Pin, archive: Path) -> Path:
-    """``archive`` if it exists and has the pinned sha256; otherwise a PackageDataError that says why."""
-    if not archive.is_file():
-        raise PackageDataError(f"{pin.source}: {archive} not found")
-    digest = sha256_of(archive)
-    if digest != pin.sha256:
-        raise PackageDataError(f"{archive}: sha256 {digest}, pinned {pin.sha256}: refusing to read it")
-    return archive
 
 
 def unpack(pin: Pin, archive: Path, into: Path) -> Path:

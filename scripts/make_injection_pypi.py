@@ -40,7 +40,7 @@ from collections import Counter
 from dataclasses import dataclass
 from itertools import cycle
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -661,10 +661,19 @@ def download(pin: Pin, into: Path) -> Path:
     return into / pin.archive
 
 
-def verified(pin: Pin, archive: Path) -> Path:
+class Pinned(Protocol):
+    """A pinned archive of any registry (this script's ``Pin``, ``make_injection_packages.Pin``)."""
+
+    @property
+    def source(self) -> str: ...  # noqa: D102 - described by the class
+    @property
+    def sha256(self) -> str: ...  # noqa: D102
+
+
+def verified(pin: Pinned, archive: Path) -> Path:
     """``archive`` if it exists and has the pinned sha256; otherwise a PackageDataError that says why."""
     if not archive.is_file():
-        raise PackageDataError(f"{pin.name}=={pin.version}: {archive} not found")
+        raise PackageDataError(f"{pin.source}: {archive} not found")
     digest = sha256_of(archive)
     if digest != pin.sha256:
         raise PackageDataError(f"{archive}: sha256 {digest}, pinned {pin.sha256}: refusing to read it")

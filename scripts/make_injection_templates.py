@@ -51,9 +51,9 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 import yaml
 from jinja2.sandbox import SandboxedEnvironment
-from make_injection_packages import EARLIER, Pin, download, earlier_texts, verified
+from make_injection_packages import EARLIER, Pin, download, earlier_texts
 from make_injection_packages import OUT as PACKAGES_OUT  # the second round: its texts are earlier data too
-from make_injection_pypi import normalised, run
+from make_injection_pypi import normalised, run, verified
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

@@ -46,8 +46,9 @@ class TestCommittedFile:
         assert not [line["text"] for line in LINES if first.normalised(line["text"]) in earlier]
 
     def test_the_reserved_role_prompt_is_not_in(self) -> None:
-        """agent-security-scanner-mcp's Linux-terminal prompt comes from a reserved source."""
-        assert not [line for line in LINES if line["text"].startswith(make.SCANNER_RESERVED)]
+        """agent-security-scanner-mcp's copy of a reserved source's role prompt is left out (named by its sha256)."""
+        assert make.SCANNER_DROPPED
+        assert not [line for line in LINES if make.text_sha256(line["text"]) in make.SCANNER_DROPPED]
 
     def test_both_labels_and_every_kind_are_present(self) -> None:
         """Attacks of every category and benign lines of every category."""
